@@ -1,0 +1,387 @@
+"""Frozen value types shared by every layer: config, employees, Lattice users, plans and reports.
+Imports only the standard library; no I/O, no httpx, click, yaml or environment.
+
+Field values are normalised before they get here (see ``FieldValue``), so comparing two
+users is plain ``==``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+# ---------------------------------------------------------------------------------------------
+# Configuration (built by config.py from YAML; consumed by the pure core and the composition root)
+# ---------------------------------------------------------------------------------------------
+
+#: Standard Lattice fields the config can switch on/off, and their default Personio source.
+STANDARD_FIELDS: Mapping[str, str] = {
+    "preferred_name": "preferred_name",
+    "title": "position",
+    "start_date": "hire_date",
+    "department": "department",
+    "manager": "supervisor",
+    "birth_date": "birthday",
+}
+
+#: Fields that are always synced (identity and name); not switchable.
+IDENTITY_FIELDS: tuple[str, ...] = ("email", "first_name", "last_name")
+
+#: Personio attributes every run needs, with the label Personio shows for them.
+REQUIRED_PERSONIO_ATTRIBUTES: Mapping[str, str] = {
+    "id": "Employee ID",
+    "email": "Email",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "status": "Status",
+    "employment_type": "Employment type",
+}
+
+#: Fields that are never printed in any rendering, whatever the config says.
+ALWAYS_SENSITIVE_FIELDS: frozenset[str] = frozenset({"birth_date"})
+
+#: Prefix of plan field names that carry a Lattice custom attribute: ``custom:Cost Center``.
+CUSTOM_PREFIX = "custom:"
+
+CustomType = Literal["text", "number", "date", "user"]
+UnmanagedPolicy = Literal["ignore", "deactivate"]
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    """A reference to a secret held outside the file: ``env:NAME``. Never the secret itself."""
+
+    env_name: str
+
+    def __str__(self) -> str:
+        return f"env:{self.env_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonioSettings:
+    base_url: str
+    client_id: SecretRef
+    client_secret: SecretRef
+    app_id: str
+    partner_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LatticeSettings:
+    base_url: str
+    token: SecretRef
+    max_requests_per_second: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    employee_types: tuple[str, ...] = ("internal", "external")
+    statuses: tuple[str, ...] = ("active", "onboarding", "leave")
+    unmanaged_users: UnmanagedPolicy = "ignore"
+    #: case-folded, trimmed emails that are never created, changed or deactivated
+    protected: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSetting:
+    """One standard field: whether it is managed, and which Personio attribute feeds it."""
+
+    name: str  # a key of STANDARD_FIELDS
+    enabled: bool
+    source: str  # Personio attribute key, e.g. "position" or "dynamic_1234"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomAttribute:
+    """A Personio attribute (key or label, as written) mapped onto a Lattice custom attribute."""
+
+    personio: str
+    lattice: str
+    type: CustomType = "text"
+    sensitive: bool = False
+
+    @property
+    def field_name(self) -> str:
+        return f"{CUSTOM_PREFIX}{self.lattice}"
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """Refuse when either limit is exceeded; ``None`` means no limit of that kind."""
+
+    count: int | None = None
+    percent: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SafetySettings:
+    max_deactivations: Threshold = Threshold(count=10, percent=5)
+    max_updates: Threshold = Threshold(percent=30)
+    min_population: int = 10
+    min_source_employees: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    personio: PersonioSettings
+    lattice: LatticeSettings
+    sync: SyncSettings = SyncSettings()
+    #: one entry per name in STANDARD_FIELDS, in that order
+    fields: tuple[FieldSetting, ...] = tuple(
+        FieldSetting(name, True, source) for name, source in STANDARD_FIELDS.items()
+    )
+    custom_attributes: tuple[CustomAttribute, ...] = ()
+    safety: SafetySettings = SafetySettings()
+    version: int = 1
+
+    def field(self, name: str) -> FieldSetting:
+        for setting in self.fields:
+            if setting.name == name:
+                return setting
+        raise KeyError(name)
+
+    def is_managed(self, name: str) -> bool:
+        """Whether a standard field is synced (identity fields always are)."""
+        if name in IDENTITY_FIELDS:
+            return True
+        return any(setting.name == name and setting.enabled for setting in self.fields)
+
+    @property
+    def sensitive_fields(self) -> frozenset[str]:
+        custom = {attr.field_name for attr in self.custom_attributes if attr.sensitive}
+        return ALWAYS_SENSITIVE_FIELDS | custom
+
+
+# ---------------------------------------------------------------------------------------------
+# Source: Personio
+# ---------------------------------------------------------------------------------------------
+
+#: A parsed Personio attribute value. Dates are ``datetime.date``; tags/lists are tuples;
+#: nested department/office/team become their name; a nested supervisor becomes its id.
+AttrValue = str | int | float | bool | dt.date | tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeInfo:
+    """One entry of ``GET /company/employees/attributes``."""
+
+    key: str  # e.g. "first_name", "dynamic_1234567"
+    label: str  # e.g. "First name", "Cost center"
+    type: str  # standard | date | integer | decimal | list | link | tags | multiline
+
+
+@dataclass(frozen=True, slots=True)
+class Employee:
+    """One Personio employee, parsed. ``attributes`` holds every attribute Personio returned,
+    by key, parsed; attributes the credential may not read are absent (not ``None``)."""
+
+    personio_id: str
+    attributes: Mapping[str, AttrValue] = field(default_factory=dict, hash=False)
+
+    def get(self, key: str) -> AttrValue:
+        return self.attributes.get(key)
+
+    def text(self, key: str) -> str | None:
+        """The attribute as a trimmed string, ``None`` when missing or empty."""
+        value = self.attributes.get(key)
+        if value is None:
+            return None
+        if isinstance(value, tuple):
+            value = ", ".join(value)
+        text = value.isoformat() if isinstance(value, dt.date) else str(value)
+        text = text.strip()
+        return text or None
+
+    @property
+    def email(self) -> str | None:
+        return self.text("email")
+
+    @property
+    def status(self) -> str | None:
+        return self.text("status")
+
+    @property
+    def employment_type(self) -> str | None:
+        return self.text("employment_type")
+
+    @property
+    def supervisor_id(self) -> str | None:
+        return self.text("supervisor")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A per-person problem: carried into the plan as an error or warning, never a crash.
+
+    ``message`` names ids and attribute names only, never personal values.
+    """
+
+    personio_id: str | None
+    code: str
+    message: str
+    email: str | None = None  # kept for matching decisions; never rendered by default
+
+    def sort_key(self) -> tuple[str, str, str]:
+        return (self.personio_id or "", self.code, self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSnapshot:
+    """Everything one run read from Personio."""
+
+    employees: tuple[Employee, ...]
+    problems: tuple[Problem, ...] = ()
+    #: attribute keys that appeared on at least one employee (to detect disallowed attributes)
+    attribute_keys: frozenset[str] = frozenset()
+
+
+# ---------------------------------------------------------------------------------------------
+# Target: Lattice (SCIM)
+# ---------------------------------------------------------------------------------------------
+
+#: A normalised field value: trimmed string, ISO date string, number, or None for "not set".
+FieldValue = str | int | float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LatticeUser:
+    """One Lattice user as read through SCIM.
+
+    ``fields`` uses plan field names (``first_name``, ``last_name``, ``preferred_name``,
+    ``title``, ``department``, ``manager``, ``start_date``, ``birth_date``, ``custom:<name>``);
+    ``manager`` holds the manager's SCIM id. Values are normalised (see ``FieldValue``).
+    """
+
+    scim_id: str
+    email: str  # userName
+    active: bool
+    external_id: str | None = None
+    fields: Mapping[str, FieldValue] = field(default_factory=dict, hash=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decisions: desired users, changes, plans, reports
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredUser:
+    """What Lattice should hold for one in-scope Personio employee.
+
+    ``fields`` holds only managed fields, normalised; ``manager`` holds the manager's
+    Personio id (resolved to a SCIM id only at apply time).
+    """
+
+    personio_id: str
+    email: str
+    employment_type: str
+    fields: Mapping[str, FieldValue] = field(default_factory=dict, hash=False)
+
+
+class Action(StrEnum):
+    """Change kinds, declared in execution order."""
+
+    CREATE = "create"
+    LINK = "link"
+    REACTIVATE = "reactivate"
+    UPDATE = "update"
+    DEACTIVATE = "deactivate"
+
+    @property
+    def order(self) -> int:
+        return list(Action).index(self)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    name: str
+    before: FieldValue
+    after: FieldValue
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One request's worth of change to one Lattice user.
+
+    - ``create``: ``fields`` lists every value to write (``before`` is ``None``).
+    - ``link``: adopt an unlinked user by email; writes ``externalId`` plus any field diffs.
+    - ``reactivate``: sets ``active`` true plus any field diffs.
+    - ``update``: field diffs only.
+    - ``deactivate``: sets ``active`` false; no fields.
+
+    ``manager`` values are Personio ids. ``depends_on`` names the Personio id of a user
+    created earlier in the same plan (this user's manager) whose SCIM id is needed first.
+    """
+
+    action: Action
+    personio_id: str | None
+    lattice_id: str | None
+    email: str
+    fields: tuple[FieldChange, ...] = ()
+    depends_on: str | None = None
+
+    def field(self, name: str) -> FieldChange | None:
+        for change in self.fields:
+            if change.name == name:
+                return change
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """An immutable, deterministically ordered plan. Build it with ``planner.compute_plan``."""
+
+    changes: tuple[Change, ...]
+    unchanged: int
+    warnings: tuple[Problem, ...] = ()
+    errors: tuple[Problem, ...] = ()
+    sensitive_fields: frozenset[str] = ALWAYS_SENSITIVE_FIELDS
+    #: population figures the safety policy needs (not part of the checksum)
+    source_employees: int = 0
+    target_users: int = 0
+    checksum: str = ""
+
+    def count(self, action: Action) -> int:
+        return sum(1 for change in self.changes if change.action is action)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = {action.value: self.count(action) for action in Action}
+        counts["unchanged"] = self.unchanged
+        return counts
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.changes
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    change: Change
+    outcome: Outcome
+    lattice_id: str | None = None
+    detail: str | None = None  # SCIM detail or our reason; never personal values
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyReport:
+    plan: Plan
+    results: tuple[ChangeResult, ...]
+    interrupted: bool = False
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for result in self.results if result.outcome is outcome)
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(r.outcome is Outcome.APPLIED for r in self.results)
