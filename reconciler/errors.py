@@ -56,9 +56,10 @@ class ConfigProblem:
     line: int | None = None
 
     def __str__(self) -> str:
-        location = self.path or "(top level)"
-        if self.line is not None:
-            location = f"{location} (line {self.line})"
+        line = f"line {self.line}" if self.line is not None else ""
+        if not self.path:
+            return f"{line}: {self.message}" if line else self.message
+        location = f"{self.path} ({line})" if line else self.path
         return f"{location}: {self.message}"
 
 
