@@ -564,7 +564,7 @@ def test_a_missing_file_is_reported_by_its_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "nope.yaml")
     assert str(caught.value) == (
-        f"{tmp_path / 'nope.yaml'}: (top level): file not found — create it (see "
+        f"{tmp_path / 'nope.yaml'}: file not found — create it (see "
         "config/integration.yaml for a complete, commented example) or pass --config PATH"
     )
 
