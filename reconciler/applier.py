@@ -1,0 +1,317 @@
+"""Execute a reviewed plan through a Lattice writer: dependency waves, concurrency, report, audit.
+Imports the standard library, reconciler.model and reconciler.errors; the writer is any ``Writer``.
+
+Order (DESIGN.md §2 step 6, §3): every create first, in waves so that a new manager exists
+before the creates of their reports; then links, reactivations, updates and deactivations,
+each kind as one wave. Within a wave up to ``concurrency`` changes run at once; the writer's
+own rate limiter bounds the request rate and the writer retries 429/5xx itself.
+
+Every change of the plan ends ``applied``, ``failed`` or ``skipped``: a per-user ``ApiError``
+fails that change only, a change whose manager's create did not succeed is skipped, and once
+``stop`` is set nothing new starts. Any other exception is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
+
+from reconciler.errors import ApiError
+from reconciler.model import Action, ApplyReport, Change, ChangeResult, Outcome, Plan
+
+logger = logging.getLogger("reconciler.applier")
+
+#: Detail of every change that had not started when ``stop`` was set.
+INTERRUPTED_DETAIL = "not started: apply was interrupted"
+
+# Kinds after the creates, in execution order (Action is declared in that order).
+_LATER_ACTIONS: tuple[Action, ...] = tuple(a for a in Action if a is not Action.CREATE)
+
+# Server messages may echo what we sent (an email in a uniqueness error, say); the report and
+# the audit log must not carry it, so anything email- or token-like is blanked defensively.
+_EMAIL_LIKE = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+")
+_BEARER = re.compile(r"(?i)\bbearer\s+\S+")
+
+
+class WriteResult(Protocol):
+    """What a writer returns for one change: the user's SCIM id and the requests it took."""
+
+    @property
+    def scim_id(self) -> str: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+
+class Writer(Protocol):
+    """The write side of the Lattice client (``lattice.LatticeWriter``).
+
+    Both methods send one logical request (retrying 429/5xx internally) and raise
+    ``ApiError`` subclasses for anything that still fails. ``manager_scim_id`` is the SCIM id
+    the change's ``manager`` field resolves to, or ``None``.
+    """
+
+    def create(self, change: Change, manager_scim_id: str | None) -> WriteResult: ...
+
+    def patch(self, change: Change, manager_scim_id: str | None) -> WriteResult: ...
+
+
+def compute_batches(plan: Plan) -> tuple[tuple[Change, ...], ...]:
+    """The plan's execution waves, each in plan order; empty waves are left out.
+
+    Creates come first: a create that depends on another create of this plan (its manager)
+    runs one wave after it. Then one wave per kind: links, reactivations, updates,
+    deactivations; their dependencies are creates, which are all done by then.
+    Raises ``ValueError`` when creates depend on each other in a cycle (a planner bug).
+    """
+    return tuple(
+        tuple(plan.changes[index] for index in wave) for wave in _compute_wave_indices(plan)
+    )
+
+
+def apply_plan(
+    plan: Plan,
+    writer: Writer,
+    *,
+    scim_ids: Mapping[str, str],
+    concurrency: int = 4,
+    on_result: Callable[[ChangeResult], None] | None = None,
+    stop: threading.Event | None = None,
+) -> ApplyReport:
+    """Execute ``plan`` through ``writer`` and report every change, in plan order.
+
+    ``scim_ids`` maps the Personio id of every user that already exists in Lattice to its
+    SCIM id; the applier adds each user it creates, and resolves ``manager`` values (Personio
+    ids) through it. ``on_result`` is called exactly once per change, skipped ones included,
+    possibly from a worker thread; calls never overlap, so it need not lock, but it should be
+    quick. When ``stop`` is set, requests in flight finish, nothing new starts, and
+    ``report.interrupted`` is true if any change was left unstarted because of it.
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+    run = _Run(plan, writer, scim_ids, on_result, stop or threading.Event())
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="apply") as executor:
+        for wave in _compute_wave_indices(plan):
+            # Every change goes through the pool, even one that will be skipped, so that
+            # stop and failed dependencies are judged at the moment it would start.
+            futures: list[Future[None]] = []
+            try:
+                futures.extend(executor.submit(run.execute, index) for index in wave)
+                for future in futures:
+                    future.result()
+            except BaseException:
+                # A bug or a KeyboardInterrupt: let what is in flight finish, start nothing else.
+                executor.shutdown(wait=True, cancel_futures=True)
+                raise
+    report = ApplyReport(plan, run.ordered_results(), interrupted=run.interrupted)
+    logger.info(
+        "apply finished: %d applied, %d failed, %d skipped%s",
+        report.count(Outcome.APPLIED),
+        report.count(Outcome.FAILED),
+        report.count(Outcome.SKIPPED),
+        " (interrupted)" if report.interrupted else "",
+    )
+    return report
+
+
+def audit_record(result: ChangeResult, at: dt.datetime) -> dict[str, object]:
+    """One audit-log entry: ids, field names, outcome; no values, names or emails.
+
+    ``at`` must be timezone-aware; it is written in UTC as ISO-8601 with a ``Z``.
+    """
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("audit time must be timezone-aware")
+    change = result.change
+    return {
+        "time": at.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "action": change.action.value,
+        "personio_id": change.personio_id,
+        "lattice_id": result.lattice_id or change.lattice_id,
+        "fields": sorted(field.name for field in change.fields),
+        "outcome": result.outcome.value,
+        "attempts": result.attempts,
+        "detail": result.detail,
+    }
+
+
+def _safe_detail(error: ApiError) -> str:
+    """A write failure as report text: our message plus the server's detail, with anything
+    email- or token-like blanked."""
+    text = error.message
+    if error.detail and error.detail not in text:
+        text = f"{text} ({error.detail})"
+    text = _BEARER.sub("Bearer (redacted)", text)
+    return _EMAIL_LIKE.sub("(redacted)", text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scheduling (pure)
+# ---------------------------------------------------------------------------------------------
+
+
+def _compute_wave_indices(plan: Plan) -> list[list[int]]:
+    """``compute_batches`` as indices into ``plan.changes`` (changes may compare equal)."""
+    creates = _create_indices(plan)
+    depth: dict[int, int] = {}
+
+    def depth_of(index: int, path: tuple[int, ...]) -> int:
+        if index in depth:
+            return depth[index]
+        if index in path:
+            cycle = [plan.changes[i].personio_id or "?" for i in (*path, index)]
+            raise ValueError("creates depend on each other in a cycle: " + " → ".join(cycle))
+        dependency = _dependency(plan.changes[index], creates)
+        level = 0 if dependency is None else depth_of(creates[dependency], (*path, index)) + 1
+        depth[index] = level
+        return level
+
+    waves: list[list[int]] = []
+    for index in sorted(creates.values()):
+        level = depth_of(index, ())
+        while len(waves) <= level:
+            waves.append([])
+        waves[level].append(index)
+    for wave in waves:
+        wave.sort()
+    for action in _LATER_ACTIONS:
+        wave = [i for i, change in enumerate(plan.changes) if change.action is action]
+        if wave:
+            waves.append(wave)
+    return waves
+
+
+def _create_indices(plan: Plan) -> dict[str, int]:
+    """Personio id → index of that person's create in the plan."""
+    return {
+        change.personio_id: index
+        for index, change in enumerate(plan.changes)
+        if change.action is Action.CREATE and change.personio_id is not None
+    }
+
+
+def _dependency(change: Change, creates: Mapping[str, int]) -> str | None:
+    """The Personio id of the create (in this plan) that ``change`` must wait for, if any.
+
+    That is ``depends_on``; and, should the planner not have said so, a new manager that is
+    itself being created — otherwise the two could race in one wave.
+    """
+    candidates = [change.depends_on]
+    manager = change.field("manager")
+    if manager is not None and manager.after is not None:
+        candidates.append(str(manager.after))
+    for candidate in candidates:
+        # Someone managing themselves cannot wait for themselves; manager resolution then
+        # fails that change visibly instead.
+        if candidate is not None and candidate in creates and candidate != change.personio_id:
+            return candidate
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Execution
+# ---------------------------------------------------------------------------------------------
+
+
+class _Run:
+    """The mutable state of one apply; shared by the worker threads under one lock."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        writer: Writer,
+        scim_ids: Mapping[str, str],
+        on_result: Callable[[ChangeResult], None] | None,
+        stop: threading.Event,
+    ) -> None:
+        self.plan = plan
+        self.writer = writer
+        self.scim_ids = dict(scim_ids)
+        self.on_result = on_result
+        self.stop = stop
+        self.creates = _create_indices(plan)
+        self.results: dict[int, ChangeResult] = {}
+        self.interrupted = False
+        self._lock = threading.Lock()
+        # Separate from _lock so a slow on_result never holds up state lookups.
+        self._callback_lock = threading.Lock()
+
+    def reason_to_skip(self, index: int) -> str | None:
+        """Why the change at ``index`` must not start now, or ``None`` to go ahead."""
+        if self.stop.is_set():
+            with self._lock:
+                self.interrupted = True
+            return INTERRUPTED_DETAIL
+        dependency = _dependency(self.plan.changes[index], self.creates)
+        if dependency is None:
+            return None
+        with self._lock:
+            done = self.results.get(self.creates[dependency])
+        if done is not None and done.outcome is Outcome.APPLIED:
+            return None
+        what = "failed" if done is not None and done.outcome is Outcome.FAILED else "was skipped"
+        return f"skipped: the create of {dependency} (its manager) {what}"
+
+    def execute(self, index: int) -> None:
+        """Run one change on a worker thread and record its result."""
+        change = self.plan.changes[index]
+        reason = self.reason_to_skip(index)
+        if reason is not None:
+            self.finish(index, ChangeResult(change, Outcome.SKIPPED, change.lattice_id, reason))
+            return
+        self.finish(index, self._write(change))
+
+    def _write(self, change: Change) -> ChangeResult:
+        manager = change.field("manager")
+        manager_scim_id: str | None = None
+        if manager is not None and manager.after is not None:
+            with self._lock:
+                manager_scim_id = self.scim_ids.get(str(manager.after))
+            if manager_scim_id is None:
+                # The planner said this manager exists; writing without them would silently
+                # drop the manager, so the change fails visibly instead.
+                return ChangeResult(
+                    change,
+                    Outcome.FAILED,
+                    change.lattice_id,
+                    f"manager {manager.after} has no Lattice user",
+                )
+        try:
+            if change.action is Action.CREATE:
+                written = self.writer.create(change, manager_scim_id)
+            else:
+                written = self.writer.patch(change, manager_scim_id)
+        except ApiError as error:
+            return ChangeResult(
+                change, Outcome.FAILED, change.lattice_id, _safe_detail(error), attempts=1
+            )
+        if change.action is Action.CREATE and change.personio_id is not None:
+            with self._lock:
+                self.scim_ids[change.personio_id] = written.scim_id
+        return ChangeResult(
+            change, Outcome.APPLIED, written.scim_id or change.lattice_id, attempts=written.attempts
+        )
+
+    def finish(self, index: int, result: ChangeResult) -> None:
+        with self._lock:
+            self.results[index] = result
+        change = result.change
+        log = logger.warning if result.outcome is Outcome.FAILED else logger.info
+        log(
+            "%s %s (%s): %s%s",
+            change.action.value,
+            change.personio_id or "-",
+            result.lattice_id or "new",
+            result.outcome.value,
+            f" — {result.detail}" if result.detail else "",
+        )
+        if self.on_result is not None:
+            with self._callback_lock:
+                self.on_result(result)
+
+    def ordered_results(self) -> tuple[ChangeResult, ...]:
+        return tuple(self.results[index] for index in range(len(self.plan.changes)))
