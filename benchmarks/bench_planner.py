@@ -1,0 +1,212 @@
+"""Benchmark: pure planning (mapping + matching + diffs + checksum) for 10,000 and 100,000 people.
+Imports the pure core and its model only; run with `python benchmarks/bench_planner.py`.
+
+Builds Employee and LatticeUser values directly (no HTTP, no parsing) for two cases: a no-op
+plan (both sides identical) and a 5 % churn plan (1 % each: creates, links, reactivations,
+title updates, leavers; plus the manager updates of their reports). Prints wall time
+(untraced, best of ``--repeat``) and peak Python memory of planning alone (tracemalloc, a
+separate run), as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+import tracemalloc
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
+
+from reconciler.model import (
+    AttrValue,
+    Config,
+    CustomAttribute,
+    Employee,
+    FieldValue,
+    LatticeSettings,
+    LatticeUser,
+    PersonioSettings,
+    Plan,
+    SecretRef,
+    SourceSnapshot,
+)
+from reconciler.planner import compute_plan
+
+CONFIG = Config(
+    personio=PersonioSettings(
+        "https://api.personio.de/v1", SecretRef("PID"), SecretRef("PSECRET"), "bench"
+    ),
+    lattice=LatticeSettings("https://api.latticehq.com/scim/v2", SecretRef("LTOKEN")),
+    custom_attributes=(
+        CustomAttribute("dynamic_1234567", "Cost Center", "text"),
+        CustomAttribute("dynamic_3456789", "Level", "number"),
+    ),
+)
+DEPARTMENTS = ("Research", "Sales", "Support", "Finance", "People", "Legal", "Ops", "Design")
+
+
+@dataclass(frozen=True)
+class Result:
+    case: str
+    people: int
+    changes: int
+    seconds: float
+    peak_mib: float
+
+
+def build_employees(count: int) -> list[Employee]:
+    """A company with a manager tree (8 reports each), 10 % contractors, realistic values."""
+    employees = []
+    for n in range(1, count + 1):
+        contractor = n % 10 == 0
+        attributes: dict[str, AttrValue] = {
+            "id": str(n),
+            "email": f"person{n}@example.com",
+            "first_name": f"First{n}",
+            "last_name": f"Last{n % 997}",
+            "preferred_name": None,
+            "status": "active",
+            "employment_type": "external" if contractor else "internal",
+            "position": f"Role {n % 40}",
+            "hire_date": dt.date(2015 + n % 9, 1 + n % 12, 1 + n % 28),
+            "department": DEPARTMENTS[n % len(DEPARTMENTS)],
+            "supervisor": str(n // 8) if n > 7 else None,
+            "birthday": dt.date(1960 + n % 40, 1 + n % 12, 1 + n % 28),
+            "dynamic_1234567": f"CC-{100 * (1 + n % 9)}",
+            "dynamic_3456789": 1 + n % 8,
+        }
+        employees.append(Employee(str(n), attributes))
+    return employees
+
+
+def build_lattice(employees: Sequence[Employee]) -> list[LatticeUser]:
+    """Lattice users that exactly represent ``employees`` (what a converged run leaves)."""
+    users = []
+    for employee in employees:
+        a = employee.attributes
+        contractor = a["employment_type"] == "external"
+        supervisor = a["supervisor"]
+        fields: dict[str, FieldValue] = {
+            "first_name": str(a["first_name"]),
+            "last_name": str(a["last_name"]),
+            "preferred_name": None,
+            # Contractors' titles and managers are not managed: Lattice may hold anything.
+            "title": "Set by hand" if contractor else str(a["position"]),
+            "start_date": _iso(a["hire_date"]),
+            "department": str(a["department"]),
+            "manager": None if contractor or supervisor is None else f"u{supervisor}",
+            "birth_date": _iso(a["birthday"]),
+            "custom:Cost Center": str(a["dynamic_1234567"]),
+            "custom:Level": a["dynamic_3456789"],  # type: ignore[dict-item]
+        }
+        pid = employee.personio_id
+        users.append(LatticeUser(f"u{pid}", str(a["email"]), True, pid, fields))
+    return users
+
+
+def churn(
+    employees: list[Employee], users: list[LatticeUser]
+) -> tuple[list[Employee], list[LatticeUser]]:
+    """5 % of people differ: 1 % each to create, link, reactivate, update and deactivate.
+
+    Five neighbours in every hundred, one of each kind, spread over the whole company.
+    """
+    employees = list(employees)
+    kept: list[LatticeUser] = []
+    for index, user in enumerate(users):
+        kind = index % 100
+        if kind == 0:
+            continue  # no Lattice user yet: a create
+        changed = user
+        if kind == 1:
+            changed = replace(user, external_id=None)  # never linked: a link
+        elif kind == 2:
+            changed = replace(user, active=False)  # a rehire: a reactivation
+        elif kind == 3:
+            changed = replace(user, fields={**user.fields, "title": "Old title"})  # an update
+        elif kind == 4:
+            employee = employees[index]
+            attributes = {**employee.attributes, "status": "inactive"}
+            employees[index] = replace(employee, attributes=attributes)  # a leaver
+        kept.append(changed)
+    return employees, kept
+
+
+def _iso(value: AttrValue) -> str:
+    assert isinstance(value, dt.date)
+    return value.isoformat()
+
+
+def measure(
+    case: str,
+    employees: list[Employee],
+    users: list[LatticeUser],
+    repeat: int,
+) -> tuple[Result, Plan]:
+    snapshot = SourceSnapshot(tuple(employees))
+    seconds = float("inf")
+    plan = compute_plan(snapshot, users, CONFIG)
+    for _ in range(repeat):
+        started = time.perf_counter()
+        plan = compute_plan(snapshot, users, CONFIG)
+        seconds = min(seconds, time.perf_counter() - started)
+    tracemalloc.start()
+    compute_plan(snapshot, users, CONFIG)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    result = Result(case, len(employees), len(plan.changes), seconds, peak / 2**20)
+    return result, plan
+
+
+def collect(sizes: Sequence[int], repeat: int) -> Iterator[Result]:
+    """No-op and 5 % churn plans per size, checked; yields each result as it is measured."""
+    for size in sizes:
+        employees = build_employees(size)
+        users = build_lattice(employees)
+        result, plan = measure("no-op", employees, users, repeat)
+        assert plan.is_empty, plan.summary
+        assert plan.unchanged == size
+        yield result
+
+        changed_employees, changed_users = churn(employees, users)
+        result, plan = measure("5 % churn", changed_employees, changed_users, repeat)
+        expected = size // 100
+        # Reports of leavers lose their manager and reports of new people get one: those
+        # updates come on top of the 1 % of direct title changes.
+        summary = plan.summary
+        assert [summary[kind] for kind in ("create", "link", "reactivate", "deactivate")] == [
+            expected
+        ] * 4, summary
+        assert summary["update"] >= expected, summary
+        assert not plan.errors, plan.errors[:3]
+        yield result
+
+
+def run(quick: bool = False) -> list[dict[str, object]]:
+    """The suite's entry point (``python -m benchmarks``): 10,000 and 100,000 people, best of
+    2 (1,000 and 10,000, best of 1, if quick)."""
+    sizes, repeat = ((1_000, 10_000), 1) if quick else ((10_000, 100_000), 2)
+    return [asdict(result) for result in collect(sizes, repeat)]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    print("| case | people | changes | planning (s) | peak memory (MiB) |")
+    print("|---|---:|---:|---:|---:|")
+    for result in collect(args.sizes, args.repeat):
+        print(_row(result))
+
+
+def _row(result: Result) -> str:
+    return (
+        f"| {result.case} | {result.people:,} | {result.changes:,} | {result.seconds:.3f} "
+        f"| {result.peak_mib:.1f} |"
+    )
+
+
+if __name__ == "__main__":
+    main()

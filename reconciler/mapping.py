@@ -1,0 +1,464 @@
+"""Pure mapping: Personio employees + config → the Lattice users that should exist (scope, rules).
+Imports only the standard library, reconciler.model and reconciler.errors; no I/O.
+
+Every per-person problem becomes a ``Problem`` (an error blocks that person, a warning does
+not); messages name Personio ids and attribute names, never names, emails or values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from reconciler.errors import ConfigError, ConfigProblem
+from reconciler.model import (
+    REQUIRED_PERSONIO_ATTRIBUTES,
+    AttributeInfo,
+    AttrValue,
+    Config,
+    CustomAttribute,
+    DesiredUser,
+    Employee,
+    FieldValue,
+    Problem,
+    SyncSettings,
+)
+
+#: Labels Personio shows for the default sources of the standard fields (for messages).
+STANDARD_SOURCE_LABELS: Mapping[str, str] = {
+    "preferred_name": "Preferred name",
+    "position": "Position",
+    "hire_date": "Hire date",
+    "department": "Department",
+    "supervisor": "Supervisor",
+    "birthday": "Birthday",
+}
+
+#: Fields Lattice's own sync never sets for contractors (``employment_type: external``).
+CONTRACTOR_UNMANAGED_FIELDS: frozenset[str] = frozenset({"title", "manager"})
+
+CONTRACTOR_TYPE = "external"
+
+# Deliberately loose: one "@", no spaces, a dot in the domain. Lattice validates the rest; we
+# only need to refuse values that cannot be a login identity at all.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass(frozen=True, slots=True)
+class MappingResult:
+    """The desired Lattice users, plus what stopped or bothered the mapping."""
+
+    desired: tuple[DesiredUser, ...]
+    errors: tuple[Problem, ...] = ()
+    warnings: tuple[Problem, ...] = ()
+    #: Personio ids that exist but are out of scope (their Lattice users are deactivated)
+    out_of_scope_ids: frozenset[str] = frozenset()
+    #: ids with errors: their Lattice users must be left untouched
+    blocked_ids: frozenset[str] = frozenset()
+    #: case-folded emails of people with errors: no Lattice user with them is touched
+    blocked_emails: frozenset[str] = frozenset()
+
+
+# ---------------------------------------------------------------------------------------------
+# Config against the Personio attribute catalogue
+# ---------------------------------------------------------------------------------------------
+
+
+def resolve_sources(config: Config, catalogue: Sequence[AttributeInfo]) -> Config:
+    """Replace Personio labels in the config by attribute keys, so everything after works on keys.
+
+    A key matches exactly first; otherwise a label matches case-insensitively. Disabled fields
+    are not checked (their source is never read). Raises ``ConfigError`` listing every source
+    Personio does not know.
+    """
+    keys = {info.key for info in catalogue}
+    by_label: dict[str, str] = {}
+    # Sorted so that two attributes sharing a label resolve the same way on every run.
+    for info in sorted(catalogue, key=lambda info: info.key):
+        by_label.setdefault(_fold(info.label), info.key)
+
+    problems: list[ConfigProblem] = []
+
+    def resolve(written: str, path: str) -> str:
+        if written in keys:
+            return written
+        key = by_label.get(_fold(written))
+        if key is None:
+            problems.append(
+                ConfigProblem(
+                    path,
+                    f"Personio has no attribute {written!r} — check the spelling, or allow the "
+                    "attribute on the Personio API credential",
+                )
+            )
+            return written
+        return key
+
+    fields = tuple(
+        replace(setting, source=resolve(setting.source, f"fields.{setting.name}.source"))
+        if setting.enabled
+        else setting
+        for setting in config.fields
+    )
+    custom = tuple(
+        replace(attr, personio=resolve(attr.personio, f"custom_attributes[{index}].personio"))
+        for index, attr in enumerate(config.custom_attributes)
+    )
+    if problems:
+        raise ConfigError(source="config", problems=problems)
+    return replace(config, fields=fields, custom_attributes=custom)
+
+
+def needed_attributes(config: Config) -> dict[str, str]:
+    """Attribute key → a label for humans, for every Personio attribute this run reads.
+
+    The required identity/scope attributes, the source of every enabled standard field, and
+    every custom attribute's source. Used to check the credential's allowed attributes.
+    """
+    needed = dict(REQUIRED_PERSONIO_ATTRIBUTES)
+    for setting in config.fields:
+        if setting.enabled and setting.source not in needed:
+            needed[setting.source] = STANDARD_SOURCE_LABELS.get(
+                setting.source, f"{setting.source} (source of {setting.name})"
+            )
+    for attr in config.custom_attributes:
+        if attr.personio not in needed:
+            needed[attr.personio] = f"{attr.personio} (Lattice attribute {attr.lattice!r})"
+    return needed
+
+
+# ---------------------------------------------------------------------------------------------
+# Scope and mapping
+# ---------------------------------------------------------------------------------------------
+
+
+def is_in_scope(employee: Employee, sync: SyncSettings) -> bool:
+    """Whether the employee's employment type and status are both among those configured."""
+    employment_type = _lower(employee.attributes.get("employment_type"))
+    status = _lower(employee.attributes.get("status"))
+    return employment_type in sync.employee_types and status in sync.statuses
+
+
+def compute_desired_users(employees: Sequence[Employee], config: Config) -> MappingResult:
+    """Map every in-scope employee onto the Lattice user that should exist for them.
+
+    ``config`` must be resolved (see ``resolve_sources``). Desired users come out sorted by
+    Personio id (numeric-aware); problems sorted too, so the result never depends on the
+    order Personio returned the records in.
+    """
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    out_of_scope: set[str] = set()
+    blocked_ids: set[str] = set()
+    blocked_emails: set[str] = set()
+
+    first: dict[str, Employee] = {}
+    repeated: dict[str, list[Employee]] = {}
+    for employee in employees:
+        personio_id = employee.personio_id
+        if personio_id in first:
+            repeated.setdefault(personio_id, [first[personio_id]]).append(employee)
+        else:
+            first[personio_id] = employee
+
+    # Few objects per person on purpose: every container that survives the loop makes each
+    # garbage-collector pass longer, which is most of the cost at 100,000 people.
+    in_scope: list[Employee] = []
+    employment_types: dict[str, str] = {}
+    types, statuses = frozenset(config.sync.employee_types), frozenset(config.sync.statuses)
+    for personio_id, employee in first.items():
+        records = repeated.get(personio_id)
+        if records is not None:
+            # Which record is right cannot be known: refuse both rather than pick one.
+            errors.append(
+                Problem(
+                    personio_id,
+                    "duplicate_personio_id",
+                    f"Personio returned employee {personio_id} {len(records)} times — "
+                    "left untouched",
+                )
+            )
+            blocked_ids.add(personio_id)
+            # Their Lattice user, found by email, must not be adopted by anyone either.
+            blocked_emails.update(
+                email for email in (_email(r.attributes.get("email")) for r in records) if email
+            )
+            continue
+        employment_type = _lower(employee.attributes.get("employment_type"))
+        status = _lower(employee.attributes.get("status"))
+        if not employment_type or not status:
+            # Without them nobody can tell whether the person left: refuse, never deactivate.
+            absent = " and ".join(
+                name
+                for name, value in (("status", status), ("employment type", employment_type))
+                if not value
+            )
+            errors.append(
+                Problem(
+                    personio_id,
+                    "missing_scope",
+                    f"employee {personio_id} has no {absent} — fix it in Personio; left untouched",
+                )
+            )
+            blocked_ids.add(personio_id)
+            email = _email(employee.attributes.get("email"))
+            if email:
+                blocked_emails.add(email)
+        elif employment_type in types and status in statuses:
+            in_scope.append(employee)
+            employment_types[personio_id] = employment_type
+        else:
+            out_of_scope.add(personio_id)
+
+    # Emails first: they decide who is blocked, and custom "user" attributes point at them.
+    emails: dict[str, str] = {}
+    holder: dict[str, str] = {}  # email → the first Personio id with it
+    shared: dict[str, list[str]] = {}  # email → every Personio id with it, when several
+    for employee in in_scope:
+        email = _email(employee.attributes.get("email"))
+        if email is None:
+            missing = employee.attributes.get("email") is None
+            errors.append(
+                Problem(
+                    employee.personio_id,
+                    "invalid_email",
+                    f"employee {employee.personio_id} "
+                    + ("has no email" if missing else "has an email that is not a valid address")
+                    + " — fix it in Personio; left untouched",
+                )
+            )
+            blocked_ids.add(employee.personio_id)
+            continue
+        emails[employee.personio_id] = email
+        first_holder = holder.setdefault(email, employee.personio_id)
+        if first_holder != employee.personio_id:
+            shared.setdefault(email, [first_holder]).append(employee.personio_id)
+    for email, ids in shared.items():
+        blocked_emails.add(email)
+        ordered = sorted(ids, key=personio_id_key)
+        for personio_id in ordered:
+            others = ", ".join(other for other in ordered if other != personio_id)
+            errors.append(
+                Problem(
+                    personio_id,
+                    "duplicate_email",
+                    f"employee {personio_id} has the same email as employee {others} — "
+                    "fix it in Personio; both left untouched",
+                    email=email,
+                )
+            )
+            blocked_ids.add(personio_id)
+            del emails[personio_id]
+
+    rules = _FieldRules(config, emails)
+    desired: list[DesiredUser] = []
+    in_scope.sort(key=lambda employee: personio_id_key(employee.personio_id))
+    for employee in in_scope:
+        personio_id = employee.personio_id
+        email = emails.get(personio_id)
+        if email is None:
+            continue
+        employment_type = employment_types[personio_id]
+        desired.append(rules.desired_user(employee, employment_type, email, warnings))
+
+    return MappingResult(
+        desired=tuple(desired),
+        errors=tuple(sorted(errors, key=problem_key)),
+        warnings=tuple(sorted(warnings, key=problem_key)),
+        out_of_scope_ids=frozenset(out_of_scope),
+        blocked_ids=frozenset(blocked_ids),
+        blocked_emails=frozenset(blocked_emails),
+    )
+
+
+class _FieldRules:
+    """The per-field work of the mapping, prepared once per run (100,000 people must be fast)."""
+
+    def __init__(self, config: Config, emails: Mapping[str, str]) -> None:
+        self.emails = emails
+        names = [("first_name", "first_name"), ("last_name", "last_name")]
+        names += [(setting.name, setting.source) for setting in config.fields if setting.enabled]
+        self.standard: list[tuple[str, str, Callable[[AttrValue], FieldValue]]] = [
+            (name, source, _id if name == "manager" else normalise_value) for name, source in names
+        ]
+        self.contractor_standard = [
+            rule for rule in self.standard if rule[0] not in CONTRACTOR_UNMANAGED_FIELDS
+        ]
+        self.custom = [
+            (attr.field_name, attr.personio, _CUSTOM_CONVERTERS[attr.type], attr)
+            for attr in config.custom_attributes
+        ]
+
+    def desired_user(
+        self, employee: Employee, employment_type: str, email: str, warnings: list[Problem]
+    ) -> DesiredUser:
+        attributes = employee.attributes
+        standard = self.contractor_standard if employment_type == CONTRACTOR_TYPE else self.standard
+        fields: dict[str, FieldValue] = {}
+        for name, source, normalise in standard:
+            value = attributes.get(source)
+            # The common cases inlined: this runs about ten times per person.
+            if value.__class__ is str:
+                fields[name] = value.strip() or None
+            elif value is None:
+                fields[name] = None
+            elif value.__class__ is dt.date:
+                fields[name] = value.isoformat()
+            else:
+                fields[name] = normalise(value)
+        for name, source, convert, attr in self.custom:
+            converted = convert(self, attributes.get(source))
+            if isinstance(converted, _Rejected):
+                warnings.append(_custom_problem(employee.personio_id, attr, converted.code))
+                if converted.code == "custom_user_not_found":
+                    fields[name] = None
+                continue
+            fields[name] = converted
+        return DesiredUser(employee.personio_id, email, employment_type, fields)
+
+    def _text(self, value: AttrValue) -> FieldValue | _Rejected:
+        if value.__class__ is str:
+            return value.strip() or None
+        normalised = normalise_value(value)
+        if isinstance(normalised, int | float):
+            return str(normalised)
+        return normalised
+
+    def _number(self, value: AttrValue) -> FieldValue | _Rejected:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return _Rejected("invalid_custom_value")
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return None
+            try:
+                value = float(text)
+            except ValueError:
+                return _Rejected("invalid_custom_value")
+        if not math.isfinite(value):
+            return _Rejected("invalid_custom_value")
+        return _number(value)
+
+    def _date(self, value: AttrValue) -> FieldValue | _Rejected:
+        if value is None or isinstance(value, dt.date):
+            return normalise_value(value)
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return None
+            try:
+                # Personio dates arrive as "2014-11-09T00:00:00+01:00": the date part counts.
+                return dt.date.fromisoformat(text[:10]).isoformat()
+            except ValueError:
+                pass
+        return _Rejected("invalid_custom_value")
+
+    def _user(self, value: AttrValue) -> FieldValue | _Rejected:
+        reference = normalise_value(value)
+        if reference is None:
+            return None
+        email = self.emails.get(str(reference))
+        if email is None:
+            return _Rejected("custom_user_not_found")
+        return email
+
+
+@dataclass(frozen=True, slots=True)
+class _Rejected:
+    code: str
+
+
+_CUSTOM_CONVERTERS: Mapping[str, Callable[[_FieldRules, AttrValue], FieldValue | _Rejected]] = {
+    "text": _FieldRules._text,
+    "number": _FieldRules._number,
+    "date": _FieldRules._date,
+    "user": _FieldRules._user,
+}
+
+
+def _custom_problem(personio_id: str, attr: CustomAttribute, code: str) -> Problem:
+    if code == "custom_user_not_found":
+        message = (
+            f"employee {personio_id}: custom attribute {attr.lattice!r} ({attr.personio}) "
+            "refers to an employee who is unknown, out of scope or has errors — left empty"
+        )
+    else:
+        message = (
+            f"employee {personio_id}: custom attribute {attr.lattice!r} ({attr.personio}) "
+            f"is not a valid {attr.type} — left unchanged"
+        )
+    return Problem(personio_id, code, message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalisation (shared with the planner)
+# ---------------------------------------------------------------------------------------------
+
+
+def normalise_value(value: AttrValue) -> FieldValue:
+    """A parsed Personio value as Lattice compares it: trimmed text ("" → None), ISO dates,
+    int when integral else float, tags sorted and joined with ", "."""
+    if isinstance(value, str):
+        return value.strip() or None
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):  # a tuple is faster than a union
+        return _number(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    tags = sorted(tag.strip() for tag in value if tag.strip())
+    return ", ".join(tags) or None
+
+
+def _id(value: AttrValue) -> FieldValue:
+    """A Personio id reference (the supervisor) as a string, whatever type it arrived as."""
+    normalised = normalise_value(value)
+    return None if normalised is None else str(normalised)
+
+
+def _number(value: float) -> int | float:
+    if isinstance(value, int):
+        return value
+    return int(value) if value.is_integer() else value
+
+
+def _email(value: AttrValue) -> str | None:
+    if not isinstance(value, str):
+        return None
+    email = value.strip().casefold()
+    return email if _EMAIL.fullmatch(email) else None
+
+
+def _lower(value: AttrValue) -> str | None:
+    return value.strip().lower() if isinstance(value, str) else None
+
+
+def _fold(text: str) -> str:
+    return text.strip().casefold()
+
+
+def personio_id_key(personio_id: str | None) -> tuple[int, int, str]:
+    """Numeric-aware sort key: "9" before "10"; non-numeric ids after, ``None`` last."""
+    if personio_id is None:
+        return (2, 0, "")
+    if personio_id.isascii() and personio_id.isdigit():
+        return (0, int(personio_id), personio_id)
+    return (1, 0, personio_id)
+
+
+def problem_key(problem: Problem) -> tuple[tuple[int, int, str], str, str]:
+    return (personio_id_key(problem.personio_id), problem.code, problem.message)
+
+
+def unique_problems(problems: Iterable[Problem]) -> tuple[Problem, ...]:
+    """Sorted, without repeats (two rules may notice the same thing about one person)."""
+    return tuple(sorted(set(problems), key=problem_key))

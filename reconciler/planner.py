@@ -1,0 +1,623 @@
+"""Pure planning: desired users + actual Lattice users → an ordered, checksummed Plan.
+Imports only the standard library, reconciler.model, reconciler.errors and reconciler.mapping.
+
+Matching, lifecycle and manager rules follow DESIGN.md §3; the document and checksum §4.
+Nothing here does I/O: the same inputs, in any order, give a byte-identical plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from operator import attrgetter
+
+from reconciler.mapping import (
+    compute_desired_users,
+    personio_id_key,
+    unique_problems,
+)
+from reconciler.model import (
+    Action,
+    Change,
+    Config,
+    DesiredUser,
+    FieldChange,
+    FieldValue,
+    LatticeUser,
+    Plan,
+    Problem,
+    SourceSnapshot,
+    SyncSettings,
+)
+
+FORMAT_VERSION = 1
+
+#: What a sensitive value looks like in every document and rendering.
+REDACTED = "(redacted)"
+
+#: Lattice multiple-choice attributes hold at most this many distinct values.
+MAX_CHOICES = 200
+
+#: Custom attribute types that are multiple choice in Lattice (dates travel as text).
+MULTIPLE_CHOICE_TYPES = frozenset({"text", "date"})
+
+
+class _Pending:
+    """Stands in for the SCIM id of a manager created by this same plan: equal to nothing."""
+
+
+_PENDING = _Pending()
+
+
+def compute_plan(snapshot: SourceSnapshot, actual: Sequence[LatticeUser], config: Config) -> Plan:
+    """The changes that make Lattice match Personio (``config`` resolved, see mapping)."""
+    mapping = compute_desired_users(snapshot.employees, config)
+    errors: list[Problem] = [*mapping.errors, *snapshot.problems]
+    warnings: list[Problem] = list(mapping.warnings)
+    # Records Personio sent but we could not parse are people too: never touch their users.
+    blocked_ids = set(mapping.blocked_ids)
+    blocked_ids.update(p.personio_id for p in snapshot.problems if p.personio_id)
+    blocked_emails = set(mapping.blocked_emails)
+    blocked_emails.update(_fold(p.email) for p in snapshot.problems if p.email)
+
+    desired = [d for d in mapping.desired if d.personio_id not in blocked_ids]
+    users = sorted(actual, key=attrgetter("scim_id"))
+    desired = _limit_choices(desired, users, config, warnings)
+
+    matching = _match(desired, users, config.sync.protected)
+    errors += matching.errors
+    blocked_ids |= matching.refused
+
+    # Personio id → SCIM id of everyone whose user exists once this plan's links are written
+    # (exactly what the applier can resolve), or _PENDING for those this plan creates.
+    unwritten_links = matching.linked & matching.protected
+    resolvable: dict[str, str | _Pending] = {
+        pid: user.scim_id for pid, user in matching.matched.items() if pid not in unwritten_links
+    }
+    create_ids = {person.personio_id for person in matching.creates}
+    resolvable.update(dict.fromkeys(create_ids, _PENDING))
+    managed = [
+        person
+        for person in desired
+        if person.personio_id in matching.matched and person.personio_id not in matching.protected
+    ]
+    desired_fields = _resolve_managers(
+        [*managed, *matching.creates],
+        resolvable,
+        _ManagerContext(
+            out_of_scope=mapping.out_of_scope_ids,
+            blocked=frozenset(blocked_ids),
+            in_scope=frozenset(person.personio_id for person in mapping.desired),
+        ),
+        warnings,
+    )
+
+    changes, unchanged = _updates(
+        managed, desired_fields, matching, users=users, resolvable=resolvable, warnings=warnings
+    )
+    # A record Personio sent without a readable id or email may be anyone's: deactivating
+    # users of ids "absent" from the answer could then deactivate that very person.
+    unidentified = sum(1 for p in snapshot.problems if not p.personio_id and not p.email)
+    known_ids = {employee.personio_id for employee in snapshot.employees}
+    deactivations = _deactivations(users, matching, blocked_ids, blocked_emails, config.sync)
+    for change in deactivations:
+        if unidentified and change.personio_id and change.personio_id not in known_ids:
+            warnings.append(_held_problem(change, unidentified))
+        else:
+            changes.append(change)
+    changes.sort(key=lambda c: (c.action.order, personio_id_key(c.personio_id), c.email))
+    creates = _create_changes(matching.creates, desired_fields, create_ids)
+
+    plan = Plan(
+        changes=(*creates, *changes),
+        unchanged=unchanged,
+        warnings=unique_problems(warnings),
+        errors=unique_problems(errors),
+        sensitive_fields=config.sensitive_fields,
+        source_employees=len(snapshot.employees) + len(snapshot.problems),
+        target_users=sum(1 for user in users if user.active),
+    )
+    return replace(plan, checksum=compute_checksum(plan))
+
+
+# ---------------------------------------------------------------------------------------------
+# Matching
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Matching:
+    """Who is whose. Dicts and sets of ids rather than an object per person: every container
+    that outlives a loop makes each garbage-collector pass longer (most of the cost at 100k).
+    """
+
+    matched: dict[str, LatticeUser] = field(default_factory=dict)  # Personio id → their user
+    linked: set[str] = field(default_factory=set)  # matched by email: the plan links them
+    protected: set[str] = field(default_factory=set)  # matched, but never to be touched
+    creates: list[DesiredUser] = field(default_factory=list)
+    untouched: set[str] = field(default_factory=set)  # SCIM ids involved in an ambiguity
+    refused: set[str] = field(default_factory=set)  # Personio ids with a matching error
+    errors: list[Problem] = field(default_factory=list)
+
+
+def _match(
+    desired: Sequence[DesiredUser], users: Sequence[LatticeUser], protected: frozenset[str]
+) -> _Matching:
+    """Match by Personio id = external id; by email only to adopt users never linked.
+
+    Ambiguity is refused per person (an error; their users are left untouched).
+    """
+    by_external: dict[str, LatticeUser] = {}
+    shared_external: dict[str, list[LatticeUser]] = {}  # external id → every user with it
+    by_email: dict[str, LatticeUser] = {}
+    for user in users:
+        external_id = user.external_id
+        if external_id:
+            first = by_external.setdefault(external_id, user)
+            if first is not user:
+                shared_external.setdefault(external_id, [first]).append(user)
+        by_email.setdefault(user.email.strip().casefold(), user)
+
+    result = _Matching()
+    for person in desired:
+        pid = person.personio_id
+        id_user = by_external.get(pid)
+        email_user = by_email.get(person.email)
+        if pid in shared_external:
+            candidates = shared_external[pid]
+            ids = ", ".join(user.scim_id for user in candidates)
+            result.errors.append(
+                Problem(
+                    pid,
+                    "duplicate_external_id",
+                    f"Lattice users {ids} all carry external id {pid} — remove it from all "
+                    "but one in Lattice; left untouched",
+                    email=person.email,
+                )
+            )
+            result.refused.add(pid)
+            result.untouched.update(user.scim_id for user in candidates)
+            continue
+        if id_user is not None:
+            user = id_user
+            if email_user is not None and email_user is not user:
+                result.errors.append(
+                    Problem(
+                        pid,
+                        "email_id_conflict",
+                        f"employee {pid} is linked to Lattice user {user.scim_id}, but their "
+                        f"email belongs to Lattice user {email_user.scim_id} — merge or rename "
+                        "one of them in Lattice; left untouched",
+                        email=person.email,
+                    )
+                )
+                result.refused.add(pid)
+                result.untouched.update((user.scim_id, email_user.scim_id))
+                continue
+        elif email_user is None:
+            if person.email not in protected:
+                result.creates.append(person)
+            continue
+        elif not email_user.external_id:
+            user = email_user
+            result.linked.add(pid)
+        else:
+            result.errors.append(
+                Problem(
+                    pid,
+                    "email_claimed",
+                    f"employee {pid}'s email belongs to Lattice user {email_user.scim_id}, "
+                    f"which is linked to employee {email_user.external_id} — fix the "
+                    "external id in Lattice or the email in Personio; left untouched",
+                    email=person.email,
+                )
+            )
+            result.refused.add(pid)
+            result.untouched.add(email_user.scim_id)
+            continue
+        if protected and (person.email in protected or _fold(user.email) in protected):
+            result.protected.add(pid)
+        result.matched[pid] = user
+    return result
+
+
+def _deactivations(
+    users: Sequence[LatticeUser],
+    matching: _Matching,
+    blocked_ids: set[str],
+    blocked_emails: set[str],
+    sync: SyncSettings,
+) -> list[Change]:
+    """Active users of people who left or are out of scope (never of people with errors),
+    and, when configured, active users that were never linked to anyone."""
+    matched = {user.scim_id for user in matching.matched.values()}
+    deactivate_unlinked = sync.unmanaged_users == "deactivate"
+    changes: list[Change] = []
+    for user in users:
+        if not user.active or user.scim_id in matched or user.scim_id in matching.untouched:
+            continue
+        email = _fold(user.email)
+        if email in sync.protected or email in blocked_emails:
+            continue
+        if user.external_id:
+            if user.external_id in blocked_ids:
+                continue
+        elif not deactivate_unlinked:
+            continue
+        changes.append(
+            Change(Action.DEACTIVATE, user.external_id or None, user.scim_id, user.email)
+        )
+    return changes
+
+
+def _held_problem(change: Change, unidentified: int) -> Problem:
+    records = "1 record" if unidentified == 1 else f"{unidentified} records"
+    return Problem(
+        change.personio_id,
+        "deactivation_held",
+        f"Lattice user {change.lattice_id} is linked to employee {change.personio_id}, who is "
+        f"not in Personio's answer; not deactivated because Personio sent {records} without "
+        "a readable id — fix the records in Personio",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Custom attribute choices
+# ---------------------------------------------------------------------------------------------
+
+
+def _limit_choices(
+    desired: list[DesiredUser],
+    users: Sequence[LatticeUser],
+    config: Config,
+    warnings: list[Problem],
+) -> list[DesiredUser]:
+    """Keep every multiple-choice attribute within Lattice's 200 distinct values.
+
+    Text and date attributes are multiple choice in Lattice (it has no date type). Lattice
+    refuses the 201st value, so planning it would fail at apply time on every run. Values
+    Lattice already holds are always kept; new values fill the remaining room in sorted
+    order; people with other new values keep whatever Lattice has (the key is dropped, so it
+    is not compared) and get a warning.
+    """
+    dropped: dict[str, set[str]] = {}  # personio id → field names to drop
+    for attr in config.custom_attributes:
+        if attr.type not in MULTIPLE_CHOICE_TYPES:
+            continue
+        name = attr.field_name
+        # Choices Lattice already has stay usable; new ones only while there is room.
+        existing: set[FieldValue] = {user.fields.get(name) for user in users}
+        existing.discard(None)
+        new = {d.fields.get(name) for d in desired} - existing
+        new.discard(None)
+        if len(existing) + len(new) <= MAX_CHOICES:
+            continue
+        room = max(0, MAX_CHOICES - len(existing))
+        allowed = existing | set(sorted(new, key=str)[:room])
+        for person in desired:
+            value = person.fields.get(name)
+            if value is None or value in allowed:
+                continue
+            dropped.setdefault(person.personio_id, set()).add(name)
+            warnings.append(
+                Problem(
+                    person.personio_id,
+                    "too_many_choices",
+                    f"employee {person.personio_id}: custom attribute {attr.lattice!r} would "
+                    f"need more than {MAX_CHOICES} distinct values in Lattice and this new "
+                    "value is not among those that fit — left unchanged",
+                )
+            )
+    if not dropped:
+        return desired
+    return [
+        replace(
+            person,
+            fields={k: v for k, v in person.fields.items() if k not in dropped[person.personio_id]},
+        )
+        if person.personio_id in dropped
+        else person
+        for person in desired
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Managers
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ManagerContext:
+    """What is known about Personio ids that cannot be pointed at (to explain why)."""
+
+    out_of_scope: frozenset[str]
+    blocked: frozenset[str]
+    in_scope: frozenset[str]
+
+
+def _resolve_managers(
+    people: Sequence[DesiredUser],
+    resolvable: Mapping[str, object],
+    context: _ManagerContext,
+    warnings: list[Problem],
+) -> dict[str, Mapping[str, FieldValue]]:
+    """Each person's fields with the manager made safe to write.
+
+    A manager Lattice cannot point at becomes ``None`` (no manager, with a warning); people in
+    a reporting cycle lose the ``manager`` key altogether, so nothing is written that loops.
+    """
+    fields: dict[str, Mapping[str, FieldValue]] = {p.personio_id: p.fields for p in people}
+    edges: dict[str, str] = {}
+    for person in people:
+        pid = person.personio_id
+        manager = person.fields.get("manager")
+        if manager is None:
+            continue
+        if manager in resolvable:
+            edges[pid] = str(manager)
+            continue
+        if manager in context.out_of_scope:
+            code, why = "manager_out_of_scope", "is out of scope (status or employment type)"
+        elif manager in context.blocked:
+            code, why = "manager_not_found", "has errors in this plan"
+        elif manager in context.in_scope:
+            # e.g. a protected person without a linked Lattice user: nothing to point at.
+            code, why = "manager_not_found", "has no Lattice user that can be linked"
+        else:
+            code, why = "manager_not_found", "is not in Personio"
+        warnings.append(
+            Problem(pid, code, f"employee {pid}: manager {manager} {why} — no manager set")
+        )
+        fields[pid] = {**person.fields, "manager": None}
+
+    for cycle in _cycles(edges):
+        for index, pid in enumerate(cycle):
+            loop = [*cycle[index:], *cycle[:index], pid]
+            warnings.append(
+                Problem(
+                    pid,
+                    "manager_cycle",
+                    f"employee {pid} is in a reporting cycle ({' → '.join(loop)}) — "
+                    "manager left as it is in Lattice",
+                )
+            )
+            fields[pid] = {k: v for k, v in fields[pid].items() if k != "manager"}
+    return fields
+
+
+def _cycles(edges: Mapping[str, str]) -> list[list[str]]:
+    """Every cycle of a graph where each node has at most one outgoing edge (its manager).
+
+    One walk per unvisited node, marking nodes with the walk's number: meeting a node of the
+    current walk closes a cycle; meeting an older walk's node means no new cycle.
+    """
+    walk_of: dict[str, int] = {}
+    cycles: list[list[str]] = []
+    for walk, start in enumerate(edges):
+        node: str | None = start
+        while node is not None and node not in walk_of:
+            walk_of[node] = walk
+            node = edges.get(node)
+        if node is None or walk_of[node] != walk:
+            continue
+        cycle = [node]
+        after = edges[node]
+        while after != node:
+            cycle.append(after)
+            after = edges[after]
+        cycles.append(cycle)
+    return cycles
+
+
+# ---------------------------------------------------------------------------------------------
+# Diffs and changes
+# ---------------------------------------------------------------------------------------------
+
+
+def _updates(
+    managed: Sequence[DesiredUser],
+    desired_fields: Mapping[str, Mapping[str, FieldValue]],
+    matching: _Matching,
+    *,
+    users: Sequence[LatticeUser],
+    resolvable: Mapping[str, str | _Pending],
+    warnings: list[Problem],
+) -> tuple[list[Change], int]:
+    """Links, reactivations and updates of matched users, and how many need nothing."""
+    # The manager's "before" is shown as a Personio id wherever Lattice tells us one.
+    scim_to_personio = {user.scim_id: user.external_id for user in users if user.external_id}
+    scim_to_personio.update(
+        {matching.matched[pid].scim_id: pid for pid in matching.linked - matching.protected}
+    )
+    changes: list[Change] = []
+    unchanged = 0
+    for person in managed:
+        pid = person.personio_id
+        user = matching.matched[pid]
+        diffs, depends_on = _diff(
+            person,
+            user,
+            desired_fields[pid],
+            resolvable=resolvable,
+            scim_to_personio=scim_to_personio,
+            warnings=warnings,
+        )
+        is_link = pid in matching.linked
+        if not user.active:
+            if is_link:
+                # A link and a reactivation are two requests: externalId, then active.
+                changes.append(_change(Action.LINK, person, user, diffs, depends_on))
+                changes.append(_change(Action.REACTIVATE, person, user, (), None))
+            else:
+                changes.append(_change(Action.REACTIVATE, person, user, diffs, depends_on))
+        elif is_link:
+            changes.append(_change(Action.LINK, person, user, diffs, depends_on))
+        elif diffs:
+            changes.append(_change(Action.UPDATE, person, user, diffs, depends_on))
+        else:
+            unchanged += 1
+    return changes, unchanged
+
+
+def _diff(
+    person: DesiredUser,
+    user: LatticeUser,
+    fields: Mapping[str, FieldValue],
+    *,
+    resolvable: Mapping[str, str | _Pending],
+    scim_to_personio: Mapping[str, str],
+    warnings: list[Problem],
+) -> tuple[tuple[FieldChange, ...], str | None]:
+    """Field changes for an existing user, and the create this change must wait for."""
+    pid = person.personio_id
+    manager = fields.get("manager")
+    # Lattice holds the manager's SCIM id; compare in its terms.
+    wanted: Mapping[str, object] = fields
+    if manager is not None:
+        wanted = {**fields, "manager": resolvable[str(manager)]}
+    email = person.email
+    same_email = user.email == email or _fold(user.email) == email
+    # The common case (nothing changed) costs one C-level comparison, no per-field work.
+    if same_email and wanted.items() <= user.fields.items():
+        return (), None
+
+    diffs: list[FieldChange] = []
+    if not same_email:
+        diffs.append(FieldChange("email", user.email, email))
+    depends_on: str | None = None
+    for name, want in wanted.items():
+        have = user.fields.get(name)
+        if want == have:
+            continue
+        if name == "preferred_name":
+            # Lattice applies nickName only on create: planning an update would never converge.
+            warnings.append(
+                Problem(
+                    pid,
+                    "preferred_name_drift",
+                    f"employee {pid}: the preferred name in Lattice differs from Personio; "
+                    "Lattice sets it only when a user is created — change it in Lattice by hand",
+                )
+            )
+            continue
+        if name == "manager":
+            before = scim_to_personio.get(str(have), have) if have is not None else None
+            diffs.append(FieldChange(name, before, manager))
+            if isinstance(want, _Pending):
+                depends_on = str(manager)
+            continue
+        diffs.append(FieldChange(name, have, fields[name]))
+    diffs.sort(key=lambda change: change.name)
+    return tuple(diffs), depends_on
+
+
+def _change(
+    action: Action,
+    person: DesiredUser,
+    user: LatticeUser,
+    diffs: tuple[FieldChange, ...],
+    depends_on: str | None,
+) -> Change:
+    return Change(action, person.personio_id, user.scim_id, person.email, diffs, depends_on)
+
+
+def _create_changes(
+    creates: Sequence[DesiredUser],
+    desired_fields: Mapping[str, Mapping[str, FieldValue]],
+    create_ids: set[str],
+) -> list[Change]:
+    """Creates in manager-before-report order (ties by Personio id), so one pass sets managers."""
+    changes: dict[str, Change] = {}
+    reports: dict[str, list[str]] = {}
+    for person in creates:
+        pid = person.personio_id
+        fields = desired_fields[pid]
+        values = [FieldChange(k, None, v) for k, v in fields.items() if v is not None]
+        values.append(FieldChange("email", None, person.email))
+        values.sort(key=lambda change: change.name)
+        manager = fields.get("manager")
+        depends_on = str(manager) if manager is not None and manager in create_ids else None
+        if depends_on is not None:
+            reports.setdefault(depends_on, []).append(pid)
+        changes[pid] = Change(Action.CREATE, pid, None, person.email, tuple(values), depends_on)
+
+    ready = [
+        (personio_id_key(pid), pid) for pid, change in changes.items() if change.depends_on is None
+    ]
+    heapq.heapify(ready)
+    ordered: list[Change] = []
+    while ready:
+        _, pid = heapq.heappop(ready)
+        ordered.append(changes[pid])
+        for report in reports.get(pid, ()):
+            heapq.heappush(ready, (personio_id_key(report), report))
+    return ordered
+
+
+# ---------------------------------------------------------------------------------------------
+# The canonical document and its checksum
+# ---------------------------------------------------------------------------------------------
+
+
+def plan_document(plan: Plan, *, redact: bool = True) -> dict[str, object]:
+    """The canonical JSON document of a plan (``schemas/plan.schema.json``).
+
+    With ``redact`` every sensitive field shows ``(redacted)`` instead of a value that is set
+    (an unset value stays ``null``, so "set" and "cleared" remain distinguishable).
+    """
+    document = _document_body(plan, redact=redact)
+    document["checksum"] = plan.checksum or compute_checksum(plan)
+    return document
+
+
+def compute_checksum(plan: Plan) -> str:
+    """``sha256:<hex>`` over the canonical, unredacted document (population figures excluded)."""
+    body = _document_body(plan, redact=False)
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _document_body(plan: Plan, *, redact: bool) -> dict[str, object]:
+    hidden = plan.sensitive_fields if redact else frozenset()
+    changes: list[dict[str, object]] = []
+    for change in plan.changes:
+        entry: dict[str, object] = {
+            "action": change.action.value,
+            "personio_id": change.personio_id,
+            "lattice_id": change.lattice_id,
+            "email": change.email,
+            "fields": {
+                field.name: {
+                    "from": redact_value(field.before) if field.name in hidden else field.before,
+                    "to": redact_value(field.after) if field.name in hidden else field.after,
+                }
+                for field in change.fields
+            },
+        }
+        if change.depends_on is not None:
+            entry["depends_on"] = change.depends_on
+        changes.append(entry)
+    return {
+        "format_version": FORMAT_VERSION,
+        "summary": plan.summary,
+        "changes": changes,
+        "warnings": [_problem_entry(problem) for problem in plan.warnings],
+        "errors": [_problem_entry(problem) for problem in plan.errors],
+    }
+
+
+def redact_value(value: FieldValue) -> FieldValue:
+    """``(redacted)`` for a value that is set; ``None`` stays ``None``."""
+    return None if value is None else REDACTED
+
+
+def _problem_entry(problem: Problem) -> dict[str, object]:
+    # Problem.email is for matching decisions only; it never leaves the process.
+    return {"personio_id": problem.personio_id, "code": problem.code, "message": problem.message}
+
+
+def _fold(email: str) -> str:
+    return email.strip().casefold()
