@@ -1,14 +1,601 @@
 """The ``reconcile`` command line (click): the only module that prints or reads the environment.
-Placeholder until the commands land; see DESIGN.md §5.
+Imports click, rich and the composition root; decisions stay in the pure core.
+
+Exit codes (every command):
+  0  success, nothing to do (plan) / every change applied (apply)
+  1  error: bad config, API failure, or some changes failed
+  2  plan only, with --detailed-exitcode: success, changes pending
+  3  refused by the safety policy
 """
 
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar, NoReturn
+
 import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from reconciler import app, render
+from reconciler.config import load_config
+from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.github import build_comment_body, upsert_pr_comment
+from reconciler.model import ApplyReport, ChangeResult, Config
+from reconciler.sandbox.scenario import build_sandbox
+from reconciler.sandbox.transport import EmulatorServer
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_UNSAFE = 3
+
+EXIT_CODES_HELP = """
+\b
+Exit codes:
+  0  success; nothing to do (plan) or every change applied (apply)
+  1  error: invalid config, API failure, stale plan, or some changes failed
+  2  plan --detailed-exitcode only: success, changes pending
+  3  refused by the safety policy (see the 'safety' section of the config)
+"""
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=True),
+    default=Path("config/integration.yaml"),
+    show_default=True,
+    help="The integration config (YAML).",
+)
+sandbox_option = click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Run against the built-in Personio and Lattice emulators seeded with a sample "
+    "company: no credentials, no network.",
+)
+progress_option = click.option(
+    "--no-progress", is_flag=True, help="Never show progress bars (they go to stderr, TTY only)."
+)
 
 
-@click.group()
-def cli() -> None:
-    """Keep Lattice users in step with Personio: validate, plan, apply."""
+def _fail(error: ReconcilerError) -> NoReturn:
+    if isinstance(error, ConfigError):
+        for problem in error.problems:
+            click.echo(f"error: {error.source}: {problem}", err=True)
+    else:
+        click.echo(f"error: {error}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+@contextmanager
+def _expected_errors() -> Iterator[None]:
+    """Expected failures become one located line and exit 1 — never a traceback."""
+    try:
+        yield
+    except ReconcilerError as error:
+        _fail(error)
+
+
+def _configure_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    # httpx logs every URL at INFO (a lookup's filter holds an email) and httpcore logs headers
+    # at DEBUG (tokens): our own loggers say what matters, with ids only.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class _ReconcileGroup(click.Group):
+    """Usage errors exit 1, not click's 2: 2 means "changes pending" for plan."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(EXIT_ERROR)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(EXIT_ERROR)
+        except BrokenPipeError:
+            # `reconcile plan | head`: the reader left; say nothing more, write nothing more.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_ERROR)
+
+
+@click.group(
+    cls=_ReconcileGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXIT_CODES_HELP,
+)
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.version_option(package_name="personio-lattice-reconciler")
+def cli(verbose: int) -> None:
+    """Keep Lattice users in step with Personio, the GitOps way.
+
+    \b
+    reconcile validate        check the config file offline
+    reconcile plan            show what would change (read-only)
+    reconcile apply           make exactly those changes
+    reconcile doctor          check credentials and Personio attribute access
+    reconcile init            write a starter config from the Personio attribute list
+    reconcile sandbox serve   run both emulators on localhost
+
+    Add --sandbox to plan, apply, doctor or init to try it on a built-in sample company.
+    """
+    _configure_logging(verbose)
+
+
+# ------------------------------------------------------------------------------------ validate
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@config_option
+def validate(config_path: Path) -> None:
+    """Check the config offline: schema and cross-field checks, every problem with its path.
+
+    Needs no credentials: secret references (env:NAME) are checked for form only.
+    """
+    with _expected_errors():
+        config = load_config(config_path)
+    custom = len(config.custom_attributes)
+    managed = sum(1 for setting in config.fields if setting.enabled)
+    click.echo(
+        f"{config_path}: valid — {', '.join(config.sync.employee_types)} employees, "
+        f"{managed} standard fields, {custom} custom attributes"
+    )
+
+
+# ------------------------------------------------------------------------------------ progress
+
+
+class _Bars:
+    """Progress bars on stderr when it is a terminal; silent otherwise."""
+
+    LABELS: ClassVar[dict[str, str]] = {
+        "personio": "Personio employees",
+        "lattice": "Lattice users",
+        "apply": "Applying changes",
+    }
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._progress: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> _Bars:
+        if self.enabled:
+            self._progress = Progress(
+                TextColumn("{task.description:<20}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        if self._progress is None:
+            return
+        with self._lock:
+            if stage not in self._tasks:
+                label = self.LABELS.get(stage, stage)
+                self._tasks[stage] = self._progress.add_task(label, total=total)
+            self._progress.update(self._tasks[stage], completed=done, total=total)
+
+
+# ------------------------------------------------------------------------------------ plan
+
+
+def _load_and_connect(config_path: Path, sandbox: bool) -> tuple[Config, app.Connections]:
+    config = load_config(config_path)
+    box = build_sandbox() if sandbox else None
+    return config, app.connect(config, os.environ, box, source=str(config_path))
+
+
+def _write_or_echo(text: str, out: Path | None) -> None:
+    if out is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ReconcilerError(f"cannot write the file ({exc.strerror})", where=str(out)) from exc
+
+
+def _render_plan(run: app.PlanRun, fmt: str) -> str:
+    if fmt == "json":
+        return render.render_json(run.plan)
+    if fmt == "markdown":
+        return render.render_markdown(run.plan, run.violations)
+    return render.render_text(run.plan, run.violations)
+
+
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="text for terminals, markdown for pull-request comments, json for machines.",
+)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@config_option
+@format_option
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the plan to this file instead of stdout.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when changes are pending (0 only when there is nothing to do).",
+)
+@sandbox_option
+@progress_option
+def plan(
+    config_path: Path,
+    fmt: str,
+    out: Path | None,
+    detailed_exitcode: bool,
+    sandbox: bool,
+    no_progress: bool,
+) -> None:
+    """Show exactly which Lattice users would be created, linked, reactivated, updated or
+    deactivated. Read-only: the Lattice client used here has no write methods.
+
+    The plan ends with its checksum; pass it to 'apply --checksum' to apply exactly what was
+    reviewed. Sensitive values (birthdates, attributes marked sensitive) are always redacted.
+    """
+    with _expected_errors():
+        config, conn = _load_and_connect(config_path, sandbox)
+        with _Bars(not no_progress) as bars:
+            run = app.gather_and_plan(config, conn, progress=bars.update)
+        _write_or_echo(_render_plan(run, fmt), out)
+    if out is not None:
+        click.echo(f"{render.render_summary(run.plan)} — written to {out}", err=True)
+        click.echo(f"Checksum: {run.plan.checksum}", err=True)
+    if run.refused:
+        click.echo("error: the safety policy refuses this plan; apply would need --force", err=True)
+        sys.exit(EXIT_UNSAFE)
+    if detailed_exitcode and not run.plan.is_empty:
+        sys.exit(EXIT_CHANGES)
+
+
+# ------------------------------------------------------------------------------------ apply
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@config_option
+@click.option("--checksum", help="Apply only if the plan computed now has this checksum.")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A JSON plan from 'plan --format json --out FILE'; its checksum must still match.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Apply even though the safety thresholds refuse the plan. Never overrides a stale "
+    "plan or an empty Personio answer.",
+)
+@click.option(
+    "--audit-log",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Append one JSON line per executed change (ids, action, field names, outcome).",
+)
+@click.option(
+    "--report-format",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="Format of the plan shown before applying and of the apply report; markdown masks "
+    "personal data (use it where logs are shared, e.g. CI).",
+)
+@click.option(
+    "--report-out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the apply report to this file (the plan and a summary still go to stdout).",
+)
+@sandbox_option
+@progress_option
+def apply(
+    config_path: Path,
+    checksum: str | None,
+    plan_file: Path | None,
+    force: bool,
+    audit_log: Path | None,
+    report_format: str,
+    report_out: Path | None,
+    sandbox: bool,
+    no_progress: bool,
+) -> None:
+    """Re-plan, verify the reviewed checksum, check the safety policy, then make the changes.
+
+    Without --checksum/--plan (the scheduled run) it applies what it computes, after printing
+    the plan. Changes run creates first (managers before their reports), then links,
+    reactivations, updates and deactivations; one failed user never stops the others.
+    Ctrl-C stops after the requests in flight and reports what was and was not done.
+    """
+    if checksum and plan_file:
+        raise click.UsageError("give --checksum or --plan, not both")
+    with _expected_errors():
+        expected = app.read_plan_checksum(plan_file) if plan_file else checksum
+        config, conn = _load_and_connect(config_path, sandbox)
+        with _Bars(not no_progress) as bars:
+            run = app.gather_and_plan(config, conn, progress=bars.update)
+        app.verify_checksum(run.plan, expected)
+        # The plan is shown in the report's format: markdown (CI logs, job summaries) masks
+        # personal data, text (a terminal) does not. JSON output stays one document: the
+        # report (which carries the plan's summary and checksum), so the plan goes to stderr.
+        if report_format == "json":
+            click.echo(f"{render.render_summary(run.plan)}", err=True)
+            click.echo(f"Checksum: {run.plan.checksum}", err=True)
+        else:
+            _write_or_echo(_render_plan(run, report_format), None)
+        if run.violations:
+            hard = [v for v in run.violations if not v.forceable]
+            if hard or not force:
+                for violation in run.violations:
+                    click.echo(f"error: refused: {violation.message}", err=True)
+                if hard:
+                    click.echo("error: --force cannot override this; fix the cause first", err=True)
+                else:
+                    click.echo(
+                        "error: review the plan; if it is right, re-run with --force or raise "
+                        "the threshold under 'safety' in the config",
+                        err=True,
+                    )
+                sys.exit(EXIT_UNSAFE)
+            click.echo("warning: safety thresholds overridden with --force", err=True)
+        if run.plan.is_empty:
+            click.echo("Nothing to apply.")
+            return
+        report = _run_apply(run, conn, audit_log, bars_enabled=not no_progress)
+        renderers: dict[str, Callable[..., str]] = {
+            "text": render.render_report_text,
+            "markdown": render.render_report_markdown,
+            "json": render.render_report_json,
+        }
+        text = renderers[report_format](report)
+        if report_out is not None:
+            _write_or_echo(text, report_out)
+            click.echo(f"{render.render_report_summary(report)} — report written to {report_out}")
+        else:
+            _write_or_echo(text, None)
+    if not report.ok:
+        sys.exit(EXIT_ERROR)
+
+
+def _run_apply(
+    run: app.PlanRun, conn: app.Connections, audit_path: Path | None, *, bars_enabled: bool
+) -> ApplyReport:
+    """Run the applier in a worker thread so Ctrl-C can stop it cleanly between requests."""
+    stop = threading.Event()
+    reports: list[ApplyReport] = []
+    errors: list[BaseException] = []
+    total = len(run.plan.changes)
+    with app.audit_log(audit_path) as write_audit, _Bars(bars_enabled) as bars:
+        done = [0]
+        lock = threading.Lock()
+
+        def on_result(result: ChangeResult) -> None:
+            write_audit(result)
+            with lock:
+                done[0] += 1
+                bars.update("apply", done[0], total)
+
+        def work() -> None:
+            try:
+                reports.append(app.execute(run, conn, on_result=on_result, stop=stop))
+            except BaseException as exc:  # handed to the main thread, re-raised there
+                errors.append(exc)
+
+        worker = threading.Thread(target=work, name="apply", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            try:
+                worker.join(timeout=0.2)
+            except KeyboardInterrupt:
+                click.echo(
+                    "interrupted: finishing the requests in flight, starting no new ones…",
+                    err=True,
+                )
+                stop.set()
+    if errors:
+        raise errors[0]
+    return reports[0]
+
+
+# ------------------------------------------------------------------------------------ doctor
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@config_option
+@sandbox_option
+def doctor(config_path: Path, sandbox: bool) -> None:
+    """Check both credentials and the Personio attribute allow-list, one line per problem.
+
+    \b
+    ✔/✘ the config is valid
+    ✔/✘ the Personio credential authenticates
+    ✔/✘ every required and mapped Personio attribute is allowed on the credential
+    ✔/✘ the Lattice SCIM key works (super admin, SCIM enabled)
+    ✔/✘ every mapped Lattice custom attribute exists
+    """
+    with _expected_errors():
+        config = load_config(config_path)
+        click.echo(f"✔ {config_path} is valid")
+        conn = app.connect(
+            config, os.environ, build_sandbox() if sandbox else None, source=str(config_path)
+        )
+        click.echo("✔ every credential reference is set")
+    failed = False
+    for check in app.run_doctor(config, conn):
+        mark = "✔" if check.ok else "✘"
+        click.echo(f"{mark} {check.title}")
+        for line in check.details:
+            click.echo(f"    {line}")
+        failed = failed or not check.ok
+    click.echo(
+        "note: switch off Lattice's built-in Personio integration before the first apply; "
+        "both would write the same users."
+    )
+    if failed:
+        sys.exit(EXIT_ERROR)
+
+
+# ------------------------------------------------------------------------------------ init
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("config/integration.yaml"),
+    show_default=True,
+    help="Where to write the starter config.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.option("--personio-base-url", default="https://api.personio.de/v1", show_default=True)
+@click.option("--app-id", default="lattice-sync", show_default=True, help="X-Personio-App-ID.")
+@sandbox_option
+def init(out: Path, force: bool, personio_base_url: str, app_id: str, sandbox: bool) -> None:
+    """Write a starter config from the live Personio attribute list.
+
+    Reads the credential from PERSONIO_CLIENT_ID and PERSONIO_CLIENT_SECRET (or uses the
+    sandbox). Custom attributes are listed, commented out, for you to pick.
+    """
+    with _expected_errors():
+        if out.exists() and not force:
+            raise ReconcilerError(
+                "the file exists", where=str(out), fix="pass --force to overwrite it"
+            )
+        text = app.fetch_starter_config(
+            os.environ,
+            build_sandbox() if sandbox else None,
+            base_url=personio_base_url,
+            app_id=app_id,
+        )
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ReconcilerError(
+                f"cannot create the folder ({exc.strerror})", where=str(out)
+            ) from exc
+        _write_or_echo(text, out)
+    click.echo(f"wrote {out}; review it, then run: reconcile validate --config {out}")
+
+
+# ------------------------------------------------------------------------------------ sandbox
+
+
+@cli.group()
+def sandbox() -> None:
+    """The built-in emulators, for trying the tool by hand and for benchmarks."""
+
+
+@sandbox.command()
+@click.option("--employees", type=click.IntRange(1, 200_000), default=60, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--personio-port", type=click.IntRange(0, 65535), default=8701, show_default=True)
+@click.option("--lattice-port", type=click.IntRange(0, 65535), default=8702, show_default=True)
+def serve(employees: int, seed: int, personio_port: int, lattice_port: int) -> None:
+    """Serve the Personio and Lattice emulators on localhost until Ctrl-C.
+
+    Prints a config snippet and the environment variables that point the tool at them.
+    """
+    box = build_sandbox(employees=employees, seed=seed)
+    try:
+        personio = EmulatorServer(box.personio, port=personio_port).start()
+        lattice = EmulatorServer(box.lattice, port=lattice_port).start()
+    except OSError as exc:
+        _fail(ReconcilerError(f"cannot listen on the port ({exc.strerror})", where="sandbox serve"))
+    click.echo(
+        f"Personio emulator: {personio.url}/v1   Lattice emulator: {lattice.url}/scim/v2\n"
+        f"{employees} employees (seed {seed}). In your config:\n\n"
+        f"personio:\n  base_url: {personio.url}/v1\n"
+        f"lattice:\n  base_url: {lattice.url}/scim/v2\n\n"
+        f"and in your shell:\n"
+        f"  export PERSONIO_CLIENT_ID={box.personio_client_id} "
+        f"PERSONIO_CLIENT_SECRET={box.personio_client_secret} "
+        f"LATTICE_SCIM_TOKEN={box.lattice_token}\n\n"
+        "(these are the emulators' own sandbox credentials, not secrets). Ctrl-C stops."
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        personio.stop()
+        lattice.stop()
+
+
+# ------------------------------------------------------------------------------------ comment
+
+
+@cli.command()
+@click.option("--repo", required=True, help="OWNER/NAME of the GitHub repository.")
+@click.option("--pr", type=click.IntRange(1), required=True, help="Pull request number.")
+@click.option(
+    "--file",
+    "body_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="The Markdown plan to post.",
+)
+@click.option(
+    "--api-url",
+    default=lambda: os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+    show_default="$GITHUB_API_URL or https://api.github.com",
+)
+def comment(repo: str, pr: int, body_file: Path, api_url: str) -> None:
+    """Post the plan as ONE pull-request comment, updated in place on every push.
+
+    Finds its earlier comment by a hidden marker. The token comes from GITHUB_TOKEN.
+    """
+    with _expected_errors():
+        token = os.environ.get("GITHUB_TOKEN", "")
+        if not token:
+            raise ReconcilerError(
+                "GITHUB_TOKEN is not set",
+                where="reconcile comment",
+                fix="in a workflow, pass env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}",
+            )
+        body = build_comment_body(body_file.read_text(encoding="utf-8"))
+        result = upsert_pr_comment(repo=repo, pr=pr, body=body, token=token, api_url=api_url)
+    click.echo(f"comment {result.action}: {result.url}")
 
 
 def main() -> None:
-    cli()
+    # Outside standalone mode click returns --help's and --version's exit code instead of exiting.
+    code = cli(prog_name="reconcile")
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -155,15 +155,10 @@ class Credentials:
     lattice_token: str = field(repr=False)
 
 
-def resolve_credentials(
-    config: Config, environ: Mapping[str, str], *, source: str = "environment"
-) -> Credentials:
-    """Resolve every credential reference of ``config``, reporting every unset variable at once."""
-    refs = {
-        "personio.client_id": config.personio.client_id,
-        "personio.client_secret": config.personio.client_secret,
-        "lattice.token": config.lattice.token,
-    }
+def resolve_secrets(
+    refs: Mapping[str, SecretRef], environ: Mapping[str, str], *, source: str = "environment"
+) -> dict[str, str]:
+    """Resolve several references (YAML path → reference), reporting every unset one at once."""
     problems = [
         problem
         for path, ref in refs.items()
@@ -171,8 +166,25 @@ def resolve_credentials(
     ]
     if problems:
         raise ConfigError(source, problems)
-    values = [resolve_secret(ref, environ, path=path, source=source) for path, ref in refs.items()]
-    return Credentials(*values)
+    return {
+        path: resolve_secret(ref, environ, path=path, source=source) for path, ref in refs.items()
+    }
+
+
+def resolve_credentials(
+    config: Config, environ: Mapping[str, str], *, source: str = "environment"
+) -> Credentials:
+    """Resolve every credential reference of ``config``, reporting every unset variable at once."""
+    values = resolve_secrets(
+        {
+            "personio.client_id": config.personio.client_id,
+            "personio.client_secret": config.personio.client_secret,
+            "lattice.token": config.lattice.token,
+        },
+        environ,
+        source=source,
+    )
+    return Credentials(*values.values())
 
 
 @cache
