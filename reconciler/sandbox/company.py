@@ -44,7 +44,7 @@ CUSTOM_ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
     ("dynamic_4567890", "Probation end", "date"),
     ("dynamic_5678901", "Buddy", "standard"),
     ("dynamic_6789012", "Skills", "tags"),
-    ("dynamic_7890123", "Emergency contact", "standard"),
+    ("dynamic_7890123", "Salary band", "list"),
 )
 
 ALL_ATTRIBUTES: tuple[tuple[str, str, str], ...] = STANDARD_ATTRIBUTES + CUSTOM_ATTRIBUTES
@@ -521,6 +521,6 @@ class _WireBuilder:
             "dynamic_5678901": buddy,
             # Personio sends tags either as a list or as a JSON list inside a string.
             "dynamic_6789012": skills if rng.random() < 0.5 else json.dumps(skills),
-            "dynamic_7890123": f"+49 30 5555 {rng.randrange(10000):04d}",
+            "dynamic_7890123": f"B{min(9, person.level + rng.randrange(2))}",
         }
         return build_wire_employee(values)

@@ -103,7 +103,7 @@ def test_example_config_loads_into_the_exact_expected_config() -> None:
             CustomAttribute("Probation end", "Probation End", "date", False),
             CustomAttribute("Buddy", "Buddy", "user", False),
             CustomAttribute("Skills", "Skills", "text", False),
-            CustomAttribute("Emergency contact", "Emergency Contact", "text", True),
+            CustomAttribute("Salary band", "Salary Band", "text", True),
         ),
         safety=SafetySettings(
             max_deactivations=Threshold(count=10, percent=5.0),
