@@ -145,6 +145,9 @@ def _safe_detail(error: ApiError) -> str:
     text = error.message
     if error.detail and error.detail not in text:
         text = f"{text} ({error.detail})"
+    if error.where:
+        # system, method, path and status: ids only, and what an operator needs to follow up
+        text = f"{error.where}: {text}"
     text = _BEARER.sub("Bearer (redacted)", text)
     return _EMAIL_LIKE.sub("(redacted)", text)
 

@@ -271,7 +271,13 @@ def test_a_failed_create_skips_its_reports_and_everything_else_is_applied(
 
     skipped = "skipped: the create of 200 (its manager) failed"
     assert outcomes(report) == [
-        ("create", "200", "failed", "unknown custom attribute 'Shirt': create it in Lattice first"),
+        (
+            "create",
+            "200",
+            "failed",
+            "lattice POST Users → 400: "
+            "unknown custom attribute 'Shirt': create it in Lattice first",
+        ),
         ("create", "201", "applied", None),
         ("create", "202", "skipped", skipped),
         ("link", "300", "applied", None),
@@ -318,7 +324,9 @@ def test_a_create_whose_email_is_taken_fails_without_naming_the_email(
 
     report = apply_plan(Plan((clash,), unchanged=0), writer, scim_ids=EXISTING_IDS)
 
-    assert outcomes(report) == [("create", "777", "failed", "userName is already in use")]
+    assert outcomes(report) == [
+        ("create", "777", "failed", "lattice POST Users → 409: userName is already in use")
+    ]
     assert len(emulator.users) == 5
 
 
@@ -369,7 +377,12 @@ def test_a_server_that_keeps_failing_fails_the_change_after_every_retry(
 
     # the create goes first and meets every fault; the deactivation after it goes through
     assert outcomes(report) == [
-        ("create", "201", "failed", "internal error (injected) (gave up after 5 attempts)"),
+        (
+            "create",
+            "201",
+            "failed",
+            "lattice POST Users → 500: internal error (injected) (gave up after 5 attempts)",
+        ),
         ("deactivate", "600", "applied", None),
     ]
     assert "ada@example.com" not in state(emulator)
@@ -457,8 +470,8 @@ def test_the_apply_log_names_ids_and_never_an_email(
 
     applier_lines = [r.getMessage() for r in caplog.records if r.name == "reconciler.applier"]
     assert (
-        "create 200 (new): failed — unknown custom attribute 'Shirt': create it in Lattice first"
-        in applier_lines
+        "create 200 (new): failed — lattice POST Users → 400: "
+        "unknown custom attribute 'Shirt': create it in Lattice first" in applier_lines
     )
     assert [
         line for line in (r.getMessage() for r in caplog.records) if "@" in line or "Grace" in line
