@@ -1,0 +1,241 @@
+"""The safety policy: empty or gutted Personio answers and mass deactivations by config are refused.
+
+Through the composition root and ``compute_violations``, and through the CLI against both
+emulators served on localhost (exit 3, nothing written), with ``--force`` applying exactly the
+forceable refusals and never the unforceable one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reliability_world import (
+    Recipe,
+    Servers,
+    World,
+    build_recipe,
+    cli_env,
+    load_example_config,
+    run_cli,
+    wire_id,
+    wire_value,
+    write_config,
+)
+
+from reconciler import app
+from reconciler.model import Action, Config, SafetySettings, SyncSettings
+from reconciler.safety import compute_violations
+
+EXIT_OK, EXIT_ERROR, EXIT_UNSAFE = 0, 1, 3
+
+
+@functools.cache
+def sandbox_recipe() -> Recipe:
+    """The sandbox's company (60 people) with what an earlier sync left in Lattice."""
+    return build_recipe(60, 7)
+
+
+def _kept(recipe: Recipe, share: float) -> Recipe:
+    """Personio answering with only the first ``share`` of the employees."""
+    keep = int(len(recipe.employees) * share)
+    return dataclasses.replace(recipe, employees=recipe.employees[:keep])
+
+
+def _config(**changes: Any) -> Config:
+    config = load_example_config()
+    return dataclasses.replace(config, **changes)
+
+
+def _active_users(world: World) -> int:
+    return sum(1 for user in world.lattice.users.values() if user.get("active") is True)
+
+
+def _cli_world(servers: Servers, recipe: Recipe) -> World:
+    world = recipe.build()
+    servers.plug(world)
+    return world
+
+
+def _config_file(tmp_path: Path, servers: Servers, **overrides: Mapping[str, object]) -> str:
+    path = write_config(
+        tmp_path / "integration.yaml",
+        personio_url=servers.personio_url,
+        lattice_url=servers.lattice_url,
+        overrides=overrides,
+    )
+    return str(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# An empty Personio answer
+# ---------------------------------------------------------------------------------------------
+
+
+def test_an_empty_personio_answer_is_refused_and_cannot_be_forced() -> None:
+    world = _kept(sandbox_recipe(), 0.0).build()
+    run = app.gather_and_plan(_config(), world.connections())
+
+    assert run.plan.source_employees == 0
+    assert [(v.rule, v.forceable) for v in run.violations] == [
+        ("min_source_employees", False),
+        ("max_deactivations.count", True),
+        ("max_deactivations.percent", True),
+    ]
+    assert run.violations[0].message.startswith(
+        "Personio returned 0 employees (minimum 1): refusing to treat an empty answer as "
+        "'everyone left'"
+    )
+    assert world.lattice.writes() == 0
+
+
+def test_an_empty_personio_answer_writes_nothing_even_with_force(
+    servers: Servers, tmp_path: Path
+) -> None:
+    world = _cli_world(servers, _kept(sandbox_recipe(), 0.0))
+    config = _config_file(tmp_path, servers)
+    before = _active_users(world)
+
+    result = run_cli("apply", "--config", config, "--force", "--no-progress", env=cli_env(world))
+
+    assert result.exit_code == EXIT_UNSAFE, result.output
+    assert "error: --force cannot override this; fix the cause first" in result.stderr
+    assert world.lattice.writes() == 0
+    assert _active_users(world) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# A Personio answer missing most employees
+# ---------------------------------------------------------------------------------------------
+
+
+def test_an_answer_missing_most_employees_refuses_the_deactivations() -> None:
+    world = _kept(sandbox_recipe(), 0.1).build()
+    run = app.gather_and_plan(_config(), world.connections())
+
+    deactivations = run.plan.count(Action.DEACTIVATE)
+    assert deactivations > 40
+    assert run.violations == compute_violations(run.plan, _config().safety)
+    assert [(v.rule, v.forceable) for v in run.violations] == [
+        ("max_deactivations.count", True),
+        ("max_deactivations.percent", True),
+    ]
+    share = 100.0 * deactivations / run.plan.target_users
+    assert run.violations[0].message.startswith(
+        f"{deactivations} deactivations exceed safety.max_deactivations.count = 10 "
+        f"({deactivations} of {run.plan.target_users} active Lattice users, {share:.1f} %)"
+    )
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_an_answer_missing_most_employees_exits_3_and_writes_nothing(
+    command: str, servers: Servers, tmp_path: Path
+) -> None:
+    world = _cli_world(servers, _kept(sandbox_recipe(), 0.1))
+    config = _config_file(tmp_path, servers)
+
+    result = run_cli(command, "--config", config, "--no-progress", env=cli_env(world))
+
+    assert result.exit_code == EXIT_UNSAFE, result.output
+    assert "max_deactivations" in result.stdout  # the plan is still shown, with the verdict
+    assert "Safety: REFUSED by the safety policy" in result.stdout
+    assert world.lattice.writes() == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# A config edit that would deactivate most of the company
+# ---------------------------------------------------------------------------------------------
+
+EXTERNAL_ONLY = {"employee_types": ["external"]}
+
+
+def test_a_config_edit_deactivating_most_of_the_company_exits_3(
+    servers: Servers, tmp_path: Path
+) -> None:
+    world = _cli_world(servers, sandbox_recipe())
+    config = _config_file(tmp_path, servers, sync=EXTERNAL_ONLY)
+
+    planned = run_cli("plan", "--config", config, "--no-progress", env=cli_env(world))
+    applied = run_cli("apply", "--config", config, "--no-progress", env=cli_env(world))
+
+    assert (planned.exit_code, applied.exit_code) == (EXIT_UNSAFE, EXIT_UNSAFE)
+    assert "error: the safety policy refuses this plan; apply would need --force" in (
+        planned.stderr
+    )
+    assert "re-run with --force" in applied.stderr
+    assert world.lattice.writes() == 0
+
+
+def test_force_applies_a_forceable_refusal_and_the_next_plan_is_empty(
+    servers: Servers, tmp_path: Path
+) -> None:
+    world = _cli_world(servers, sandbox_recipe())
+    config = _config_file(tmp_path, servers, sync=EXTERNAL_ONLY)
+    external_only = _config(sync=dataclasses.replace(_config().sync, employee_types=("external",)))
+    expected = app.gather_and_plan(external_only, sandbox_recipe().build().connections()).plan
+
+    forced = run_cli("apply", "--config", config, "--force", "--no-progress", env=cli_env(world))
+    again = run_cli("plan", "--config", config, "--detailed-exitcode", env=cli_env(world))
+
+    assert forced.exit_code == EXIT_OK, forced.output
+    assert "warning: safety thresholds overridden with --force" in forced.stderr
+    assert f"Checksum: {expected.checksum}" in forced.stdout
+    assert again.exit_code == EXIT_OK, again.output
+    assert again.stdout.startswith("Plan: no changes")
+    deactivated = {
+        str(user.get("externalId"))
+        for user in world.lattice.users.values()
+        if user.get("active") is False
+    }
+    assert {c.personio_id for c in expected.changes if c.action is Action.DEACTIVATE} <= (
+        deactivated
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Small tenants
+# ---------------------------------------------------------------------------------------------
+
+
+def test_thresholds_apply_from_min_population_on_and_not_below() -> None:
+    config = _config(sync=SyncSettings(employee_types=("external",)))
+    world = sandbox_recipe().build()
+    run = app.gather_and_plan(config, world.connections())
+    population = run.plan.target_users
+    assert run.plan.count(Action.DEACTIVATE) > population // 2
+
+    at = SafetySettings(min_population=population)
+    above = SafetySettings(min_population=population + 1)
+    assert {v.rule for v in compute_violations(run.plan, at)} == {
+        "max_deactivations.count",
+        "max_deactivations.percent",
+    }
+    assert compute_violations(run.plan, above) == ()
+
+
+def test_a_tenant_below_min_population_is_not_refused_by_the_cli(
+    servers: Servers, tmp_path: Path
+) -> None:
+    small = build_recipe(7, 3, quirks=False, drift=False)
+    world = _cli_world(servers, small)
+    assert _active_users(world) < 10  # below the example's min_population
+    config = _config_file(tmp_path, servers, sync=EXTERNAL_ONLY)
+
+    result = run_cli("apply", "--config", config, "--no-progress", env=cli_env(world))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert "Safety: ok — within the safety policy" in result.stdout
+    internal = {
+        wire_id(record)
+        for record in small.employees
+        if wire_value(record, "employment_type") == "internal"
+    }
+    still_active = {
+        user.get("externalId") for user in world.lattice.users.values() if user.get("active")
+    }
+    assert len(internal) >= 5
+    assert internal.isdisjoint(still_active)
