@@ -307,7 +307,10 @@ def _md_change(plan: Plan, change: Change, mask: bool) -> str:
 
 def _md_values(plan: Plan, change: Change, field: FieldChange, mask: bool) -> str:
     if mask and field.name in NAME_FIELDS:
-        return CHANGED
+        # Say what happens without the value: set on a create, cleared, or changed.
+        if change.action is Action.CREATE or field.before is None:
+            return "(set)"
+        return "(cleared)" if field.after is None else CHANGED
     hidden = field.name in plan.sensitive_fields
     after = _md_value(field.after, hidden, mask)
     if change.action is Action.CREATE:

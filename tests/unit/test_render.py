@@ -264,16 +264,16 @@ MARKDOWN = """\
 <details><summary>2 to create</summary>
 
 - **1** · `a•••@example.com` · new
-  - `email`: (changed)
-  - `first_name`: (changed)
-  - `last_name`: (changed)
+  - `email`: (set)
+  - `first_name`: (set)
+  - `last_name`: (set)
   - `title`: `"CTO"`
 - **3** · `n•••@example.com` · new
   - `birth_date`: (redacted)
   - `custom:Buddy`: `"a•••@example.com"`
-  - `email`: (changed)
-  - `first_name`: (changed)
-  - `last_name`: (changed)
+  - `email`: (set)
+  - `first_name`: (set)
+  - `last_name`: (set)
   - `manager`: `"1"`
   - `start_date`: `"2024-02-01"`
   - after the create of **1** (their manager)
@@ -932,3 +932,24 @@ def test_a_report_of_one_change_reads_in_the_singular_and_is_capped() -> None:
     assert "more not shown (see the JSON report or the audit log)_" in markdown
     assert render_report_summary(single) == "Apply: 1 applied, 0 failed, 0 skipped (of 1 change)"
     assert render_report_text(single).startswith(render_report_summary(single) + "\n")
+
+
+def test_masked_markdown_says_whether_a_name_was_set_changed_or_cleared() -> None:
+    update = Change(
+        Action.UPDATE,
+        "7",
+        "u7",
+        "eve@example.com",
+        (
+            fc("first_name", None, "Eve"),
+            fc("last_name", "Old", "New"),
+            fc("preferred_name", "E", None),
+        ),
+    )
+    markdown = render_markdown(with_checksum(Plan(changes=(update,), unchanged=0)))
+
+    assert [line for line in markdown.splitlines() if line.startswith("  - `")] == [
+        "  - `first_name`: (set)",
+        "  - `last_name`: (changed)",
+        "  - `preferred_name`: (cleared)",
+    ]
