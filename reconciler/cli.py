@@ -254,6 +254,12 @@ format_option = click.option(
     help="Write the plan to this file instead of stdout.",
 )
 @click.option(
+    "--json-out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the JSON plan (which carries the checksum for 'apply --plan') to this "
+    "file, from the same run: what is reviewed and what is applied are one plan.",
+)
+@click.option(
     "--detailed-exitcode",
     is_flag=True,
     help="Exit 2 when changes are pending (0 only when there is nothing to do).",
@@ -264,6 +270,7 @@ def plan(
     config_path: Path,
     fmt: str,
     out: Path | None,
+    json_out: Path | None,
     detailed_exitcode: bool,
     sandbox: bool,
     no_progress: bool,
@@ -279,6 +286,8 @@ def plan(
         with _Bars(not no_progress) as bars:
             run = app.gather_and_plan(config, conn, progress=bars.update)
         _write_or_echo(_render_plan(run, fmt), out)
+        if json_out is not None:
+            _write_or_echo(render.render_json(run.plan), json_out)
     if out is not None:
         click.echo(f"{render.render_summary(run.plan)} — written to {out}", err=True)
         click.echo(f"Checksum: {run.plan.checksum}", err=True)

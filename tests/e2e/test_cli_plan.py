@@ -399,3 +399,24 @@ def test_a_usage_error_is_an_error_not_changes_pending(kit: Kit, args: list[str]
     result = kit.run(*args)
 
     assert result.exit_code == 1
+
+
+def test_json_out_writes_the_same_plan_as_json_from_the_same_run(kit: Kit, tmp_path: Path) -> None:
+    markdown, machine = tmp_path / "plan.md", tmp_path / "plan.json"
+    result = kit.run(
+        "plan",
+        "--sandbox",
+        "--config",
+        str(kit.example_config),
+        "--format",
+        "markdown",
+        "--out",
+        str(markdown),
+        "--json-out",
+        str(machine),
+    )
+
+    assert result.exit_code == 0
+    document = json.loads(machine.read_text(encoding="utf-8"))
+    assert f"`{document['checksum']}`" in markdown.read_text(encoding="utf-8")
+    assert result.stderr.splitlines()[-1] == f"Checksum: {document['checksum']}"

@@ -372,11 +372,12 @@ code = int(os.environ.get("STUB_EXIT_" + args[0], "0"))
 if code == 2 and "--detailed-exitcode" not in args:
     code = 0  # changes pending is success unless --detailed-exitcode asks to tell
 if code in (0, 2, 3):  # a failed command writes nothing
-    for flag in ("--out", "--report-out", "--audit-log"):
+    for flag in ("--out", "--json-out", "--report-out", "--audit-log"):
         if flag in args:
+            fmt = "json" if flag == "--json-out" else (
+                args[args.index("--format") + 1] if "--format" in args else None)
             with open(args[args.index(flag) + 1], "w", encoding="utf-8") as out:
-                out.write(args[0] + " " + args[args.index("--format") + 1] + "\\n"
-                          if "--format" in args else args[0] + "\\n")
+                out.write(args[0] + (" " + fmt if fmt else "") + "\\n")
 sys.exit(code)
 """
 
@@ -439,8 +440,7 @@ def test_pr_plan_step_records_a_reviewable_plan_without_failing(runner: Runner, 
     assert (runner.file("plan.md"), runner.file("plan.json")) == ("plan markdown\n", "plan json\n")
     assert runner.calls() == [
         "plan --config config/integration.yaml --format markdown --out plan.md "
-        "--detailed-exitcode --no-progress",
-        "plan --config config/integration.yaml --format json --out plan.json --no-progress",
+        "--json-out plan.json --detailed-exitcode --no-progress",
     ]
 
 
@@ -484,9 +484,8 @@ def test_reconcile_plan_step_writes_the_json_and_markdown_plans(runner: Runner, 
     assert runner.file("github_output") == f"exit-code={code}\n"
     assert (runner.file("plan.json"), runner.file("plan.md")) == ("plan json\n", "plan markdown\n")
     assert runner.calls() == [
-        "plan --config config/integration.yaml --format json --out plan.json "
-        "--detailed-exitcode --no-progress",
-        "plan --config config/integration.yaml --format markdown --out plan.md --no-progress",
+        "plan --config config/integration.yaml --format markdown --out plan.md "
+        "--json-out plan.json --detailed-exitcode --no-progress",
     ]
 
 
