@@ -8,8 +8,10 @@ import email.utils
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
 
 import httpx
 
@@ -33,6 +35,47 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "personio-lattice-reconciler/0.1"
 
 
+class RequestCounter:
+    """Counts every request a client sends — auth flows and retries included; thread-safe.
+
+    ``build_client`` installs it as an httpx request hook, which sees what a wrapper around
+    ``send`` would miss (the requests an ``httpx.Auth`` flow makes).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def __call__(self, request: httpx.Request) -> None:
+        with self._lock:
+            self._count += 1
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return self._count
+
+
+class ClosingClient:
+    """A client that owns an ``httpx.Client``: ``close()`` and use as a context manager."""
+
+    _client: httpx.Client
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 def build_client(
     base_url: str,
     *,
@@ -41,10 +84,12 @@ def build_client(
     transport: httpx.BaseTransport | None = None,
     timeout: float = 30.0,
     max_connections: int = 8,
+    request_hooks: Sequence[Callable[[httpx.Request], None]] = (),
 ) -> httpx.Client:
     """The one way clients are built: same timeouts, limits and User-Agent everywhere.
 
     ``transport`` is the test seam: an emulator's in-process transport, respx, or the network.
+    ``request_hooks`` see every request sent (e.g. a ``RequestCounter``).
     """
     all_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     all_headers.update(headers or {})
@@ -58,6 +103,7 @@ def build_client(
             max_connections=max_connections, max_keepalive_connections=max_connections
         ),
         follow_redirects=False,
+        event_hooks={"request": list(request_hooks), "response": []},
     )
 
 
@@ -153,7 +199,6 @@ class Sender:
     sleep: Sleep = time.sleep
     detail_of: ErrorDetail | None = None
     rng: random.Random = field(default_factory=random.Random)
-    on_request: Callable[[str, str], None] | None = None
 
     def send(
         self,
@@ -176,8 +221,6 @@ class Sender:
             attempt += 1
             if self.limiter is not None:
                 self.limiter.acquire()
-            if self.on_request is not None:
-                self.on_request(method, path)
             try:
                 response = self.client.request(method, path, params=params, json=json)
             except httpx.HTTPError as exc:

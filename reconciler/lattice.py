@@ -22,19 +22,26 @@ from __future__ import annotations
 import logging
 import random
 import re
-import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from reconciler.errors import AuthError, ConflictError, TransportError
-from reconciler.http import RateLimiter, RetryPolicy, Sender, Sleep, build_client, json_body
+from reconciler.http import (
+    ClosingClient,
+    RateLimiter,
+    RequestCounter,
+    RetryPolicy,
+    Sender,
+    Sleep,
+    build_client,
+    json_body,
+)
 from reconciler.model import CUSTOM_PREFIX, Action, Change, FieldValue, LatticeUser
 
 SYSTEM = "lattice"
@@ -376,16 +383,15 @@ class _ReadChannel:
         self.retry = retry
         self.sleep = sleep
         self.rng = random.Random()
-        self.request_count = 0
-        self._count_lock = threading.Lock()
+        self.counter = RequestCounter()
         self._client = build_client(
             base_url,
             headers={"Accept": f"{SCIM_MEDIA_TYPE}, application/json"},
             auth=_BearerAuth(token),
             transport=transport,
             max_connections=max(1, max_connections),
+            request_hooks=[_scim_content_type, self.counter],
         )
-        self._client.event_hooks["request"] = [_scim_content_type]
         self._sender = Sender(
             self._client,
             SYSTEM,
@@ -394,12 +400,7 @@ class _ReadChannel:
             sleep=sleep,
             detail_of=parse_error_detail,
             rng=self.rng,
-            on_request=self._count,
         )
-
-    def _count(self, method: str, path: str) -> None:
-        with self._count_lock:
-            self.request_count += 1
 
     def send(
         self,
@@ -500,7 +501,7 @@ def _find_user(channel: _ReadChannel, attribute: str, value: str) -> LatticeUser
 # ---------------------------------------------------------------------------------------------
 
 
-class LatticeReader:
+class LatticeReader(ClosingClient):
     """Reads Lattice users over SCIM. It has no write methods: a dry run cannot write."""
 
     def __init__(
@@ -531,7 +532,7 @@ class LatticeReader:
 
     @property
     def request_count(self) -> int:
-        return self._channel.request_count
+        return self._channel.counter.count
 
     def fetch_users(
         self, progress: Callable[[int, int], None] | None = None
@@ -608,17 +609,6 @@ class LatticeReader:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> LatticeReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
@@ -628,7 +618,7 @@ class WriteResult:
     attempts: int
 
 
-class LatticeWriter:
+class LatticeWriter(ClosingClient):
     """Creates and patches Lattice users over SCIM. Built only by ``apply``."""
 
     def __init__(
@@ -657,7 +647,7 @@ class LatticeWriter:
 
     @property
     def request_count(self) -> int:
-        return self._channel.request_count
+        return self._channel.counter.count
 
     def create(self, change: Change, manager_scim_id: str | None) -> WriteResult:
         """``POST /Users``, never re-sent blindly.
@@ -756,14 +746,3 @@ class LatticeWriter:
 
     def close(self) -> None:
         self._channel.close()
-
-    def __enter__(self) -> LatticeWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from types import TracebackType
 
 import httpx
 
@@ -43,7 +42,16 @@ from reconciler.errors import (
     SourceDataError,
     TransportError,
 )
-from reconciler.http import RateLimiter, RetryPolicy, Sender, Sleep, build_client, json_body
+from reconciler.http import (
+    ClosingClient,
+    RateLimiter,
+    RequestCounter,
+    RetryPolicy,
+    Sender,
+    Sleep,
+    build_client,
+    json_body,
+)
 from reconciler.model import AttributeInfo, AttrValue, Employee, Problem, SourceSnapshot
 
 SYSTEM = "personio"
@@ -281,7 +289,7 @@ class _Page:
     attribute_keys: frozenset[str]
 
 
-class PersonioClient:
+class PersonioClient(ClosingClient):
     """Read-only Personio client: one token per run, employee pages fetched concurrently.
 
     Every failure surfaces as ``ApiError`` (system ``personio``, method, path, status) or
@@ -307,6 +315,7 @@ class PersonioClient:
         if partner_id:
             headers["X-Personio-Partner-ID"] = partner_id
         self.auth = PersonioAuth(base_url, client_id, client_secret)
+        self._counter = RequestCounter()
         self.max_concurrency = max(1, max_concurrency)
         self._client = build_client(
             base_url,
@@ -314,12 +323,8 @@ class PersonioClient:
             auth=self.auth,
             transport=transport,
             max_connections=max(8, self.max_concurrency),
+            request_hooks=[self._counter],
         )
-        # A request hook sees every request httpx sends, the auth flow's included, which the
-        # Sender's own hook would miss.
-        self._client.event_hooks = {"request": [self._count_request], "response": []}
-        self._count_lock = threading.Lock()
-        self._request_count = 0
         self._retry = retry
         self._sleep = sleep
         self._sender = Sender(
@@ -334,30 +339,11 @@ class PersonioClient:
     @property
     def request_count(self) -> int:
         """Every HTTP request sent so far, auth calls and retries included."""
-        with self._count_lock:
-            return self._request_count
+        return self._counter.count
 
     @property
     def auth_calls(self) -> int:
         return self.auth.auth_calls
-
-    def _count_request(self, request: httpx.Request) -> None:
-        with self._count_lock:
-            self._request_count += 1
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> PersonioClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- requests ---------------------------------------------------------------------------
 
