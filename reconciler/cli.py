@@ -422,22 +422,28 @@ def _run_apply(
                 done[0] += 1
                 bars.update("apply", done[0], total)
 
+        finished = threading.Event()
+
         def work() -> None:
             try:
                 reports.append(app.execute(run, conn, on_result=on_result, stop=stop))
             except BaseException as exc:  # handed to the main thread, re-raised there
                 errors.append(exc)
+            finally:
+                finished.set()
 
-        worker = threading.Thread(target=work, name="apply", daemon=True)
-        worker.start()
-        while worker.is_alive():
+        threading.Thread(target=work, name="apply", daemon=True).start()
+        # Wait on an Event, not Thread.join: a join interrupted by Ctrl-C can leave the thread
+        # looking finished while it still runs (CPython 3.11).
+        while not finished.is_set():
             try:
-                worker.join(timeout=0.2)
+                finished.wait(timeout=0.2)
             except KeyboardInterrupt:
-                click.echo(
-                    "interrupted: finishing the requests in flight, starting no new ones…",
-                    err=True,
-                )
+                if not stop.is_set():
+                    click.echo(
+                        "interrupted: finishing the requests in flight, starting no new ones…",
+                        err=True,
+                    )
                 stop.set()
     if errors:
         raise errors[0]
