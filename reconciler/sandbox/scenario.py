@@ -159,11 +159,14 @@ def seed_lattice(lattice: LatticeEmulator, company: SampleCompany, *, drift: boo
             resource.pop("externalId", None)
             resource["userName"] = str(resource["userName"]).upper()
         scim_ids[user.personio_id] = lattice.seed_user(resource)
-    # Managers point at SCIM ids, known only once everyone is stored.
+    # Managers point at SCIM ids, known only once everyone is stored. Without drift the
+    # Lattice side is exactly what a sync leaves: no manager who has left (the planner clears
+    # those); with drift, one such stale manager is part of the showcase.
     for user in ordered:
         manager = user.fields.get("manager")
         scim_id = scim_ids.get(user.personio_id)
-        if scim_id and isinstance(manager, str) and manager in scim_ids:
+        stale = manager not in in_scope and not drift
+        if scim_id and isinstance(manager, str) and manager in scim_ids and not stale:
             enterprise = lattice.users[scim_id].setdefault(ENTERPRISE_URN, {})
             assert isinstance(enterprise, dict)
             enterprise["manager"] = {"value": scim_ids[manager]}
