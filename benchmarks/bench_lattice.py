@@ -9,6 +9,7 @@ alone; with the in-process emulator the peak includes the emulator's own respons
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 import tracemalloc
@@ -85,7 +86,7 @@ def list_once(
     return len(users), requests
 
 
-def run(
+def measure(
     mode: str, lattice: LatticeEmulator, base_url: str, transport: httpx.BaseTransport | None
 ) -> Result:
     # Timed and traced separately: tracemalloc slows allocation-heavy code several times over.
@@ -99,16 +100,26 @@ def run(
     return Result(mode, users, requests, seconds, peak / 2**20)
 
 
+def collect(count: int) -> list[Result]:
+    """Both transports over one emulator of ``count`` users (the assertions included)."""
+    lattice = build_emulator(count)
+    results = [measure("in-process", lattice, "http://lattice.test/scim/v2", lattice.transport())]
+    with EmulatorServer(lattice) as server:
+        results.append(measure("localhost HTTP", lattice, f"{server.url}/scim/v2", None))
+    return results
+
+
+def run(quick: bool = False) -> list[dict[str, object]]:
+    """The suite's entry point (``python -m benchmarks``): 10,000 users, 1,000 if quick."""
+    return [dataclasses.asdict(result) for result in collect(1_000 if quick else 10_000)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10_000)
     args = parser.parse_args()
 
-    lattice = build_emulator(args.users)
-    results = [run("in-process", lattice, "http://lattice.test/scim/v2", lattice.transport())]
-    with EmulatorServer(lattice) as server:
-        results.append(run("localhost HTTP", lattice, f"{server.url}/scim/v2", None))
-
+    results = collect(args.users)
     print(f"{'mode':<16}{'users':>8}{'requests':>10}{'seconds':>10}{'peak MiB':>10}")
     for result in results:
         print(

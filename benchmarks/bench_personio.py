@@ -9,6 +9,7 @@ alone; with the in-process emulator the peak includes the emulator's own respons
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 import tracemalloc
@@ -83,13 +84,9 @@ def measure(
     return Result(mode, employees, requests, auth_calls, seconds, peak / 2**20)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--employees", type=int, default=10_000)
-    parser.add_argument("--concurrency", type=int, default=4)
-    args = parser.parse_args()
-
-    company = generate_company(args.employees, seed=7)
+def collect(employees: int, concurrency: int) -> list[Result]:
+    """Both transports over one emulator of ``employees`` people (the assertions included)."""
+    company = generate_company(employees, seed=7)
     personio = PersonioEmulator(
         company.employees,
         company.attributes,
@@ -101,14 +98,26 @@ def main() -> None:
             personio,
             "http://personio.bench/v1",
             personio.transport(),
-            args.concurrency,
+            concurrency,
         )
     ]
     with EmulatorServer(personio) as server:
-        results.append(
-            measure("localhost HTTP", personio, f"{server.url}/v1", None, args.concurrency)
-        )
+        results.append(measure("localhost HTTP", personio, f"{server.url}/v1", None, concurrency))
+    return results
 
+
+def run(quick: bool = False) -> list[dict[str, object]]:
+    """The suite's entry point (``python -m benchmarks``): 10,000 employees, 1,000 if quick."""
+    return [dataclasses.asdict(result) for result in collect(1_000 if quick else 10_000, 4)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--employees", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+
+    results = collect(args.employees, args.concurrency)
     print("| transport | employees | requests (1 auth + pages) | wall time | peak memory |")
     print("|---|---:|---:|---:|---:|")
     for result in results:
