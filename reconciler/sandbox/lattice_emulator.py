@@ -133,6 +133,7 @@ class LatticeEmulator:
         #: the stored resources by id, in creation order (read them; write through requests)
         self.users: dict[str, dict[str, object]] = {}
         self.requests: list[RecordedRequest] = []
+        self._listing: list[str] | None = None  # user ids in listing order, kept between pages
         self._lock = threading.RLock()
         self._rng = random.Random(self.faults.seed)
         self._next_number = 1
@@ -295,9 +296,17 @@ class LatticeEmulator:
         start = max(1, start)
         count = min(max(0, count), self.max_page_size)
         raw_filter = params.get("filter")
-        candidates = list(self.users.values()) if raw_filter is None else self._filter(raw_filter)
-        total = len(candidates)
-        page = candidates[start - 1 : start - 1 + count]
+        if raw_filter is None:
+            # The id list is kept between pages: copying every user for each page made a full
+            # listing quadratic in the number of users.
+            if self._listing is None:
+                self._listing = list(self.users)
+            total = len(self._listing)
+            page = [self.users[user_id] for user_id in self._listing[start - 1 : start - 1 + count]]
+        else:
+            candidates = self._filter(raw_filter)
+            total = len(candidates)
+            page = candidates[start - 1 : start - 1 + count]
         faults = self.faults
         if (
             faults.short_page_once
@@ -473,6 +482,8 @@ class LatticeEmulator:
                 )
 
     def _store(self, user_id: str, resource: dict[str, Any]) -> None:
+        if user_id not in self.users:
+            self._listing = None  # a new user: the listing order changes
         self.users[user_id] = resource
         user_name = resource.get("userName")
         if isinstance(user_name, str):
