@@ -395,11 +395,19 @@ def apply(
             "json": render.render_report_json,
         }
         text = renderers[report_format](report)
+        if report_format != "json":
+            click.echo()  # the report stands apart from the plan above it
         if report_out is not None:
             _write_or_echo(text, report_out)
             click.echo(f"{render.render_report_summary(report)} — report written to {report_out}")
         else:
             _write_or_echo(text, None)
+        if sandbox:
+            click.echo(
+                "note: the sandbox lives in memory; the next --sandbox run starts again from the "
+                "same sample company (use 'reconcile sandbox serve' to keep state between runs)",
+                err=True,
+            )
     if not report.ok:
         sys.exit(EXIT_ERROR)
 
