@@ -156,7 +156,6 @@ class PlanRun:
     plan: Plan
     violations: tuple[Violation, ...]
     actual: tuple[LatticeUser, ...]
-    catalogue: tuple[AttributeInfo, ...]
     requests: Mapping[str, int] = field(default_factory=dict)
 
     @property
@@ -200,7 +199,6 @@ def gather_and_plan(
         plan=plan,
         violations=violations,
         actual=actual,
-        catalogue=catalogue,
         requests={"personio": personio_requests, "lattice": lattice_requests},
     )
 
