@@ -136,9 +136,11 @@ def test_ci_runs_the_same_checks_as_developers() -> None:
     ]
 
 
-def test_plan_runs_on_pull_requests_that_touch_config_schemas_or_code() -> None:
-    assert load("plan.yml")["on"] == {
-        "pull_request": {"paths": ["config/**", "schemas/**", "reconciler/**"]}
+def test_plan_runs_on_every_pull_request_so_its_checks_can_be_required() -> None:
+    # A path filter would leave a required check pending forever on other pull requests.
+    assert load("plan.yml")["on"] == {"pull_request": None}
+    assert load("plan.yml")["jobs"]["validate"]["outputs"] == {
+        "relevant": "${{ steps.changes.outputs.relevant }}"
     }
 
 
@@ -290,8 +292,9 @@ def test_no_run_script_expands_an_expression_into_shell(name: str) -> None:
 def test_forks_get_validate_but_never_the_live_plan() -> None:
     jobs = load("plan.yml")["jobs"]
     assert "if" not in jobs["validate"]
-    assert (
-        jobs["plan"]["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert jobs["plan"]["if"] == (
+        "needs.validate.outputs.relevant == 'true' && "
+        "github.event.pull_request.head.repo.full_name == github.repository"
     )
     assert [p for p in strings_with_paths(jobs["validate"]) if "secrets." in p[-1]] == []
     assert jobs["plan"]["needs"] == "validate"
@@ -537,3 +540,46 @@ def test_the_reconcile_verdict_follows_the_exit_codes(
     (plan_exit, apply_exit), (dry_run, force) = exits, inputs
     env = {"PLAN_EXIT": plan_exit, "APPLY_EXIT": apply_exit, "DRY_RUN": dry_run, "FORCE": force}
     assert runner.run(script, **env) == verdict
+
+
+CHANGES_STEP = "Decide whether the pull request can change what a sync does"
+
+
+@pytest.mark.parametrize(
+    ("changed", "relevant"),
+    [
+        ("docs/github.md", "false"),
+        (".github/workflows/ci.yml", "false"),
+        ("config/integration.yaml", "true"),
+        ("schemas/integration.schema.json", "true"),
+        ("reconciler/planner.py", "true"),
+    ],
+)
+def test_only_pull_requests_touching_config_schemas_or_code_get_a_live_plan(
+    runner: Runner, changed: str, relevant: str
+) -> None:
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is needed to diff the pull request")
+    repo = runner.workdir
+
+    def commit(path: str) -> str:
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(path, encoding="utf-8")
+        for args in (["add", path], ["commit", "-q", "-m", path], ["rev-parse", "HEAD"]):
+            done = subprocess.run(
+                [git, "-c", "user.name=CI", "-c", "user.email=ci@example.com", *args],
+                cwd=repo,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+        return done.stdout.strip()
+
+    subprocess.run([git, "init", "-q"], cwd=repo, check=True)
+    base = commit("README.md")
+    head = commit(changed)
+    script = step("plan.yml", "validate", CHANGES_STEP)["run"]
+
+    assert runner.run(script, BASE_SHA=base, HEAD_SHA=head) == 0
+    assert runner.file("github_output") == f"relevant={relevant}\n"
