@@ -5,6 +5,7 @@ Imports httpx, the standard library and reconciler.errors; knows nothing of plan
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
 import threading
 import time
@@ -28,6 +29,8 @@ from reconciler.errors import (
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
+
+log = logging.getLogger(__name__)
 
 #: Statuses worth another try: rate limiting and transient server trouble.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -248,6 +251,29 @@ class Sender:
             waited += delay
             if delay > 0:
                 self.sleep(delay)
+
+    def get_json(
+        self, path: str, *, params: Mapping[str, str | int] | None = None
+    ) -> tuple[object, httpx.Response]:
+        """GET ``path`` and decode its JSON body, with the response it came in.
+
+        A body that is not JSON is fetched again under the same retry policy (a GET is safe to
+        repeat); when every attempt fails, a ``TransportError`` says so.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            response, _ = self.send("GET", path, params=params)
+            try:
+                return json_body(response, system=self.system, method="GET", path=path), response
+            except TransportError as exc:
+                if attempt >= self.retry.max_attempts:
+                    exc.message = f"{exc.message} (gave up after {attempt} attempts)"
+                    raise
+                log.debug("malformed answer from GET %s (attempt %d); retrying", path, attempt)
+                delay = self.retry.delay(attempt, None, self.rng)
+                if delay > 0:
+                    self.sleep(delay)
 
     def error_for(self, method: str, path: str, response: httpx.Response) -> ApiError:
         """Map an unsuccessful response to the matching ``ApiError`` subclass."""

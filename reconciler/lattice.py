@@ -425,28 +425,20 @@ class _ReadChannel:
 
     def get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
         """GET a JSON object; a body that is not JSON is fetched again (a GET is safe to repeat)."""
-        attempt = 0
-        while True:
-            attempt += 1
-            response, _ = self.send("GET", path, params=params)
-            try:
-                body = json_body(response, system=SYSTEM, method="GET", path=path)
-            except TransportError:
-                if attempt >= self.retry.max_attempts:
-                    raise
-                delay = self.retry.delay(attempt, None, self.rng)
-                if delay > 0:
-                    self.sleep(delay)
-                continue
-            if not isinstance(body, dict):
-                raise TransportError(
-                    "the answer is not a JSON object",
-                    system=SYSTEM,
-                    method="GET",
-                    path=path,
-                    status=response.status_code,
-                )
-            return body
+        try:
+            body, response = self._sender.get_json(path, params=params)
+        except AuthError as exc:
+            exc.fix = AUTH_FIX
+            raise
+        if not isinstance(body, dict):
+            raise TransportError(
+                "the answer is not a JSON object",
+                system=SYSTEM,
+                method="GET",
+                path=path,
+                status=response.status_code,
+            )
+        return body
 
     def close(self) -> None:
         self._client.close()

@@ -325,8 +325,6 @@ class PersonioClient(ClosingClient):
             max_connections=max(8, self.max_concurrency),
             request_hooks=[self._counter],
         )
-        self._retry = retry
-        self._sleep = sleep
         self._sender = Sender(
             self._client,
             SYSTEM,
@@ -349,37 +347,23 @@ class PersonioClient(ClosingClient):
 
     def _get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> object:
         """GET ``path`` and return its JSON; malformed bodies are retried like 5xx answers."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response, _ = self._sender.send("GET", path, params=params)
-            except AuthError as exc:
-                if exc.path == AUTH_PATH:
-                    raise
-                raise _access_error(exc, path) from exc
-            try:
-                payload = json_body(response, system=SYSTEM, method="GET", path=path)
-            except TransportError as exc:
-                if attempt >= self._retry.max_attempts:
-                    exc.message = f"{exc.message} (gave up after {attempt} attempts)"
-                    raise
-                log.debug("malformed answer from GET %s (attempt %d); retrying", path, attempt)
-                delay = self._retry.delay(attempt, None, self._sender.rng)
-                if delay > 0:
-                    self._sleep(delay)
-                continue
-            if isinstance(payload, dict) and payload.get("success") is False:
-                detail = personio_error_message(response, scrub=self.auth.secrets())
-                raise ApiError(
-                    f"Personio answered success: false ({detail or 'no message'})",
-                    system=SYSTEM,
-                    method="GET",
-                    path=path,
-                    status=response.status_code,
-                    detail=detail,
-                )
-            return payload
+        try:
+            payload, response = self._sender.get_json(path, params=params)
+        except AuthError as exc:
+            if exc.path == AUTH_PATH:
+                raise
+            raise _access_error(exc, path) from exc
+        if isinstance(payload, dict) and payload.get("success") is False:
+            detail = personio_error_message(response, scrub=self.auth.secrets())
+            raise ApiError(
+                f"Personio answered success: false ({detail or 'no message'})",
+                system=SYSTEM,
+                method="GET",
+                path=path,
+                status=response.status_code,
+                detail=detail,
+            )
+        return payload
 
     def fetch_attributes(self) -> tuple[AttributeInfo, ...]:
         """The attribute catalogue, as far as the credential may read it."""
