@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler import app
-from reconciler.config import load_config
-from reconciler.model import Config
+from reconciler.core.model import Config
+from reconciler.edges.config import load_config
 from reconciler.sandbox.scenario import Sandbox
 
 #: One measured case: JSON-able values only (str, int, float, bool, None, lists, dicts).

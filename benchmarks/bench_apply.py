@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmarks import Row, load_bench_config, rounded, sandbox_connections, timed
 from reconciler import app
-from reconciler.model import Config, Outcome
+from reconciler.core.model import Config, Outcome
 from reconciler.sandbox.company import generate_company, wire_date
 from reconciler.sandbox.lattice_emulator import LatticeEmulator
 from reconciler.sandbox.personio_emulator import PersonioCredential, PersonioEmulator

@@ -1,5 +1,5 @@
 """Benchmark: list 10,000 Lattice users through LatticeReader, in-process and over localhost HTTP.
-Imports reconciler.lattice and the Lattice emulator; run with `python benchmarks/bench_lattice.py`.
+Imports the Lattice SCIM client and emulator; run with `python benchmarks/bench_lattice.py`.
 
 Asserts the request count is the minimum the API allows (ceil(N / 100) pages) and prints
 wall time (untraced) and peak Python memory (tracemalloc, a second listing) of the listing
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import httpx
 
-from reconciler.http import NO_WAIT_RETRY
-from reconciler.lattice import ENTERPRISE_URN, LATTICE_URN, LatticeReader
+from reconciler.edges.http import NO_WAIT_RETRY
 from reconciler.sandbox.lattice_emulator import LatticeEmulator
 from reconciler.sandbox.transport import EmulatorServer
+from reconciler.targets.scim.client import ENTERPRISE_URN, LATTICE_URN, LatticeReader
 
 TOKEN = "bench-token"
 PAGE_SIZE = 100

@@ -1,5 +1,5 @@
 """Benchmark: read 10,000 Personio employees through PersonioClient, in-process and over HTTP.
-Imports reconciler.personio and the Personio emulator; run: `python benchmarks/bench_personio.py`.
+Imports the Personio client and emulator; run with `python benchmarks/bench_personio.py`.
 
 Asserts the request count is the minimum the API allows (1 auth + ceil(N / 100) pages) and
 prints wall time (untraced) and peak Python memory (tracemalloc, a second read) of the read
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import httpx
 
-from reconciler.http import NO_WAIT_RETRY
-from reconciler.personio import PAGE_SIZE, PersonioClient
+from reconciler.edges.http import NO_WAIT_RETRY
 from reconciler.sandbox.company import generate_company
 from reconciler.sandbox.personio_emulator import PersonioCredential, PersonioEmulator
 from reconciler.sandbox.transport import EmulatorServer
+from reconciler.sources.personio.client import PAGE_SIZE, PersonioClient
 
 CLIENT_ID = "bench-client"
 SECRET = "bench-secret"

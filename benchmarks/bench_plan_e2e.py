@@ -36,9 +36,9 @@ from benchmarks import (
     timed,
 )
 from reconciler import app
-from reconciler.http import NO_WAIT_RETRY
-from reconciler.model import Config, LatticeUser, SourceSnapshot
-from reconciler.planner import compute_plan
+from reconciler.core.model import Config, SourceSnapshot, TargetUser
+from reconciler.core.planner import compute_plan
+from reconciler.edges.http import NO_WAIT_RETRY
 from reconciler.sandbox.scenario import (
     LATTICE_TOKEN,
     PERSONIO_CLIENT_ID,
@@ -212,7 +212,7 @@ def measure_plan(config: Config, conn: app.Connections, case: Case) -> tuple[Row
 
 def fetch_alone(
     config: Config, conn: app.Connections
-) -> tuple[SourceSnapshot, tuple[LatticeUser, ...], Timing, Timing]:
+) -> tuple[SourceSnapshot, tuple[TargetUser, ...], Timing, Timing]:
     """Just the pages: Personio ``fetch_employees`` (its auth included), Lattice ``fetch_users``."""
     with timed() as personio_time, app.open_personio(config, conn) as personio:
         snapshot = personio.fetch_employees()
@@ -222,7 +222,7 @@ def fetch_alone(
 
 
 def time_compute_plan(
-    snapshot: SourceSnapshot, users: Sequence[LatticeUser], run_: app.PlanRun, case: Case
+    snapshot: SourceSnapshot, users: Sequence[TargetUser], run_: app.PlanRun, case: Case
 ) -> tuple[float, int]:
     """Best wall time of ``compute_plan`` on the gathered inputs; checks it is the same plan."""
     repeat = ROUNDS if case.small else 1

@@ -1,7 +1,7 @@
 """Benchmark: pure planning (mapping + matching + diffs + checksum) for 10,000 and 100,000 people.
 Imports the pure core and its model only; run with `python benchmarks/bench_planner.py`.
 
-Builds Employee and LatticeUser values directly (no HTTP, no parsing) for two cases: a no-op
+Builds Employee and TargetUser values directly (no HTTP, no parsing) for two cases: a no-op
 plan (both sides identical) and a 5 % churn plan (1 % each: creates, links, reactivations,
 title updates, leavers; plus the manager updates of their reports). Prints wall time
 (untraced, best of ``--repeat``) and peak Python memory of planning alone (tracemalloc, a
@@ -17,20 +17,20 @@ import tracemalloc
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 
-from reconciler.model import (
+from reconciler.core.model import (
     AttrValue,
     Config,
     CustomAttribute,
     Employee,
     FieldValue,
     LatticeSettings,
-    LatticeUser,
     PersonioSettings,
     Plan,
     SecretRef,
     SourceSnapshot,
+    TargetUser,
 )
-from reconciler.planner import compute_plan
+from reconciler.core.planner import compute_plan
 
 CONFIG = Config(
     personio=PersonioSettings(
@@ -79,7 +79,7 @@ def build_employees(count: int) -> list[Employee]:
     return employees
 
 
-def build_lattice(employees: Sequence[Employee]) -> list[LatticeUser]:
+def build_lattice(employees: Sequence[Employee]) -> list[TargetUser]:
     """Lattice users that exactly represent ``employees`` (what a converged run leaves)."""
     users = []
     for employee in employees:
@@ -99,20 +99,20 @@ def build_lattice(employees: Sequence[Employee]) -> list[LatticeUser]:
             "custom:Cost Center": str(a["dynamic_1234567"]),
             "custom:Level": a["dynamic_3456789"],  # type: ignore[dict-item]
         }
-        pid = employee.personio_id
-        users.append(LatticeUser(f"u{pid}", str(a["email"]), True, pid, fields))
+        pid = employee.source_id
+        users.append(TargetUser(f"u{pid}", str(a["email"]), True, pid, fields))
     return users
 
 
 def churn(
-    employees: list[Employee], users: list[LatticeUser]
-) -> tuple[list[Employee], list[LatticeUser]]:
+    employees: list[Employee], users: list[TargetUser]
+) -> tuple[list[Employee], list[TargetUser]]:
     """5 % of people differ: 1 % each to create, link, reactivate, update and deactivate.
 
     Five neighbours in every hundred, one of each kind, spread over the whole company.
     """
     employees = list(employees)
-    kept: list[LatticeUser] = []
+    kept: list[TargetUser] = []
     for index, user in enumerate(users):
         kind = index % 100
         if kind == 0:
@@ -140,7 +140,7 @@ def _iso(value: AttrValue) -> str:
 def measure(
     case: str,
     employees: list[Employee],
-    users: list[LatticeUser],
+    users: list[TargetUser],
     repeat: int,
 ) -> tuple[Result, Plan]:
     snapshot = SourceSnapshot(tuple(employees))

@@ -17,28 +17,28 @@ from pathlib import Path
 import httpx
 
 from reconciler.applier import apply_plan, audit_record
-from reconciler.config import resolve_credentials, resolve_secrets
-from reconciler.errors import ReconcilerError, StalePlanError
-from reconciler.http import NO_WAIT_RETRY, RetryPolicy
-from reconciler.lattice import LatticeReader, LatticeWriter
-from reconciler.mapping import needed_attributes, resolve_sources
-from reconciler.model import (
+from reconciler.core.mapping import needed_attributes, resolve_sources
+from reconciler.core.model import (
     Action,
     ApplyReport,
     AttributeInfo,
     ChangeResult,
     Config,
     LatticeSettings,
-    LatticeUser,
     PersonioSettings,
     Plan,
     SecretRef,
+    TargetUser,
 )
-from reconciler.personio import PersonioClient, check_allowed_attributes
-from reconciler.planner import compute_plan
-from reconciler.safety import Violation, compute_violations
+from reconciler.core.planner import compute_plan
+from reconciler.core.safety import Violation, compute_violations
+from reconciler.edges.config import resolve_credentials, resolve_secrets
+from reconciler.edges.http import NO_WAIT_RETRY, RetryPolicy
+from reconciler.edges.starter import render_starter_config
+from reconciler.errors import ReconcilerError, StalePlanError
 from reconciler.sandbox.scenario import Sandbox
-from reconciler.starter import render_starter_config
+from reconciler.sources.personio.client import PersonioClient, check_allowed_attributes
+from reconciler.targets.scim.client import LatticeReader, LatticeWriter
 
 DEFAULT_RETRY = RetryPolicy()
 
@@ -155,7 +155,7 @@ class PlanRun:
     config: Config  # with Personio labels resolved to attribute keys
     plan: Plan
     violations: tuple[Violation, ...]
-    actual: tuple[LatticeUser, ...]
+    actual: tuple[TargetUser, ...]
     requests: Mapping[str, int] = field(default_factory=dict)
 
     @property
@@ -205,7 +205,7 @@ def gather_and_plan(
 
 def _gather_lattice(
     conn: Connections, progress: Progress | None
-) -> tuple[tuple[LatticeUser, ...], int]:
+) -> tuple[tuple[TargetUser, ...], int]:
     with open_lattice_reader(conn) as lattice:
         return lattice.fetch_users(progress=_stage(progress, "lattice")), lattice.request_count
 
@@ -238,12 +238,12 @@ def verify_checksum(plan: Plan, expected: str | None) -> None:
         raise StalePlanError(expected.strip(), plan.checksum)
 
 
-def existing_scim_ids(actual: tuple[LatticeUser, ...], plan: Plan) -> dict[str, str]:
+def existing_scim_ids(actual: tuple[TargetUser, ...], plan: Plan) -> dict[str, str]:
     """Personio id → SCIM id of every user that exists before apply (linked, or linked now)."""
-    ids = {user.external_id: user.scim_id for user in actual if user.external_id}
+    ids = {user.external_id: user.target_id for user in actual if user.external_id}
     for change in plan.changes:
-        if change.action is Action.LINK and change.personio_id and change.lattice_id:
-            ids[change.personio_id] = change.lattice_id
+        if change.action is Action.LINK and change.source_id and change.target_id:
+            ids[change.source_id] = change.target_id
     return ids
 
 

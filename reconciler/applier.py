@@ -1,5 +1,5 @@
 """Execute a reviewed plan through a Lattice writer: dependency waves, concurrency, report, audit.
-Imports the standard library, reconciler.model and reconciler.errors; the writer is any ``Writer``.
+Imports the standard library, the core model and reconciler.errors; the writer is any ``Writer``.
 
 Order (DESIGN.md §2 step 6, §3): every create first, in waves so that a new manager exists
 before the creates of their reports; then links, reactivations, updates and deactivations,
@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
+from reconciler.core.model import Action, ApplyReport, Change, ChangeResult, Outcome, Plan
 from reconciler.errors import ApiError
-from reconciler.model import Action, ApplyReport, Change, ChangeResult, Outcome, Plan
 
 logger = logging.getLogger("reconciler.applier")
 
@@ -42,7 +42,7 @@ class WriteResult(Protocol):
     """What a writer returns for one change: the user's SCIM id and the requests it took."""
 
     @property
-    def scim_id(self) -> str: ...
+    def target_id(self) -> str: ...
 
     @property
     def attempts(self) -> int: ...
@@ -130,8 +130,8 @@ def audit_record(result: ChangeResult, at: dt.datetime) -> dict[str, object]:
     return {
         "time": at.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "action": change.action.value,
-        "personio_id": change.personio_id,
-        "lattice_id": result.lattice_id or change.lattice_id,
+        "personio_id": change.source_id,
+        "lattice_id": result.target_id or change.target_id,
         "fields": sorted(field.name for field in change.fields),
         "outcome": result.outcome.value,
         "attempts": result.attempts,
@@ -166,7 +166,7 @@ def _compute_wave_indices(plan: Plan) -> list[list[int]]:
         if index in depth:
             return depth[index]
         if index in path:
-            cycle = [plan.changes[i].personio_id or "?" for i in (*path, index)]
+            cycle = [plan.changes[i].source_id or "?" for i in (*path, index)]
             raise ValueError("creates depend on each other in a cycle: " + " → ".join(cycle))
         dependency = _dependency(plan.changes[index], creates)
         level = 0 if dependency is None else depth_of(creates[dependency], (*path, index)) + 1
@@ -191,9 +191,9 @@ def _compute_wave_indices(plan: Plan) -> list[list[int]]:
 def _create_indices(plan: Plan) -> dict[str, int]:
     """Personio id → index of that person's create in the plan."""
     return {
-        change.personio_id: index
+        change.source_id: index
         for index, change in enumerate(plan.changes)
-        if change.action is Action.CREATE and change.personio_id is not None
+        if change.action is Action.CREATE and change.source_id is not None
     }
 
 
@@ -210,7 +210,7 @@ def _dependency(change: Change, creates: Mapping[str, int]) -> str | None:
     for candidate in candidates:
         # Someone managing themselves cannot wait for themselves; manager resolution then
         # fails that change visibly instead.
-        if candidate is not None and candidate in creates and candidate != change.personio_id:
+        if candidate is not None and candidate in creates and candidate != change.source_id:
             return candidate
     return None
 
@@ -264,7 +264,7 @@ class _Run:
         change = self.plan.changes[index]
         reason = self.reason_to_skip(index)
         if reason is not None:
-            self.finish(index, ChangeResult(change, Outcome.SKIPPED, change.lattice_id, reason))
+            self.finish(index, ChangeResult(change, Outcome.SKIPPED, change.target_id, reason))
             return
         self.finish(index, self._write(change))
 
@@ -280,7 +280,7 @@ class _Run:
                 return ChangeResult(
                     change,
                     Outcome.FAILED,
-                    change.lattice_id,
+                    change.target_id,
                     f"manager {manager.after} has no Lattice user",
                 )
         try:
@@ -290,13 +290,16 @@ class _Run:
                 written = self.writer.patch(change, manager_scim_id)
         except ApiError as error:
             return ChangeResult(
-                change, Outcome.FAILED, change.lattice_id, _safe_detail(error), attempts=1
+                change, Outcome.FAILED, change.target_id, _safe_detail(error), attempts=1
             )
-        if change.action is Action.CREATE and change.personio_id is not None:
+        if change.action is Action.CREATE and change.source_id is not None:
             with self._lock:
-                self.scim_ids[change.personio_id] = written.scim_id
+                self.scim_ids[change.source_id] = written.target_id
         return ChangeResult(
-            change, Outcome.APPLIED, written.scim_id or change.lattice_id, attempts=written.attempts
+            change,
+            Outcome.APPLIED,
+            written.target_id or change.target_id,
+            attempts=written.attempts,
         )
 
     def finish(self, index: int, result: ChangeResult) -> None:
@@ -307,8 +310,8 @@ class _Run:
         log(
             "%s %s (%s): %s%s",
             change.action.value,
-            change.personio_id or "-",
-            result.lattice_id or "new",
+            change.source_id or "-",
+            result.target_id or "new",
             result.outcome.value,
             f" — {result.detail}" if result.detail else "",
         )

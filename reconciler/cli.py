@@ -31,10 +31,10 @@ from rich.progress import (
 )
 
 from reconciler import app, render
-from reconciler.config import load_config
+from reconciler.core.model import ApplyReport, ChangeResult, Config
+from reconciler.edges.config import load_config
+from reconciler.edges.github import build_comment_body, upsert_pr_comment
 from reconciler.errors import ConfigError, ReconcilerError
-from reconciler.github import build_comment_body, upsert_pr_comment
-from reconciler.model import ApplyReport, ChangeResult, Config
 from reconciler.sandbox.scenario import build_sandbox
 from reconciler.sandbox.transport import EmulatorServer
 

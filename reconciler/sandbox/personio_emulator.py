@@ -146,26 +146,26 @@ class PersonioEmulator:
         with self._lock:
             self._employees.append(_copy_employee(employee))
 
-    def remove_employee(self, personio_id: str | int) -> None:
+    def remove_employee(self, source_id: str | int) -> None:
         with self._lock:
-            index = self._index_of(personio_id)
+            index = self._index_of(source_id)
             del self._employees[index]
 
-    def update_employee(self, personio_id: str | int, key: str, value: object) -> None:
+    def update_employee(self, source_id: str | int, key: str, value: object) -> None:
         """Set one attribute's wire value (creating the attribute entry when absent)."""
         with self._lock:
-            attributes = self._employees[self._index_of(personio_id)]["attributes"]
+            attributes = self._employees[self._index_of(source_id)]["attributes"]
             entry = dict(attributes.get(key) or self._entry_template(key))
             entry["value"] = value
             attributes[key] = entry
 
-    def employee(self, personio_id: str | int) -> dict[str, Any]:
+    def employee(self, source_id: str | int) -> dict[str, Any]:
         """The stored wire-format employee (a copy)."""
         with self._lock:
-            return _copy_employee(self._employees[self._index_of(personio_id)])
+            return _copy_employee(self._employees[self._index_of(source_id)])
 
-    def _index_of(self, personio_id: str | int) -> int:
-        wanted = str(personio_id)
+    def _index_of(self, source_id: str | int) -> int:
+        wanted = str(source_id)
         for index, raw in enumerate(self._employees):
             if str(raw["attributes"].get("id", {}).get("value")) == wanted:
                 return index
@@ -353,14 +353,14 @@ class PersonioEmulator:
 
     def _new_hire(self) -> dict[str, Any]:
         ids = [_numeric_id(raw) for raw in self._employees]
-        personio_id = max(ids, default=0) + 1
+        source_id = max(ids, default=0) + 1
         return build_wire_employee(
             {
-                "id": personio_id,
+                "id": source_id,
                 "first_name": "New",
-                "last_name": f"Hire {personio_id}",
+                "last_name": f"Hire {source_id}",
                 "preferred_name": "",
-                "email": f"new.hire{personio_id}@example.com",
+                "email": f"new.hire{source_id}@example.com",
                 "status": "onboarding",
                 "employment_type": "internal",
                 "position": "",

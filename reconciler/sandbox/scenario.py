@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from reconciler.lattice import ENTERPRISE_URN, build_create_body
-from reconciler.mapping import compute_desired_users, resolve_sources
-from reconciler.model import (
+from reconciler.core.mapping import compute_desired_users, resolve_sources
+from reconciler.core.model import (
     Action,
     Change,
     Config,
@@ -26,10 +25,11 @@ from reconciler.model import (
     SecretRef,
     SyncSettings,
 )
-from reconciler.personio import parse_attribute_catalogue, parse_employee
 from reconciler.sandbox.company import SampleCompany, generate_company
 from reconciler.sandbox.lattice_emulator import LatticeEmulator
 from reconciler.sandbox.personio_emulator import PersonioCredential, PersonioEmulator
+from reconciler.sources.personio.client import parse_attribute_catalogue, parse_employee
+from reconciler.targets.scim.client import ENTERPRISE_URN, build_create_body
 
 PERSONIO_CLIENT_ID = "sandbox-client"
 PERSONIO_CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - the emulator's own, not a secret
@@ -120,11 +120,9 @@ def seed_lattice(lattice: LatticeEmulator, company: SampleCompany, *, drift: boo
             config.sync, statuses=("active", "onboarding", "leave", "inactive")
         ),
     )
-    desired = {
-        user.personio_id: user for user in compute_desired_users(employees, everyone).desired
-    }
-    in_scope = {user.personio_id for user in compute_desired_users(employees, config).desired}
-    ordered = sorted(desired.values(), key=lambda user: int(user.personio_id))
+    desired = {user.source_id: user for user in compute_desired_users(employees, everyone).desired}
+    in_scope = {user.source_id for user in compute_desired_users(employees, config).desired}
+    ordered = sorted(desired.values(), key=lambda user: int(user.source_id))
 
     skip_create: set[str] = set()
     edits: dict[str, dict[str, object]] = {}
@@ -133,7 +131,7 @@ def seed_lattice(lattice: LatticeEmulator, company: SampleCompany, *, drift: boo
     if drift:
         special = {pid for pid, note in company.notes.items() if "duplicate" not in note}
         ordinary = in_scope - special  # once: inside the comprehension it was quadratic
-        plain = [u.personio_id for u in ordered if u.personio_id in ordinary]
+        plain = [u.source_id for u in ordered if u.source_id in ordinary]
         # Onboarding starters and the two newest hires were never synced: creates.
         skip_create |= {pid for pid, note in company.notes.items() if "onboarding" in note}
         skip_create |= set(plain[-2:])
@@ -152,23 +150,23 @@ def seed_lattice(lattice: LatticeEmulator, company: SampleCompany, *, drift: boo
 
     scim_ids: dict[str, str] = {}
     for user in ordered:
-        if user.personio_id in skip_create:
+        if user.source_id in skip_create:
             continue
-        resource = _resource(user, edits.get(user.personio_id, {}))
-        resource["active"] = user.personio_id not in inactive
-        if user.personio_id in unlinked:
+        resource = _resource(user, edits.get(user.source_id, {}))
+        resource["active"] = user.source_id not in inactive
+        if user.source_id in unlinked:
             resource.pop("externalId", None)
             resource["userName"] = str(resource["userName"]).upper()
-        scim_ids[user.personio_id] = lattice.seed_user(resource)
+        scim_ids[user.source_id] = lattice.seed_user(resource)
     # Managers point at SCIM ids, known only once everyone is stored. Without drift the
     # Lattice side is exactly what a sync leaves: no manager who has left (the planner clears
     # those); with drift, one such stale manager is part of the showcase.
     for user in ordered:
         manager = user.fields.get("manager")
-        scim_id = scim_ids.get(user.personio_id)
+        target_id = scim_ids.get(user.source_id)
         stale = manager not in in_scope and not drift
-        if scim_id and isinstance(manager, str) and manager in scim_ids and not stale:
-            enterprise = lattice.users[scim_id].setdefault(ENTERPRISE_URN, {})
+        if target_id and isinstance(manager, str) and manager in scim_ids and not stale:
+            enterprise = lattice.users[target_id].setdefault(ENTERPRISE_URN, {})
             assert isinstance(enterprise, dict)
             enterprise["manager"] = {"value": scim_ids[manager]}
     for email, given, family in (
@@ -195,8 +193,8 @@ def _resource(user: DesiredUser, edits: Mapping[str, object]) -> dict[str, objec
     )
     change = Change(
         action=Action.CREATE,
-        personio_id=user.personio_id,
-        lattice_id=None,
+        source_id=user.source_id,
+        target_id=None,
         email=user.email,
         fields=(FieldChange("email", None, user.email), *fields),
     )

@@ -15,9 +15,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from reconciler import app
-from reconciler.config import load_config
-from reconciler.lattice import ENTERPRISE_URN, LATTICE_URN
-from reconciler.model import Config, Outcome, Plan
+from reconciler.core.model import Config, Outcome, Plan
+from reconciler.edges.config import load_config
 from reconciler.sandbox.company import generate_company
 from reconciler.sandbox.lattice_emulator import LatticeEmulator, LatticeFaults
 from reconciler.sandbox.personio_emulator import PersonioCredential, PersonioEmulator
@@ -29,6 +28,7 @@ from reconciler.sandbox.scenario import (
     Sandbox,
     seed_lattice,
 )
+from reconciler.targets.scim.client import ENTERPRISE_URN, LATTICE_URN
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "config" / "integration.yaml"
 BASE_CONFIG = load_config(EXAMPLE_CONFIG)
@@ -151,22 +151,22 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         label="personio edits",
     )
     removed: set[int] = set()
-    for personio_id, (key, value) in changes:
-        if personio_id in removed:
+    for source_id, (key, value) in changes:
+        if source_id in removed:
             continue
-        story.append(f"personio {personio_id}: {key} {value}")
+        story.append(f"personio {source_id}: {key} {value}")
         if key == "remove":
-            personio.remove_employee(personio_id)
-            removed.add(personio_id)
-        elif value == "renamed-in-personio" and personio_id != 1:
+            personio.remove_employee(source_id)
+            removed.add(source_id)
+        elif value == "renamed-in-personio" and source_id != 1:
             # Employee 1 keeps their address: handing it to someone else while they take a
             # new one needs two applies (see the xfail test at the end).
-            personio.update_employee(personio_id, key, f"renamed-{personio_id}@example.com")
+            personio.update_employee(source_id, key, f"renamed-{source_id}@example.com")
         elif value == "someone else's" and 1 not in removed:
             email = personio.employee(1)["attributes"]["email"]["value"]
-            personio.update_employee(personio_id, key, email)
+            personio.update_employee(source_id, key, email)
         elif value not in ("someone else's", "renamed-in-personio"):
-            personio.update_employee(personio_id, key, value)
+            personio.update_employee(source_id, key, value)
 
     sync = dataclasses.replace(
         BASE_CONFIG.sync,
@@ -181,7 +181,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 
 
 def problems(plan: Plan) -> Counter[tuple[str | None, str, str]]:
-    return Counter((p.personio_id, p.code, p.message) for p in plan.errors)
+    return Counter((p.source_id, p.code, p.message) for p in plan.errors)
 
 
 def duplicates(lattice: LatticeEmulator) -> dict[str, list[str]]:
@@ -220,7 +220,7 @@ def test_one_apply_leaves_nothing_to_do_but_the_per_person_errors(scenario: Scen
 
     event(f"first plan: {bucket(len(first.plan.changes))} changes")
     failed = [
-        (r.change.personio_id, r.detail) for r in report.results if r.outcome is not Outcome.APPLIED
+        (r.change.source_id, r.detail) for r in report.results if r.outcome is not Outcome.APPLIED
     ]
     assert failed == []
     assert second.plan.changes == ()
@@ -290,4 +290,4 @@ def test_an_email_handed_to_a_colleague_who_had_their_own_converges_in_one_apply
     second = app.gather_and_plan(BASE_CONFIG, conn)
 
     assert report.ok
-    assert [(c.action.value, c.personio_id) for c in second.plan.changes] == []
+    assert [(c.action.value, c.source_id) for c in second.plan.changes] == []

@@ -10,9 +10,7 @@ import httpx
 import pytest
 
 from reconciler.applier import INTERRUPTED_DETAIL, apply_plan
-from reconciler.http import NO_WAIT_RETRY, RetryPolicy
-from reconciler.lattice import ENTERPRISE_URN, LATTICE_URN, LatticeWriter
-from reconciler.model import (
+from reconciler.core.model import (
     Action,
     ApplyReport,
     Change,
@@ -22,19 +20,21 @@ from reconciler.model import (
     Outcome,
     Plan,
 )
+from reconciler.edges.http import NO_WAIT_RETRY, RetryPolicy
 from reconciler.sandbox.lattice_emulator import LatticeEmulator, LatticeFaults
 from reconciler.sandbox.transport import in_process_transport
+from reconciler.targets.scim.client import ENTERPRISE_URN, LATTICE_URN, LatticeWriter
 
 TOKEN = "test-scim-key"
 BASE_URL = "https://lattice.example.com/scim/v2"
 
 
 def seeded(
-    scim_id: str, email: str, external_id: str | None, *, active: bool = True
+    target_id: str, email: str, external_id: str | None, *, active: bool = True
 ) -> dict[str, object]:
     given = email.partition("@")[0].capitalize()
     resource: dict[str, object] = {
-        "id": scim_id,
+        "id": target_id,
         "userName": email,
         "emails": [{"value": email, "primary": True, "type": "work"}],
         "name": {"givenName": given, "familyName": "Example"},
@@ -66,9 +66,7 @@ EXISTING_IDS = {
 }
 
 
-def new_user(
-    personio_id: str, first: str, manager: str | None = None, **extra: FieldValue
-) -> Change:
+def new_user(source_id: str, first: str, manager: str | None = None, **extra: FieldValue) -> Change:
     fields = [
         FieldChange("first_name", None, first),
         FieldChange("last_name", None, "Example"),
@@ -79,7 +77,7 @@ def new_user(
     fields.extend(FieldChange(name, None, value) for name, value in extra.items())
     return Change(
         Action.CREATE,
-        personio_id,
+        source_id,
         None,
         f"{first.lower()}@example.com",
         tuple(sorted(fields, key=lambda f: f.name)),
@@ -146,7 +144,7 @@ def writer(emulator: LatticeEmulator) -> Iterator[LatticeWriter]:
 
 def state(emulator: LatticeEmulator) -> dict[str, dict[str, object]]:
     """The stored users by userName, with managers named by email so created ids don't matter."""
-    email_of = {scim_id: user["userName"] for scim_id, user in emulator.users.items()}
+    email_of = {target_id: user["userName"] for target_id, user in emulator.users.items()}
     summary: dict[str, dict[str, object]] = {}
     for user in emulator.users.values():
         enterprise = user.get(ENTERPRISE_URN) or {}
@@ -169,7 +167,7 @@ def state(emulator: LatticeEmulator) -> dict[str, dict[str, object]]:
 
 def outcomes(report: ApplyReport) -> list[tuple[str, str | None, str, str | None]]:
     return [
-        (r.change.action.value, r.change.personio_id, r.outcome.value, r.detail)
+        (r.change.action.value, r.change.source_id, r.outcome.value, r.detail)
         for r in report.results
     ]
 
@@ -219,20 +217,20 @@ def test_a_mixed_plan_is_applied_with_one_write_per_change(
     report = apply_plan(MIXED, writer, scim_ids=EXISTING_IDS, on_result=seen.append)
 
     assert outcomes(report) == [
-        (c.action.value, c.personio_id, "applied", None) for c in MIXED.changes
+        (c.action.value, c.source_id, "applied", None) for c in MIXED.changes
     ]
     assert report.ok
     assert state(emulator) == EXPECTED_AFTER_MIXED
     # managers went into the create requests: no second pass of PATCHes
     assert write_count(emulator) == len(MIXED.changes)
     assert [r.attempts for r in report.results] == [1] * len(MIXED.changes)
-    created = {r.change.personio_id: r.lattice_id for r in report.results[:3]}
+    created = {r.change.source_id: r.target_id for r in report.results[:3]}
     assert {pid: emulator.users[str(sid)]["externalId"] for pid, sid in created.items()} == {
         "200": "200",
         "201": "201",
         "202": "202",
     }
-    assert [r.lattice_id for r in report.results[3:]] == [
+    assert [r.target_id for r in report.results[3:]] == [
         "u_unlinked",
         "u_rehire",
         "u_mover",
@@ -337,7 +335,7 @@ def test_connections_reset_after_creates_leave_no_duplicates(emulator: LatticeEm
         report = apply_plan(MIXED, writer, scim_ids=EXISTING_IDS)
 
     assert outcomes(report) == [
-        (c.action.value, c.personio_id, "applied", None) for c in MIXED.changes
+        (c.action.value, c.source_id, "applied", None) for c in MIXED.changes
     ]
     assert state(emulator) == EXPECTED_AFTER_MIXED
     assert len(emulator.users) == len(EXPECTED_AFTER_MIXED)
@@ -360,7 +358,7 @@ def test_rate_limits_and_server_errors_are_retried_and_everything_is_applied(
         report = apply_plan(MIXED, writer, scim_ids=EXISTING_IDS, concurrency=1)
 
     assert outcomes(report) == [
-        (c.action.value, c.personio_id, "applied", None) for c in MIXED.changes
+        (c.action.value, c.source_id, "applied", None) for c in MIXED.changes
     ]
     assert state(emulator) == EXPECTED_AFTER_MIXED
     assert waits == [1.5, 1.5]  # Retry-After honoured; 5xx backoff is zero with this policy
@@ -407,7 +405,7 @@ def test_a_stop_part_way_finishes_what_is_in_flight_and_starts_nothing_else(
     )
 
     assert outcomes(report) == [("create", "200", "applied", None)] + [
-        (c.action.value, c.personio_id, "skipped", INTERRUPTED_DETAIL) for c in MIXED.changes[1:]
+        (c.action.value, c.source_id, "skipped", INTERRUPTED_DETAIL) for c in MIXED.changes[1:]
     ]
     assert report.interrupted
     assert not report.ok
@@ -438,7 +436,7 @@ def test_applying_the_same_plan_twice_adopts_the_created_users_instead_of_duplic
 
     # Each create gets a 409, the writer finds the user by externalId and counts it as created.
     assert outcomes(second) == outcomes(first)
-    assert [r.lattice_id for r in second.results] == [r.lattice_id for r in first.results]
+    assert [r.target_id for r in second.results] == [r.target_id for r in first.results]
     assert state(emulator) == EXPECTED_AFTER_MIXED
     assert len(emulator.users) == len(EXPECTED_AFTER_MIXED)
     again = [

@@ -12,6 +12,14 @@ import httpx
 import pytest
 import respx
 
+from reconciler.edges.github import (
+    MARKER,
+    MAX_COMMENT_CHARS,
+    CommentResult,
+    build_comment_body,
+    upsert_pr_comment,
+)
+from reconciler.edges.http import NO_WAIT_RETRY
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -21,14 +29,6 @@ from reconciler.errors import (
     ServerError,
     TransportError,
 )
-from reconciler.github import (
-    MARKER,
-    MAX_COMMENT_CHARS,
-    CommentResult,
-    build_comment_body,
-    upsert_pr_comment,
-)
-from reconciler.http import NO_WAIT_RETRY
 
 API = "https://api.github.com"
 REPO = "example/people-sync"

@@ -10,6 +10,8 @@ import httpx
 import pytest
 import respx
 
+from reconciler.core.model import Action, Change, FieldChange
+from reconciler.edges.http import NO_WAIT_RETRY, RetryPolicy
 from reconciler.errors import (
     AuthError,
     ConflictError,
@@ -18,15 +20,13 @@ from reconciler.errors import (
     ServerError,
     TransportError,
 )
-from reconciler.http import NO_WAIT_RETRY, RetryPolicy
-from reconciler.lattice import (
+from reconciler.targets.scim.client import (
     AUTH_FIX,
     LIST_RESPONSE_URN,
     LatticeReader,
     LatticeWriter,
     WriteResult,
 )
-from reconciler.model import Action, Change, FieldChange
 
 BASE = "https://lattice.example.com/scim/v2"
 TOKEN = "scim-secret-token-123"
@@ -144,7 +144,7 @@ def test_listing_fetches_the_first_page_then_the_rest_and_sorts_by_id(
         result = client.fetch_users(progress=lambda done, total: progress.append((done, total)))
         assert client.request_count == 3
 
-    assert [user.scim_id for user in result] == [f"u_{n:06d}" for n in range(1, 251)]
+    assert [user.target_id for user in result] == [f"u_{n:06d}" for n in range(1, 251)]
     assert seen[0] == (1, 100)
     assert sorted(seen[1:]) == [(101, 100), (201, 100)]
     assert progress[0] == (100, 250)
@@ -208,7 +208,7 @@ def test_a_user_pushed_onto_the_next_page_is_listed_once_and_none_is_lost(
     with reader() as client:
         result = client.fetch_users()
 
-    assert [user.scim_id for user in result] == [f"u_{n:06d}" for n in range(1, 201)]
+    assert [user.target_id for user in result] == [f"u_{n:06d}" for n in range(1, 201)]
     assert seen == [(1, 100), (101, 100), (201, 100)]
 
 
@@ -247,7 +247,7 @@ def test_a_body_that_is_not_json_is_fetched_again(router: respx.MockRouter) -> N
         side_effect=[httpx.Response(200, text="{broken"), list_response([resource(1)], 1, 1)]
     )
     with reader() as client:
-        assert [user.scim_id for user in client.fetch_users()] == ["u_000001"]
+        assert [user.target_id for user in client.fetch_users()] == ["u_000001"]
         assert client.request_count == 2
 
 
@@ -306,7 +306,7 @@ def test_a_rate_limited_request_waits_as_long_as_retry_after_says(
     with reader(retry=policy, sleep=sleeps.append) as client:
         users = client.fetch_users()
 
-    assert [user.scim_id for user in users] == ["u_000001"]
+    assert [user.target_id for user in users] == ["u_000001"]
     assert sleeps == [2.0, 0.5]
 
 

@@ -10,17 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from reconciler.core.model import Action, Change, FieldChange, TargetUser
+from reconciler.edges.http import NO_WAIT_RETRY, RetryPolicy
 from reconciler.errors import AuthError, ConflictError, InvalidValueError, NotFoundError
-from reconciler.http import NO_WAIT_RETRY, RetryPolicy
-from reconciler.lattice import (
-    CORE_URN,
-    ENTERPRISE_URN,
-    LATTICE_URN,
-    LatticeReader,
-    LatticeWriter,
-    WriteResult,
-)
-from reconciler.model import Action, Change, FieldChange, LatticeUser
 from reconciler.sandbox.lattice_emulator import (
     MAX_CHOICES,
     LatticeEmulator,
@@ -28,6 +20,14 @@ from reconciler.sandbox.lattice_emulator import (
     RecordedRequest,
 )
 from reconciler.sandbox.transport import EmulatorServer
+from reconciler.targets.scim.client import (
+    CORE_URN,
+    ENTERPRISE_URN,
+    LATTICE_URN,
+    LatticeReader,
+    LatticeWriter,
+    WriteResult,
+)
 
 TOKEN = "emulator-token"
 BASE = "http://lattice.test/scim/v2"
@@ -79,8 +79,8 @@ def stored(lattice: LatticeEmulator, user_id: str) -> dict[str, object]:
     return {key: value for key, value in lattice.users[user_id].items() if key != "meta"}
 
 
-def create_change(personio_id: str, email: str, *fields: FieldChange) -> Change:
-    return Change(Action.CREATE, personio_id, None, email, fields)
+def create_change(source_id: str, email: str, *fields: FieldChange) -> Change:
+    return Change(Action.CREATE, source_id, None, email, fields)
 
 
 ADA = create_change(
@@ -132,8 +132,8 @@ def test_a_created_user_is_stored_whole_and_reads_back_as_written() -> None:
     }
     with reader(lattice) as client:
         users = client.fetch_users()
-    assert users[1] == LatticeUser(
-        scim_id="u_000002",
+    assert users[1] == TargetUser(
+        target_id="u_000002",
         email="ada@example.com",
         active=True,
         external_id="1234",
@@ -206,7 +206,7 @@ def test_a_deactivated_user_is_still_listed() -> None:
         client.patch(Change(Action.DEACTIVATE, "2", "u_000002", "person2@example.com"), None)
     with reader(lattice) as client:
         users = client.fetch_users()
-    assert [(user.scim_id, user.active) for user in users] == [
+    assert [(user.target_id, user.active) for user in users] == [
         ("u_000001", True),
         ("u_000002", False),
     ]
@@ -388,7 +388,7 @@ def test_a_multiple_choice_attribute_refuses_a_choice_beyond_200() -> None:
     with writer(lattice) as client:
         with pytest.raises(InvalidValueError, match="already has 200 choices"):
             client.create(new_choice, None)
-        assert client.create(old_choice, None).scim_id == "u_000201"
+        assert client.create(old_choice, None).target_id == "u_000201"
 
 
 def test_a_duplicate_username_is_a_conflict_whatever_its_case() -> None:
@@ -479,7 +479,7 @@ def test_a_short_page_loses_no_one() -> None:
     lattice = emulator(users=250, faults=LatticeFaults(short_page_once=True))
     with reader(lattice) as client:
         users = client.fetch_users()
-    assert [user.scim_id for user in users] == [f"u_{n:06d}" for n in range(1, 251)]
+    assert [user.target_id for user in users] == [f"u_{n:06d}" for n in range(1, 251)]
     # the first page came back with 99, so the rest was asked for from position 100 on
     assert lattice.reads() == 3
 
@@ -557,9 +557,9 @@ def test_no_duplicate_user_is_ever_created_when_answers_are_lost() -> None:
     assert statuses(lattice).count(("POST", None)) == 20  # every injected reset hit a create
     assert len(lattice.users) == 40
     assert sorted(by_external_id, key=int) == [str(n) for n in range(1, 41)]
-    assert {result.scim_id for result in results} == set(lattice.users)
-    assert [by_external_id[change.personio_id or ""] for change in changes] == [
-        result.scim_id for result in results
+    assert {result.target_id for result in results} == set(lattice.users)
+    assert [by_external_id[change.source_id or ""] for change in changes] == [
+        result.target_id for result in results
     ]
 
 

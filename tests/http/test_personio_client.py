@@ -11,6 +11,8 @@ import httpx
 import pytest
 import respx
 
+from reconciler.core.model import AttributeInfo, Employee, SourceSnapshot
+from reconciler.edges.http import NO_WAIT_RETRY
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -20,9 +22,7 @@ from reconciler.errors import (
     SourceDataError,
     TransportError,
 )
-from reconciler.http import NO_WAIT_RETRY
-from reconciler.model import AttributeInfo, Employee, SourceSnapshot
-from reconciler.personio import PersonioClient
+from reconciler.sources.personio.client import PersonioClient
 
 BASE = "https://api.personio.test/v1"
 CLIENT_ID = "papi-client-0001"
@@ -30,28 +30,28 @@ SECRET = "papi-secret-SENTINEL-42"
 TOKEN = "token-SENTINEL-1"
 
 
-def employee_json(personio_id: int) -> dict[str, object]:
+def employee_json(source_id: int) -> dict[str, object]:
     def attr(label: str, value: object, kind: str = "standard") -> dict[str, object]:
         return {"label": label, "value": value, "type": kind, "universal_id": None}
 
     return {
         "type": "Employee",
         "attributes": {
-            "id": attr("Employee ID", personio_id, "integer"),
-            "first_name": attr("First name", f"Person{personio_id}"),
-            "email": attr("Email", f"person{personio_id}@example.com"),
+            "id": attr("Employee ID", source_id, "integer"),
+            "first_name": attr("First name", f"Person{source_id}"),
+            "email": attr("Email", f"person{source_id}@example.com"),
             "status": attr("Status", "active"),
         },
     }
 
 
-def parsed_employee(personio_id: int) -> Employee:
+def parsed_employee(source_id: int) -> Employee:
     return Employee(
-        str(personio_id),
+        str(source_id),
         {
-            "id": str(personio_id),
-            "first_name": f"Person{personio_id}",
-            "email": f"person{personio_id}@example.com",
+            "id": str(source_id),
+            "first_name": f"Person{source_id}",
+            "email": f"person{source_id}@example.com",
             "status": "active",
         },
     )
@@ -175,7 +175,7 @@ def test_the_remaining_pages_are_fetched_concurrently(personio: respx.MockRouter
     personio.get("/company/employees").mock(side_effect=concurrent)
     with make_client(max_concurrency=3) as client:
         snapshot = client.fetch_employees()
-    assert [e.personio_id for e in snapshot.employees] == [str(i) for i in range(1, 401)]
+    assert [e.source_id for e in snapshot.employees] == [str(i) for i in range(1, 401)]
 
 
 def test_one_token_serves_a_whole_run(personio: respx.MockRouter) -> None:
@@ -302,7 +302,7 @@ def test_rate_limits_and_server_errors_are_retried(personio: respx.MockRouter, s
     with make_client(max_concurrency=1) as client:
         snapshot = client.fetch_employees()
         assert client.request_count == 1 + 2 + 2
-    assert [e.personio_id for e in snapshot.employees] == [str(i) for i in range(1, 151)]
+    assert [e.source_id for e in snapshot.employees] == [str(i) for i in range(1, 151)]
 
 
 def test_a_dropped_connection_is_retried(personio: respx.MockRouter) -> None:
@@ -433,7 +433,7 @@ def test_a_short_page_is_fetched_again_once(personio: respx.MockRouter) -> None:
     employees = personio.get("/company/employees").mock(side_effect=short)
     with make_client() as client:
         snapshot = client.fetch_employees()
-    assert [e.personio_id for e in snapshot.employees] == [str(i) for i in range(1, 251)]
+    assert [e.source_id for e in snapshot.employees] == [str(i) for i in range(1, 251)]
     assert [call.request.url.params["offset"] for call in employees.calls].count("100") == 2
 
 

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from reconciler.core.model import REQUIRED_PERSONIO_ATTRIBUTES, SourceSnapshot
+from reconciler.edges.http import NO_WAIT_RETRY
 from reconciler.errors import (
     AuthError,
     RateLimitedError,
@@ -19,9 +21,6 @@ from reconciler.errors import (
     SourceDataError,
     TransportError,
 )
-from reconciler.http import NO_WAIT_RETRY
-from reconciler.model import REQUIRED_PERSONIO_ATTRIBUTES, SourceSnapshot
-from reconciler.personio import PersonioClient, check_allowed_attributes
 from reconciler.sandbox.company import SampleCompany, build_wire_employee, generate_company
 from reconciler.sandbox.personio_emulator import (
     PersonioCredential,
@@ -30,6 +29,7 @@ from reconciler.sandbox.personio_emulator import (
     RecordedRequest,
 )
 from reconciler.sandbox.transport import EmulatorServer
+from reconciler.sources.personio.client import PersonioClient, check_allowed_attributes
 
 ROOT = "http://personio.test"
 BASE = f"{ROOT}/v1"
@@ -283,7 +283,7 @@ def test_state_changes_show_up_in_the_next_run(company: SampleCompany) -> None:
         build_wire_employee({"id": 9001, "email": "new.person@example.com", "status": "active"})
     )
     with connect(personio) as client:
-        people = {e.personio_id: e for e in client.fetch_employees().employees}
+        people = {e.source_id: e for e in client.fetch_employees().employees}
     assert "3" not in people
     assert people["4"].get("position") == "Chief Tea Officer"
     assert people["5"].get("dynamic_9999999") == "new attribute"

@@ -11,10 +11,10 @@ from scim2_server.memory import InMemoryStorage
 from scim2_server.testserver.application import BearerTokenApplication
 from scim2_server.utils import load_default_provider
 
+from reconciler.core.model import Action, Change, FieldChange, TargetUser
+from reconciler.edges.http import NO_WAIT_RETRY
 from reconciler.errors import AuthError, ConflictError
-from reconciler.http import NO_WAIT_RETRY
-from reconciler.lattice import LatticeReader, LatticeWriter, WriteResult
-from reconciler.model import Action, Change, FieldChange, LatticeUser
+from reconciler.targets.scim.client import LatticeReader, LatticeWriter, WriteResult
 
 TOKEN = "conformance-token"
 BASE = "http://scim.test/v2"
@@ -34,7 +34,7 @@ def writer(transport: httpx.WSGITransport) -> Iterator[LatticeWriter]:
         yield client
 
 
-def read_all(transport: httpx.WSGITransport, *, page_size: int = 100) -> tuple[LatticeUser, ...]:
+def read_all(transport: httpx.WSGITransport, *, page_size: int = 100) -> tuple[TargetUser, ...]:
     with LatticeReader(
         base_url=BASE,
         token=TOKEN,
@@ -46,8 +46,8 @@ def read_all(transport: httpx.WSGITransport, *, page_size: int = 100) -> tuple[L
         return client.fetch_users()
 
 
-def create(personio_id: str, email: str, *fields: FieldChange) -> Change:
-    return Change(Action.CREATE, personio_id, None, email, fields)
+def create(source_id: str, email: str, *fields: FieldChange) -> Change:
+    return Change(Action.CREATE, source_id, None, email, fields)
 
 
 ADA = create(
@@ -79,7 +79,7 @@ def test_a_created_user_lists_back_with_every_core_and_enterprise_field(
     result = writer.create(ADA, None)
 
     assert read_all(transport) == (
-        LatticeUser(result.scim_id, "ada@example.com", True, "1234", ADA_FIELDS),
+        TargetUser(result.target_id, "ada@example.com", True, "1234", ADA_FIELDS),
     )
 
 
@@ -91,7 +91,7 @@ def test_a_manager_is_written_as_a_scim_id_and_an_update_patches_and_removes(
     update = Change(
         Action.UPDATE,
         "1234",
-        ada.scim_id,
+        ada.target_id,
         "ada.l@example.com",
         (
             FieldChange("department", "R&D", "Research"),
@@ -102,11 +102,11 @@ def test_a_manager_is_written_as_a_scim_id_and_an_update_patches_and_removes(
         ),
     )
 
-    assert writer.patch(update, boss.scim_id) == WriteResult(ada.scim_id, 1)
+    assert writer.patch(update, boss.target_id) == WriteResult(ada.target_id, 1)
 
-    (user,) = (user for user in read_all(transport) if user.scim_id == ada.scim_id)
-    assert user == LatticeUser(
-        ada.scim_id,
+    (user,) = (user for user in read_all(transport) if user.target_id == ada.target_id)
+    assert user == TargetUser(
+        ada.target_id,
         "ada.l@example.com",
         True,
         "1234",
@@ -115,7 +115,7 @@ def test_a_manager_is_written_as_a_scim_id_and_an_update_patches_and_removes(
             "email": "ada.l@example.com",
             "first_name": "Augusta",
             "department": "Research",
-            "manager": boss.scim_id,
+            "manager": boss.target_id,
             "title": None,
         },
     )
@@ -124,13 +124,13 @@ def test_a_manager_is_written_as_a_scim_id_and_an_update_patches_and_removes(
         Change(
             Action.UPDATE,
             "1234",
-            ada.scim_id,
+            ada.target_id,
             "ada.l@example.com",
             (FieldChange("manager", "1", None),),
         ),
         None,
     )
-    (user,) = (user for user in read_all(transport) if user.scim_id == ada.scim_id)
+    (user,) = (user for user in read_all(transport) if user.target_id == ada.target_id)
     assert user.fields["manager"] is None
     assert user.fields["department"] == "Research"
 
@@ -138,13 +138,13 @@ def test_a_manager_is_written_as_a_scim_id_and_an_update_patches_and_removes(
 def test_deactivate_then_reactivate(transport: httpx.WSGITransport, writer: LatticeWriter) -> None:
     ada = writer.create(ADA, None)
 
-    writer.patch(Change(Action.DEACTIVATE, "1234", ada.scim_id, "ada@example.com"), None)
+    writer.patch(Change(Action.DEACTIVATE, "1234", ada.target_id, "ada@example.com"), None)
     assert [user.active for user in read_all(transport)] == [False]
 
     reactivate = Change(
         Action.REACTIVATE,
         "1234",
-        ada.scim_id,
+        ada.target_id,
         "ada@example.com",
         (FieldChange("title", "Engineer", "Principal"),),
     )
@@ -167,7 +167,7 @@ def test_a_link_writes_the_external_id_onto_an_unlinked_user(
             },
         )
     assert response.status_code == 201
-    scim_id = response.json()["id"]
+    target_id = response.json()["id"]
     with LatticeWriter(
         base_url=BASE, token=TOKEN, transport=transport, retry=NO_WAIT_RETRY, requests_per_second=0
     ) as writer:
@@ -175,7 +175,7 @@ def test_a_link_writes_the_external_id_onto_an_unlinked_user(
             Change(
                 Action.LINK,
                 "77",
-                scim_id,
+                target_id,
                 "grace@example.com",
                 (FieldChange("last_name", None, "Hopper"),),
             ),
@@ -193,7 +193,7 @@ def test_listing_pages_through_every_user(
 
     users = read_all(transport, page_size=5)
 
-    assert [user.scim_id for user in users] == sorted(result.scim_id for result in created)
+    assert [user.target_id for user in users] == sorted(result.target_id for result in created)
     assert sorted((user.external_id or "" for user in users), key=int) == [
         str(n) for n in range(1, 24)
     ]
@@ -203,7 +203,7 @@ def test_creating_the_same_person_twice_is_idempotent_and_someone_else_conflicts
     writer: LatticeWriter,
 ) -> None:
     first = writer.create(ADA, None)
-    assert writer.create(ADA, None) == WriteResult(first.scim_id, 1)
+    assert writer.create(ADA, None) == WriteResult(first.target_id, 1)
 
     with pytest.raises(ConflictError):
         writer.create(create("999", "ada@example.com"), None)

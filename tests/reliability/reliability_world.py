@@ -27,10 +27,10 @@ from click.testing import CliRunner, Result
 
 from reconciler import app
 from reconciler.cli import cli
-from reconciler.config import load_config
+from reconciler.core.model import ApplyReport, Config, Outcome, Plan
+from reconciler.edges.config import load_config
+from reconciler.edges.http import NO_WAIT_RETRY
 from reconciler.errors import ApiError, ReconcilerError
-from reconciler.http import NO_WAIT_RETRY
-from reconciler.model import ApplyReport, Config, Outcome, Plan
 from reconciler.sandbox.company import SampleCompany, generate_company
 from reconciler.sandbox.lattice_emulator import (
     ENTERPRISE_URN,

@@ -32,7 +32,7 @@ from reliability_world import (
 
 from reconciler import app
 from reconciler.cli import cli
-from reconciler.model import Action, Change, Config, Plan, Problem
+from reconciler.core.model import Action, Change, Config, Plan, Problem
 from reconciler.sandbox.company import SampleCompany, generate_company
 
 SEED = 1
@@ -80,7 +80,7 @@ def roles() -> Roles:
     state = {
         wire_id(r): (wire_value(r, "status"), wire_value(r, "employment_type")) for r in records
     }
-    touched = {c.personio_id for c in clean_plan().changes}
+    touched = {c.source_id for c in clean_plan().changes}
     quiet = [
         pid
         for pid in manager_of
@@ -396,15 +396,15 @@ def _affected(bad: Bad, r: Roles) -> set[str | None]:
 
 
 def _codes(problems: tuple[Problem, ...], ids: set[str | None]) -> set[tuple[str | None, str]]:
-    return {(p.personio_id, p.code) for p in problems if p.personio_id in ids}
+    return {(p.source_id, p.code) for p in problems if p.source_id in ids}
 
 
 def _changes(plan: Plan, ids: set[str | None]) -> list[Change]:
-    return [c for c in plan.changes if c.personio_id in ids]
+    return [c for c in plan.changes if c.source_id in ids]
 
 
 def _others(problems: tuple[Problem, ...], ids: set[str | None]) -> list[tuple[str | None, str]]:
-    return [(p.personio_id, p.message) for p in problems if p.personio_id not in ids]
+    return [(p.source_id, p.message) for p in problems if p.source_id not in ids]
 
 
 def corrupted_records(bad: Bad, r: Roles) -> Wire:
@@ -455,14 +455,14 @@ def test_one_bad_record_is_contained_to_its_person(name: str) -> None:
         assert changes == []
     else:
         action, after = bad.change
-        assert [(c.action, c.personio_id) for c in changes] == [(action, r.target)]
+        assert [(c.action, c.source_id) for c in changes] == [(action, r.target)]
         assert {f.name: f.after for f in changes[0].fields} == after
     for check in bad.extra_checks:
         check(plan, r)
 
     # Everyone else is planned exactly as without the corruption.
-    assert [c for c in plan.changes if c.personio_id not in affected] == [
-        c for c in clean.changes if c.personio_id not in affected
+    assert [c for c in plan.changes if c.source_id not in affected] == [
+        c for c in clean.changes if c.source_id not in affected
     ]
     assert _others(plan.errors, affected) == _others(clean.errors, affected)
     assert _others(plan.warnings, affected) == _others(clean.warnings, affected)

@@ -40,6 +40,7 @@ from reliability_world import (
 )
 
 from reconciler import app
+from reconciler.core.model import Action, Config, Outcome, Plan
 from reconciler.errors import (
     ApiError,
     RateLimitedError,
@@ -48,7 +49,6 @@ from reconciler.errors import (
     SourceDataError,
     TransportError,
 )
-from reconciler.model import Action, Config, Outcome, Plan
 from reconciler.sandbox.company import generate_company
 from reconciler.sandbox.lattice_emulator import LatticeFaults
 from reconciler.sandbox.personio_emulator import PersonioFaults
@@ -82,7 +82,7 @@ def expected(name: RecipeName) -> tuple[LatticeState, Plan]:
 
 
 def plan_keys(plan: Plan) -> set[tuple[Action, str | None]]:
-    return {(change.action, change.personio_id) for change in plan.changes}
+    return {(change.action, change.source_id) for change in plan.changes}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -437,15 +437,15 @@ def test_a_personio_total_that_changes_between_pages_writes_nothing_until_a_reru
     grown = dataclasses.replace(recipe(name), employees=(*recipe(name).employees, new_hire))
     expected_state, clean_plan = compute_expected_state(config, grown)
     assert result.first_plan.checksum == clean_plan.checksum
-    assert [c.personio_id for c in clean_plan.changes if c.action is Action.CREATE][-1] == "251"
+    assert [c.source_id for c in clean_plan.changes if c.action is Action.CREATE][-1] == "251"
     assert compute_duplicates(world.lattice) == {}
     assert compute_state_diff(compute_lattice_state(world.lattice), expected_state) == {}
 
 
-def _unlinked_twin(base: Recipe, personio_id: str, external_id: str | None) -> dict[str, object]:
-    """A Lattice user with the email of ``personio_id`` (someone the first plan creates), made
+def _unlinked_twin(base: Recipe, source_id: str, external_id: str | None) -> dict[str, object]:
+    """A Lattice user with the email of ``source_id`` (someone the first plan creates), made
     by hand in Lattice: other name, no title, and ``external_id`` (or none)."""
-    raw = next(e for e in base.employees if wire_id(e) == personio_id)
+    raw = next(e for e in base.employees if wire_id(e) == source_id)
     email = wire_value(raw, "email")
     resource: dict[str, object] = {
         "userName": str(email).upper(),
@@ -459,7 +459,7 @@ def _unlinked_twin(base: Recipe, personio_id: str, external_id: str | None) -> d
 
 
 def _last_create(plan: Plan) -> str:
-    creates = [c.personio_id for c in plan.changes if c.action is Action.CREATE]
+    creates = [c.source_id for c in plan.changes if c.action is Action.CREATE]
     assert creates
     last = creates[-1]
     assert last is not None
@@ -475,7 +475,7 @@ def test_an_unlinked_lattice_user_with_the_same_email_is_linked_not_duplicated(w
     with_twin = dataclasses.replace(base, extra_users=(twin,))
     expected_state, clean_plan = compute_expected_state(config, with_twin)
     # Seeded before planning, the plan adopts the user instead of creating one.
-    link = next(c for c in clean_plan.changes if c.personio_id == target)
+    link = next(c for c in clean_plan.changes if c.source_id == target)
     assert link.action is Action.LINK
     assert {f.name for f in link.fields} >= {"first_name", "last_name", "title"}
 
@@ -490,13 +490,9 @@ def test_an_unlinked_lattice_user_with_the_same_email_is_linked_not_duplicated(w
     if when == "between plan and apply":
         # The create meets Lattice's 409; it fails alone, clearly, and the next run links.
         failed = [r for r in result.reports[0].results if r.outcome is Outcome.FAILED]
-        assert [(r.change.action, r.change.personio_id) for r in failed] == [
-            (Action.CREATE, target)
-        ]
+        assert [(r.change.action, r.change.source_id) for r in failed] == [(Action.CREATE, target)]
         assert failed[0].detail == "lattice POST Users → 409: userName is already in use"
-        assert [c.action for c in result.plans[1].changes if c.personio_id == target] == [
-            Action.LINK
-        ]
+        assert [c.action for c in result.plans[1].changes if c.source_id == target] == [Action.LINK]
     assert compute_duplicates(world.lattice) == {}
     assert compute_state_diff(compute_lattice_state(world.lattice), expected_state) == {}
 
@@ -511,8 +507,8 @@ def test_a_lattice_user_with_the_same_email_but_another_external_id_is_left_unto
     stranger = _unlinked_twin(base, target, "900001")
     with_stranger = dataclasses.replace(base, extra_users=(stranger,))
     expected_state, clean_plan = compute_expected_state(config, with_stranger)
-    assert [c for c in clean_plan.changes if c.personio_id == target] == []
-    assert [(e.personio_id, e.code) for e in clean_plan.errors if e.personio_id == target] == [
+    assert [c for c in clean_plan.changes if c.source_id == target] == []
+    assert [(e.source_id, e.code) for e in clean_plan.errors if e.source_id == target] == [
         (target, "email_claimed")
     ]
     assert expected_state["externalId:900001"]["givenName"] == "Hand"  # untouched
@@ -527,7 +523,7 @@ def test_a_lattice_user_with_the_same_email_but_another_external_id_is_left_unto
     result = converge(config, world.connections(), before_apply=create_stranger_meanwhile)
     if when == "between plan and apply":
         failed = [r for r in result.reports[0].results if r.outcome is Outcome.FAILED]
-        assert [(r.change.personio_id, r.detail) for r in failed] == [
+        assert [(r.change.source_id, r.detail) for r in failed] == [
             (target, "lattice POST Users → 409: userName is already in use")
         ]
     assert compute_duplicates(world.lattice) == {}
@@ -589,7 +585,7 @@ def test_a_new_value_for_an_attribute_already_at_200_choices_does_not_block_the_
     result = converge(config, world.connections(), max_runs=3)
 
     assert all(report.ok for report in result.reports), result.failed_details()
-    assert [(p.personio_id, p.code) for p in result.first_plan.warnings] == [
+    assert [(p.source_id, p.code) for p in result.first_plan.warnings] == [
         (newcomer, "too_many_choices")
     ]
 

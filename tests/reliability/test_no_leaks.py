@@ -33,7 +33,7 @@ from reliability_world import (
 )
 
 from reconciler import app
-from reconciler.model import Action
+from reconciler.core.model import Action
 from reconciler.sandbox.lattice_emulator import LATTICE_URN, LatticeFaults
 
 PERSONIO_SECRET = "sk_live_SENTINEL_SECRET_41"
@@ -62,8 +62,8 @@ def sentinel_recipe() -> tuple[Recipe, set[str]]:
     leave unchanged now have the sentinel birthdate and salary band in Personio."""
     base = build_recipe(60, 7)
     plan = app.gather_and_plan(load_example_config(), base.build().connections()).plan
-    creates = {c.personio_id for c in plan.changes if c.action is Action.CREATE}
-    changed = {c.personio_id for c in plan.changes} | {p.personio_id for p in plan.errors}
+    creates = {c.source_id for c in plan.changes if c.action is Action.CREATE}
+    changed = {c.source_id for c in plan.changes} | {p.source_id for p in plan.errors}
     quiet = [
         wire_id(r)
         for r in base.employees

@@ -28,8 +28,8 @@ from reliability_world import (
 )
 
 from reconciler import app
-from reconciler.model import Action, Config, SafetySettings, SyncSettings
-from reconciler.safety import compute_violations
+from reconciler.core.model import Action, Config, SafetySettings, SyncSettings
+from reconciler.core.safety import compute_violations
 
 EXIT_OK, EXIT_ERROR, EXIT_UNSAFE = 0, 1, 3
 
@@ -191,9 +191,7 @@ def test_force_applies_a_forceable_refusal_and_the_next_plan_is_empty(
         for user in world.lattice.users.values()
         if user.get("active") is False
     }
-    assert {c.personio_id for c in expected.changes if c.action is Action.DEACTIVATE} <= (
-        deactivated
-    )
+    assert {c.source_id for c in expected.changes if c.action is Action.DEACTIVATE} <= (deactivated)
 
 
 # ---------------------------------------------------------------------------------------------

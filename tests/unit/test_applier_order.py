@@ -7,18 +7,18 @@ import datetime as dt
 import pytest
 
 from reconciler.applier import audit_record, compute_batches
-from reconciler.model import Action, Change, ChangeResult, FieldChange, Outcome, Plan
+from reconciler.core.model import Action, Change, ChangeResult, FieldChange, Outcome, Plan
 
 
-def create(personio_id: str, manager: str | None = None, *, depends: bool = True) -> Change:
-    fields = [FieldChange("first_name", None, f"Person{personio_id}")]
+def create(source_id: str, manager: str | None = None, *, depends: bool = True) -> Change:
+    fields = [FieldChange("first_name", None, f"Person{source_id}")]
     if manager is not None:
         fields.append(FieldChange("manager", None, manager))
     return Change(
         Action.CREATE,
-        personio_id,
+        source_id,
         None,
-        f"person{personio_id}@example.com",
+        f"person{source_id}@example.com",
         tuple(fields),
         depends_on=manager if depends else None,
     )
@@ -26,16 +26,16 @@ def create(personio_id: str, manager: str | None = None, *, depends: bool = True
 
 def change(
     action: Action,
-    personio_id: str,
+    source_id: str,
     *,
     fields: tuple[FieldChange, ...] = (),
     depends_on: str | None = None,
 ) -> Change:
     return Change(
         action,
-        personio_id,
-        f"u_{personio_id}",
-        f"person{personio_id}@example.com",
+        source_id,
+        f"u_{source_id}",
+        f"person{source_id}@example.com",
         fields,
         depends_on,
     )

@@ -7,8 +7,7 @@ from collections import Counter
 
 import pytest
 
-from reconciler.model import Employee
-from reconciler.personio import compute_snapshot, parse_employee
+from reconciler.core.model import Employee
 from reconciler.sandbox.company import (
     CUSTOM_ATTRIBUTES,
     DEPARTMENTS,
@@ -17,28 +16,29 @@ from reconciler.sandbox.company import (
     generate_company,
     sandbox_company,
 )
+from reconciler.sources.personio.client import compute_snapshot, parse_employee
 
 
 def employees_of(company: SampleCompany) -> dict[str, Employee]:
     snapshot = compute_snapshot(parse_employee(raw) for raw in company.employees)
     assert snapshot.problems == ()
-    return {employee.personio_id: employee for employee in snapshot.employees}
+    return {employee.source_id: employee for employee in snapshot.employees}
 
 
-def wire_value(company: SampleCompany, personio_id: str, key: str) -> object:
+def wire_value(company: SampleCompany, source_id: str, key: str) -> object:
     for raw in company.employees:
         attributes = raw["attributes"]
         assert isinstance(attributes, dict)
-        if str(attributes["id"]["value"]) == personio_id:
+        if str(attributes["id"]["value"]) == source_id:
             return attributes[key]["value"]
-    raise KeyError(personio_id)
+    raise KeyError(source_id)
 
 
 def ids_noted(company: SampleCompany, text: str) -> list[str]:
     """Ids whose note has a part starting with ``text`` (notes join their parts with "; ")."""
     return [
-        personio_id
-        for personio_id, note in company.notes.items()
+        source_id
+        for source_id, note in company.notes.items()
         if any(part.startswith(text) for part in note.split("; "))
     ]
 
@@ -126,7 +126,7 @@ def test_the_org_chart_is_one_ceo_with_department_heads_and_teams_of_three_to_ni
     assert len({e.get("department") for e in people.values()} - {None}) == 8
     # Everyone without a manager is the CEO or a contractor (or the people whose department
     # was blanked by a quirk still have managers).
-    assert {e.employment_type for e in without_manager if e.personio_id != "1"} <= {"external"}
+    assert {e.employment_type for e in without_manager if e.source_id != "1"} <= {"external"}
     reports = Counter(e.supervisor_id for e in people.values() if e.supervisor_id)
     leaver = ids_noted(company, "leaver")[0]
     for manager, count in reports.items():
@@ -137,7 +137,7 @@ def test_the_org_chart_is_one_ceo_with_department_heads_and_teams_of_three_to_ni
 
 def test_the_manager_tree_has_no_cycles(people: dict[str, Employee]) -> None:
     for employee in people.values():
-        seen = {employee.personio_id}
+        seen = {employee.source_id}
         current = employee.supervisor_id
         while current is not None:
             assert current not in seen
@@ -198,7 +198,7 @@ def test_custom_attributes_hold_the_documented_kinds_of_value(people: dict[str, 
         probation = employee.get("dynamic_4567890")
         assert probation is None or isinstance(probation, dt.date)
         buddy = employee.get("dynamic_5678901")
-        assert buddy is None or (buddy in people and buddy != employee.personio_id)
+        assert buddy is None or (buddy in people and buddy != employee.source_id)
         skills = employee.get("dynamic_6789012")
         assert skills is None or (isinstance(skills, tuple) and list(skills) == sorted(skills))
         band = employee.text("dynamic_7890123") or ""

@@ -13,7 +13,20 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
-from reconciler.config import (
+from reconciler.core.model import (
+    STANDARD_FIELDS,
+    Config,
+    CustomAttribute,
+    CustomType,
+    FieldSetting,
+    LatticeSettings,
+    PersonioSettings,
+    SafetySettings,
+    SecretRef,
+    SyncSettings,
+    Threshold,
+)
+from reconciler.edges.config import (
     DEFAULT_CONFIG_PATH,
     DEFAULT_LATTICE_BASE_URL,
     DEFAULT_PERSONIO_BASE_URL,
@@ -27,19 +40,6 @@ from reconciler.config import (
     resolve_secret,
 )
 from reconciler.errors import ConfigError, ConfigProblem
-from reconciler.model import (
-    STANDARD_FIELDS,
-    Config,
-    CustomAttribute,
-    CustomType,
-    FieldSetting,
-    LatticeSettings,
-    PersonioSettings,
-    SafetySettings,
-    SecretRef,
-    SyncSettings,
-    Threshold,
-)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -638,7 +638,7 @@ def test_credentials_report_every_unset_variable_and_never_a_value(
     ]
     assert "SENTINEL" not in str(caught.value)
 
-    with caplog.at_level(logging.DEBUG, logger="reconciler.config"):
+    with caplog.at_level(logging.DEBUG, logger="reconciler.edges.config"):
         credentials = resolve_credentials(config, ENVIRON)
     assert credentials == Credentials(
         "papi-id-SENTINEL-1", "papi-secret-SENTINEL-2", "lat-SENTINEL-3"

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.lattice import (
+from reconciler.core.model import Action, Change, FieldChange, FieldValue, TargetUser
+from reconciler.targets.scim.client import (
     CORE_URN,
     ENTERPRISE_URN,
     LATTICE_URN,
@@ -19,7 +20,6 @@ from reconciler.lattice import (
     parse_error_detail,
     parse_user,
 )
-from reconciler.model import Action, Change, FieldChange, FieldValue, LatticeUser
 
 FULL_RESOURCE: dict[str, object] = {
     "schemas": [CORE_URN, ENTERPRISE_URN, LATTICE_URN],
@@ -46,8 +46,8 @@ FULL_RESOURCE: dict[str, object] = {
 
 
 def test_a_full_resource_parses_into_the_whole_lattice_user() -> None:
-    assert parse_user(FULL_RESOURCE) == LatticeUser(
-        scim_id="u_000042",
+    assert parse_user(FULL_RESOURCE) == TargetUser(
+        target_id="u_000042",
         email="ada.lovelace@example.com",
         active=False,
         external_id="1234",
@@ -72,7 +72,7 @@ def test_a_full_resource_parses_into_the_whole_lattice_user() -> None:
 
 def test_a_minimal_resource_has_every_standard_field_as_none() -> None:
     user = parse_user({"id": "u_1", "userName": "bo@example.com", "active": True})
-    assert (user.scim_id, user.email, user.active, user.external_id) == (
+    assert (user.target_id, user.email, user.active, user.external_id) == (
         "u_1",
         "bo@example.com",
         True,

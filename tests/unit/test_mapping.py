@@ -7,8 +7,7 @@ import random
 
 import pytest
 
-from reconciler.errors import ConfigError, ConfigProblem
-from reconciler.mapping import (
+from reconciler.core.mapping import (
     MappingResult,
     compute_desired_users,
     is_in_scope,
@@ -17,7 +16,7 @@ from reconciler.mapping import (
     personio_id_key,
     resolve_sources,
 )
-from reconciler.model import (
+from reconciler.core.model import (
     STANDARD_FIELDS,
     AttributeInfo,
     AttrValue,
@@ -34,6 +33,7 @@ from reconciler.model import (
     SecretRef,
     SyncSettings,
 )
+from reconciler.errors import ConfigError, ConfigProblem
 
 
 def make_config(
@@ -56,17 +56,17 @@ def make_config(
     )
 
 
-def employee(personio_id: str, **attributes: AttrValue) -> Employee:
+def employee(source_id: str, **attributes: AttrValue) -> Employee:
     base: dict[str, AttrValue] = {
-        "id": personio_id,
-        "email": f"person{personio_id}@example.com",
+        "id": source_id,
+        "email": f"person{source_id}@example.com",
         "first_name": "Ada",
         "last_name": "Lovelace",
         "status": "active",
         "employment_type": "internal",
     }
     base.update(attributes)
-    return Employee(personio_id, base)
+    return Employee(source_id, base)
 
 
 def names_only(**extra: FieldValue) -> dict[str, FieldValue]:

@@ -11,15 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.errors import SourceDataError
-from reconciler.model import (
+from reconciler.core.model import (
     REQUIRED_PERSONIO_ATTRIBUTES,
     AttributeInfo,
     Employee,
     Problem,
     SourceSnapshot,
 )
-from reconciler.personio import (
+from reconciler.errors import SourceDataError
+from reconciler.sources.personio.client import (
     check_allowed_attributes,
     compute_id_sort_key,
     compute_missing_attributes,
@@ -36,10 +36,10 @@ def attr(label: str, value: object, kind: str = "standard") -> dict[str, object]
     return {"label": label, "value": value, "type": kind, "universal_id": None}
 
 
-def wire(personio_id: object = 1234, **attributes: dict[str, object]) -> dict[str, object]:
+def wire(source_id: object = 1234, **attributes: dict[str, object]) -> dict[str, object]:
     return {
         "type": "Employee",
-        "attributes": {"id": attr("Employee ID", personio_id, "integer"), **attributes},
+        "attributes": {"id": attr("Employee ID", source_id, "integer"), **attributes},
     }
 
 
@@ -82,7 +82,7 @@ def test_a_full_employee_is_parsed_attribute_by_attribute() -> None:
         dynamic_9999999=attr("Rate", "3.5", "decimal"),
     )
     assert parse_employee(raw) == Employee(
-        personio_id="1234",
+        source_id="1234",
         attributes={
             "id": "1234",
             "first_name": "Ada",
@@ -153,7 +153,7 @@ def test_an_unreadable_date_turns_the_record_into_a_problem_naming_the_attribute
         dynamic_4567890=attr("Probation end", value, "date"),
     )
     assert parse_employee(raw) == Problem(
-        personio_id="1234",
+        source_id="1234",
         code="invalid_date",
         message="employee 1234: dynamic_4567890 is not a date (expected YYYY-MM-DD); "
         "the employee is left untouched until it is fixed in Personio",

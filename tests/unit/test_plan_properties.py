@@ -14,8 +14,8 @@ import jsonschema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.mapping import compute_desired_users
-from reconciler.model import (
+from reconciler.core.mapping import compute_desired_users
+from reconciler.core.model import (
     Action,
     AttrValue,
     Change,
@@ -24,14 +24,14 @@ from reconciler.model import (
     Employee,
     FieldValue,
     LatticeSettings,
-    LatticeUser,
     PersonioSettings,
     Plan,
     SecretRef,
     SourceSnapshot,
     SyncSettings,
+    TargetUser,
 )
-from reconciler.planner import compute_plan, plan_document
+from reconciler.core.planner import compute_plan, plan_document
 
 SCHEMA = jsonschema.Draft202012Validator(
     json.loads(
@@ -125,10 +125,10 @@ FIELD_VALUES: dict[str, list[FieldValue]] = {
 
 
 @st.composite
-def lattice_side(draw: st.DrawFn, people: Sequence[Employee]) -> list[LatticeUser]:
+def lattice_side(draw: st.DrawFn, people: Sequence[Employee]) -> list[TargetUser]:
     """Lattice in some state of disagreement with ``people``: missing, stale, unlinked,
     deactivated users, users of people who left, unmanaged users, duplicate external ids."""
-    users: list[LatticeUser] = []
+    users: list[TargetUser] = []
     emails: set[str] = set()
 
     def fields() -> dict[str, FieldValue]:
@@ -137,14 +137,14 @@ def lattice_side(draw: st.DrawFn, people: Sequence[Employee]) -> list[LatticeUse
         values["manager"] = draw(st.sampled_from([None, "s-unknown", *(f"s{p}" for p in PIDS)]))
         return values
 
-    def add(scim_id: str, email: str, active: bool, external_id: str | None) -> None:
+    def add(target_id: str, email: str, active: bool, external_id: str | None) -> None:
         if email.casefold() in emails:
             return  # Lattice keeps userName unique
         emails.add(email.casefold())
-        users.append(LatticeUser(scim_id, email, active, external_id, fields()))
+        users.append(TargetUser(target_id, email, active, external_id, fields()))
 
     for person in people:
-        pid = person.personio_id
+        pid = person.source_id
         state = draw(st.sampled_from(["none", "linked", "inactive", "unlinked", "stale"]))
         if state in ("linked", "inactive"):
             add(f"s{pid}", f"p{pid}@example.com", state == "linked", pid)
@@ -161,20 +161,20 @@ def lattice_side(draw: st.DrawFn, people: Sequence[Employee]) -> list[LatticeUse
     return users
 
 
-def apply_to(users: Sequence[LatticeUser], plan: Plan) -> list[LatticeUser]:
+def apply_to(users: Sequence[TargetUser], plan: Plan) -> list[TargetUser]:
     """What Lattice holds after every change of ``plan`` succeeded (one request each)."""
-    state = {user.scim_id: user for user in users}
+    state = {user.target_id: user for user in users}
     # As the applier does: users linked by this plan are known before anything is written.
-    linked = {c.personio_id: c.lattice_id for c in plan.changes if c.action is Action.LINK}
+    linked = {c.source_id: c.target_id for c in plan.changes if c.action is Action.LINK}
 
-    def scim_of(personio_id: FieldValue) -> str | None:
-        if personio_id is None:
+    def scim_of(source_id: FieldValue) -> str | None:
+        if source_id is None:
             return None
-        if personio_id in linked:
-            return linked[str(personio_id)]
-        return next(u.scim_id for u in state.values() if u.external_id == personio_id)
+        if source_id in linked:
+            return linked[str(source_id)]
+        return next(u.target_id for u in state.values() if u.external_id == source_id)
 
-    def written(user: LatticeUser, change: Change) -> LatticeUser:
+    def written(user: TargetUser, change: Change) -> TargetUser:
         values = dict(user.fields)
         email = user.email
         for field in change.fields:
@@ -190,27 +190,27 @@ def apply_to(users: Sequence[LatticeUser], plan: Plan) -> list[LatticeUser]:
 
     for change in plan.changes:
         if change.action is Action.CREATE:
-            new = LatticeUser(f"n{change.personio_id}", change.email, True, change.personio_id)
-            state[new.scim_id] = written(new, change)
+            new = TargetUser(f"n{change.source_id}", change.email, True, change.source_id)
+            state[new.target_id] = written(new, change)
             continue
-        assert change.lattice_id is not None
-        user = state[change.lattice_id]
+        assert change.target_id is not None
+        user = state[change.target_id]
         if change.action is Action.LINK:
-            user = dataclasses.replace(user, external_id=change.personio_id)
+            user = dataclasses.replace(user, external_id=change.source_id)
         elif change.action is Action.REACTIVATE:
             user = dataclasses.replace(user, active=True)
         elif change.action is Action.DEACTIVATE:
             user = dataclasses.replace(user, active=False)
-        state[user.scim_id] = written(user, change)
+        state[user.target_id] = written(user, change)
     return list(state.values())
 
 
-def plan(people: Sequence[Employee], users: Sequence[LatticeUser], config: Config) -> Plan:
+def plan(people: Sequence[Employee], users: Sequence[TargetUser], config: Config) -> Plan:
     return compute_plan(SourceSnapshot(tuple(people)), users, config)
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[list[Employee], list[LatticeUser], Config]:
+def scenarios(draw: st.DrawFn) -> tuple[list[Employee], list[TargetUser], Config]:
     people = draw(employees())
     return people, draw(lattice_side(people)), draw(configs)
 
@@ -218,7 +218,7 @@ def scenarios(draw: st.DrawFn) -> tuple[list[Employee], list[LatticeUser], Confi
 @PROPERTIES
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_planning_is_deterministic_under_permutation_of_inputs(
-    scenario: tuple[list[Employee], list[LatticeUser], Config], rng: random.Random
+    scenario: tuple[list[Employee], list[TargetUser], Config], rng: random.Random
 ) -> None:
     people, users, config = scenario
     first = plan(people, users, config)
@@ -235,14 +235,14 @@ def test_planning_is_deterministic_under_permutation_of_inputs(
 @given(employees(), configs)
 def test_the_plan_of_identical_sides_is_empty(people: list[Employee], config: Config) -> None:
     desired = compute_desired_users(people, config).desired
-    in_lattice = {person.personio_id for person in desired}
+    in_lattice = {person.source_id for person in desired}
     users = []
     for person in desired:
         values = dict(person.fields)
         manager = values.get("manager")
         values["manager"] = f"s{manager}" if manager in in_lattice else None
         users.append(
-            LatticeUser(f"s{person.personio_id}", person.email, True, person.personio_id, values)
+            TargetUser(f"s{person.source_id}", person.email, True, person.source_id, values)
         )
 
     result = plan(people, users, config)
@@ -255,7 +255,7 @@ def test_the_plan_of_identical_sides_is_empty(people: list[Employee], config: Co
 @PROPERTIES
 @given(scenarios())
 def test_a_second_plan_after_applying_the_first_has_nothing_to_do(
-    scenario: tuple[list[Employee], list[LatticeUser], Config],
+    scenario: tuple[list[Employee], list[TargetUser], Config],
 ) -> None:
     people, users, config = scenario
     first = plan(people, users, config)

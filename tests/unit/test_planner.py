@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from reconciler.model import (
+from reconciler.core.model import (
     STANDARD_FIELDS,
     Action,
     AttrValue,
@@ -24,15 +24,15 @@ from reconciler.model import (
     FieldSetting,
     FieldValue,
     LatticeSettings,
-    LatticeUser,
     PersonioSettings,
     Plan,
     Problem,
     SecretRef,
     SourceSnapshot,
     SyncSettings,
+    TargetUser,
 )
-from reconciler.planner import compute_checksum, compute_plan, plan_document
+from reconciler.core.planner import compute_checksum, compute_plan, plan_document
 
 SCHEMA = jsonschema.Draft202012Validator(
     json.loads(
@@ -61,30 +61,30 @@ def make_config(
     )
 
 
-def employee(personio_id: str, **attributes: AttrValue) -> Employee:
+def employee(source_id: str, **attributes: AttrValue) -> Employee:
     base: dict[str, AttrValue] = {
-        "id": personio_id,
-        "email": f"p{personio_id}@example.com",
-        "first_name": f"First{personio_id}",
+        "id": source_id,
+        "email": f"p{source_id}@example.com",
+        "first_name": f"First{source_id}",
         "last_name": "Example",
         "status": "active",
         "employment_type": "internal",
         "position": "Engineer",
     }
     base.update(attributes)
-    return Employee(personio_id, base)
+    return Employee(source_id, base)
 
 
 def user(
-    scim_id: str,
-    personio_id: str | None,
+    target_id: str,
+    source_id: str | None,
     *,
     email: str | None = None,
     active: bool = True,
     **fields: FieldValue,
-) -> LatticeUser:
-    """A Lattice user that exactly represents ``employee(personio_id)`` unless told otherwise."""
-    number = personio_id or scim_id
+) -> TargetUser:
+    """A Lattice user that exactly represents ``employee(source_id)`` unless told otherwise."""
+    number = source_id or target_id
     values: dict[str, FieldValue] = {
         "first_name": f"First{number}",
         "last_name": "Example",
@@ -96,12 +96,12 @@ def user(
         "birth_date": None,
     }
     values.update({name.replace("custom_", "custom:"): value for name, value in fields.items()})
-    return LatticeUser(scim_id, email or f"p{number}@example.com", active, personio_id, values)
+    return TargetUser(target_id, email or f"p{number}@example.com", active, source_id, values)
 
 
 def plan_for(
     employees: list[Employee],
-    users: list[LatticeUser],
+    users: list[TargetUser],
     config: Config | None = None,
     problems: tuple[Problem, ...] = (),
 ) -> Plan:
@@ -115,11 +115,11 @@ def fc(name: str, before: FieldValue, after: FieldValue) -> FieldChange:
     return FieldChange(name, before, after)
 
 
-def created(personio_id: str, *extra: FieldChange, depends_on: str | None = None) -> Change:
-    """The create of ``employee(personio_id)`` under the default config, plus ``extra``."""
+def created(source_id: str, *extra: FieldChange, depends_on: str | None = None) -> Change:
+    """The create of ``employee(source_id)`` under the default config, plus ``extra``."""
     fields = {
-        "email": fc("email", None, f"p{personio_id}@example.com"),
-        "first_name": fc("first_name", None, f"First{personio_id}"),
+        "email": fc("email", None, f"p{source_id}@example.com"),
+        "first_name": fc("first_name", None, f"First{source_id}"),
         "last_name": fc("last_name", None, "Example"),
         "title": fc("title", None, "Engineer"),
     }
@@ -127,9 +127,7 @@ def created(personio_id: str, *extra: FieldChange, depends_on: str | None = None
     ordered = tuple(
         sorted((f for f in fields.values() if f.after is not None), key=lambda f: f.name)
     )
-    return Change(
-        Action.CREATE, personio_id, None, f"p{personio_id}@example.com", ordered, depends_on
-    )
+    return Change(Action.CREATE, source_id, None, f"p{source_id}@example.com", ordered, depends_on)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,7 +426,7 @@ def test_people_with_mapping_errors_keep_their_lattice_users_untouched() -> None
     plan = plan_for(employees, users, make_config(unmanaged_users="deactivate"))
 
     assert plan.changes == ()
-    assert [(e.personio_id, e.code) for e in plan.errors] == [
+    assert [(e.source_id, e.code) for e in plan.errors] == [
         ("1", "invalid_email"),
         ("2", "duplicate_email"),
         ("3", "duplicate_email"),
@@ -512,7 +510,7 @@ def test_only_managed_fields_are_compared() -> None:
 
 
 def test_a_field_missing_in_lattice_equals_an_empty_desired_value() -> None:
-    lattice = LatticeUser(
+    lattice = TargetUser(
         "u1", "p1@example.com", True, "1", {"first_name": "First1", "last_name": "Example"}
     )
 
@@ -627,7 +625,7 @@ def test_dates_are_multiple_choice_in_lattice_and_numbers_are_not_limited() -> N
 
     plan = plan_for(employees, [], config)
 
-    assert [p.personio_id for p in plan.warnings] == ["201"]
+    assert [p.source_id for p in plan.warnings] == ["201"]
     assert plan.changes[-1] == created("201", fc("custom:Level", None, 201))
     assert plan.changes[0].field("custom:Probation end") == fc(
         "custom:Probation end", None, "2024-01-02"
@@ -792,7 +790,7 @@ def test_creates_run_managers_first_and_reports_depend_on_them() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def sample() -> tuple[list[Employee], list[LatticeUser], Config]:
+def sample() -> tuple[list[Employee], list[TargetUser], Config]:
     config = make_config(
         enabled=tuple(STANDARD_FIELDS),
         custom=(CustomAttribute("dynamic_1", "Cost Center", sensitive=True),),

@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from reconciler.model import (
+from reconciler.core.model import (
     Action,
     ApplyReport,
     Change,
@@ -23,7 +23,8 @@ from reconciler.model import (
     Plan,
     Problem,
 )
-from reconciler.planner import compute_checksum
+from reconciler.core.planner import compute_checksum
+from reconciler.core.safety import Violation
 from reconciler.render import (
     mask_email,
     render_json,
@@ -35,7 +36,6 @@ from reconciler.render import (
     render_summary,
     render_text,
 )
-from reconciler.safety import Violation
 
 SCHEMA = jsonschema.Draft202012Validator(
     json.loads(
@@ -870,7 +870,7 @@ def test_a_complete_report_does_not_claim_an_interruption() -> None:
     report = ApplyReport(
         plan,
         tuple(
-            ChangeResult(c, Outcome.APPLIED, c.lattice_id or "new", None, 1) for c in plan.changes
+            ChangeResult(c, Outcome.APPLIED, c.target_id or "new", None, 1) for c in plan.changes
         ),
     )
 
@@ -920,7 +920,7 @@ def test_a_report_of_one_change_reads_in_the_singular_and_is_capped() -> None:
     report = ApplyReport(
         plan,
         tuple(
-            ChangeResult(c, Outcome.FAILED, c.lattice_id, "server error 503", 4)
+            ChangeResult(c, Outcome.FAILED, c.target_id, "server error 503", 4)
             for c in plan.changes
         ),
     )

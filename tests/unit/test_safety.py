@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.model import Action, Change, Plan, SafetySettings, Threshold
-from reconciler.safety import Violation, compute_violations
+from reconciler.core.model import Action, Change, Plan, SafetySettings, Threshold
+from reconciler.core.safety import Violation, compute_violations
 
 POLICY = SafetySettings(
     max_deactivations=Threshold(count=10, percent=5),

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import yaml
 
-from reconciler.config import parse_config
-from reconciler.model import AttributeInfo
-from reconciler.starter import render_starter_config
+from reconciler.core.model import AttributeInfo
+from reconciler.edges.config import parse_config
+from reconciler.edges.starter import render_starter_config
 
 CATALOGUE = (
     AttributeInfo("first_name", "First name", "standard"),

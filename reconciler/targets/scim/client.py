@@ -1,5 +1,5 @@
 """Lattice SCIM 2.0 clients: a read-only reader (for ``plan``) and a writer only ``apply`` builds.
-Imports httpx, the standard library, reconciler.errors, reconciler.http and reconciler.model.
+Imports httpx, the standard library, reconciler.errors, reconciler.edges.http and reconciler.model.
 
 The pure half (``parse_user``, ``build_create_body``, ``build_patch_body``,
 ``parse_error_detail``) translates between SCIM resources and our model; the classes only
@@ -31,8 +31,8 @@ from urllib.parse import quote
 
 import httpx
 
-from reconciler.errors import AuthError, ConflictError, TransportError
-from reconciler.http import (
+from reconciler.core.model import CUSTOM_PREFIX, Action, Change, FieldValue, TargetUser
+from reconciler.edges.http import (
     ClosingClient,
     RateLimiter,
     RequestCounter,
@@ -42,7 +42,7 @@ from reconciler.http import (
     build_client,
     json_body,
 )
-from reconciler.model import CUSTOM_PREFIX, Action, Change, FieldValue, LatticeUser
+from reconciler.errors import AuthError, ConflictError, TransportError
 
 SYSTEM = "lattice"
 
@@ -96,25 +96,25 @@ _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ].*)?$")
 _EMAIL_LIKE = re.compile(r"[^\s@\"'<>(),;:\[\]]+@[^\s@\"'<>(),;:\[\]]+")
 _MAX_DETAIL = 300
 
-logger = logging.getLogger("reconciler.lattice")
+logger = logging.getLogger("reconciler.targets.scim.client")
 
 # ---------------------------------------------------------------------------------------------
 # Pure: parsing and request bodies
 # ---------------------------------------------------------------------------------------------
 
 
-def parse_user(resource: Mapping[str, object]) -> LatticeUser:
-    """A SCIM user resource → ``LatticeUser`` with normalised ``fields``.
+def parse_user(resource: Mapping[str, object]) -> TargetUser:
+    """A SCIM user resource → ``TargetUser`` with normalised ``fields``.
 
     Raises ``ValueError`` (naming no personal data) when the resource has no ``id`` or no
     ``userName``/email; the caller turns it into an error located at its endpoint.
     """
-    scim_id = _text(resource.get("id"))
-    if scim_id is None:
+    target_id = _text(resource.get("id"))
+    if target_id is None:
         raise ValueError("a user resource has no id")
     email = _text(resource.get("userName")) or _primary_email(resource.get("emails"))
     if email is None:
-        raise ValueError(f"user {scim_id} has no userName")
+        raise ValueError(f"user {target_id} has no userName")
     name = _mapping(resource.get("name"))
     enterprise = _mapping(resource.get(ENTERPRISE_URN))
     lattice = _mapping(resource.get(LATTICE_URN))
@@ -135,8 +135,8 @@ def parse_user(resource: Mapping[str, object]) -> LatticeUser:
             fields[f"{CUSTOM_PREFIX}{key}"] = _value(value)
 
     active = resource.get("active", True)
-    return LatticeUser(
-        scim_id=scim_id,
+    return TargetUser(
+        target_id=target_id,
         email=email,
         # SCIM leaves an absent ``active`` undefined; Lattice always sends it, and treating a
         # missing flag as deactivated would make us plan reactivations out of nothing.
@@ -154,11 +154,11 @@ def build_create_body(change: Change, manager_scim_id: str | None) -> dict[str, 
     """
     if change.action is not Action.CREATE:
         raise ValueError(f"build_create_body needs a create change, not {change.action.value}")
-    if change.personio_id is None:
+    if change.source_id is None:
         raise ValueError("a create change needs a Personio id (it becomes the externalId)")
     body: dict[str, Any] = {
         "schemas": [CORE_URN],
-        "externalId": change.personio_id,
+        "externalId": change.source_id,
         "userName": change.email,
         "active": True,
         "emails": [{"value": change.email, "primary": True, "type": "work"}],
@@ -199,9 +199,9 @@ def build_patch_body(change: Change, manager_scim_id: str | None) -> dict[str, o
     values: dict[str, Any] = {}
     removals: list[str] = []
     if change.action is Action.LINK:
-        if change.personio_id is None:
+        if change.source_id is None:
             raise ValueError("a link change needs a Personio id (it becomes the externalId)")
-        values["externalId"] = change.personio_id
+        values["externalId"] = change.source_id
     elif change.action is Action.REACTIVATE:
         values["active"] = True
     elif change.action is Action.DEACTIVATE:
@@ -231,7 +231,7 @@ def build_patch_body(change: Change, manager_scim_id: str | None) -> dict[str, o
         operations.append({"op": "replace", "value": values})
     operations.extend({"op": "remove", "path": path} for path in removals)
     if not operations:
-        raise ValueError(f"{change.action.value} change for {change.lattice_id} changes nothing")
+        raise ValueError(f"{change.action.value} change for {change.target_id} changes nothing")
     return {"schemas": [PATCH_OP_URN], "Operations": operations}
 
 
@@ -453,7 +453,7 @@ class _WriteChannel(_ReadChannel):
         return self.send(method, path, json=body, retry_transport_errors=retry_transport_errors)
 
 
-def _parse_users(resources: Iterable[object], path: str) -> list[LatticeUser]:
+def _parse_users(resources: Iterable[object], path: str) -> list[TargetUser]:
     users = []
     for resource in resources:
         if not isinstance(resource, Mapping):
@@ -467,7 +467,7 @@ def _parse_users(resources: Iterable[object], path: str) -> list[LatticeUser]:
     return users
 
 
-def _list_page(body: Mapping[str, object], path: str) -> tuple[int, list[LatticeUser]]:
+def _list_page(body: Mapping[str, object], path: str) -> tuple[int, list[TargetUser]]:
     """``(totalResults, users)`` of a SCIM ListResponse."""
     total = body.get("totalResults")
     resources = body.get("Resources", [])
@@ -482,7 +482,7 @@ def _list_page(body: Mapping[str, object], path: str) -> tuple[int, list[Lattice
     return total, _parse_users(resources, path)
 
 
-def _find_user(channel: _ReadChannel, attribute: str, value: str) -> LatticeUser | None:
+def _find_user(channel: _ReadChannel, attribute: str, value: str) -> TargetUser | None:
     body = channel.get_json("Users", {"filter": build_filter(attribute, value)})
     _, users = _list_page(body, "Users")
     return users[0] if users else None
@@ -528,7 +528,7 @@ class LatticeReader(ClosingClient):
 
     def fetch_users(
         self, progress: Callable[[int, int], None] | None = None
-    ) -> tuple[LatticeUser, ...]:
+    ) -> tuple[TargetUser, ...]:
         """Every Lattice user, deactivated ones included, sorted by SCIM id.
 
         The first page tells ``totalResults``; the rest are fetched concurrently. A page that
@@ -538,7 +538,7 @@ class LatticeReader(ClosingClient):
         """
         first = self._channel.get_json("Users", {"startIndex": 1, "count": self._page_size})
         total, users = _list_page(first, "Users")
-        found = {user.scim_id: user for user in users}
+        found = {user.target_id: user for user in users}
         if progress is not None:
             progress(len(found), total)
         pending: list[tuple[int, int]] = []
@@ -553,7 +553,7 @@ class LatticeReader(ClosingClient):
                 for start, count, _, page in pages:
                     for user in page:
                         # a user seen on two pages (the list shifted) is counted once
-                        found.setdefault(user.scim_id, user)
+                        found.setdefault(user.target_id, user)
                     got = len(page)
                     # short but not empty, and totalResults says there is more: ask for the rest
                     if got and got < count and start + got <= total:
@@ -565,13 +565,13 @@ class LatticeReader(ClosingClient):
                     total = grown
         if len(found) != total:
             logger.info("Lattice listed %d distinct users; totalResults said %d", len(found), total)
-        return tuple(sorted(found.values(), key=lambda user: user.scim_id))
+        return tuple(sorted(found.values(), key=lambda user: user.target_id))
 
     def _ranges(self, first: int, last: int) -> list[tuple[int, int]]:
         """``(startIndex, count)`` pages covering positions ``first..last`` (1-based)."""
         return [(start, self._page_size) for start in range(first, last + 1, self._page_size)]
 
-    def _fetch_range(self, page: tuple[int, int]) -> tuple[int, int, int, list[LatticeUser]]:
+    def _fetch_range(self, page: tuple[int, int]) -> tuple[int, int, int, list[TargetUser]]:
         start, count = page
         body = self._channel.get_json("Users", {"startIndex": start, "count": count})
         total, users = _list_page(body, "Users")
@@ -606,7 +606,7 @@ class LatticeReader(ClosingClient):
 class WriteResult:
     """The user a write landed on, and how many requests carrying the write were sent."""
 
-    scim_id: str
+    target_id: str
     attempts: int
 
 
@@ -649,20 +649,20 @@ class LatticeWriter(ClosingClient):
         for a user that already carries our externalId counts as created (idempotent).
         """
         body = build_create_body(change, manager_scim_id)
-        personio_id = change.personio_id
-        assert personio_id is not None  # build_create_body refuses a change without one
+        source_id = change.source_id
+        assert source_id is not None  # build_create_body refuses a change without one
         channel = self._channel
         attempts = 0
         while True:
             try:
                 response, sent = channel.write("POST", "Users", body, retry_transport_errors=False)
                 attempts += sent
-                scim_id = _text(
+                target_id = _text(
                     _mapping(json_body(response, system=SYSTEM, method="POST", path="Users")).get(
                         "id"
                     )
                 )
-                if scim_id is None:
+                if target_id is None:
                     raise TransportError(
                         "the answer carries no user id",
                         system=SYSTEM,
@@ -672,31 +672,31 @@ class LatticeWriter(ClosingClient):
                     )
             except ConflictError:
                 attempts += 1
-                existing = _find_user(channel, "externalId", personio_id)
-                if existing is not None and existing.external_id == personio_id:
+                existing = _find_user(channel, "externalId", source_id)
+                if existing is not None and existing.external_id == source_id:
                     logger.info(
                         "Lattice user %s already exists for Personio %s; treating as created",
-                        existing.scim_id,
-                        personio_id,
+                        existing.target_id,
+                        source_id,
                     )
-                    return WriteResult(existing.scim_id, attempts)
+                    return WriteResult(existing.target_id, attempts)
                 raise
             except TransportError as exc:
                 attempts += 1 if exc.status is None else 0
                 logger.warning(
                     "POST Users for Personio %s: outcome unknown (%s); looking the user up",
-                    personio_id,
+                    source_id,
                     exc.message,
                 )
-                existing = self._find_created(personio_id, change.email)
+                existing = self._find_created(source_id, change.email)
                 if existing is not None:
                     logger.info(
                         "found Lattice user %s for Personio %s after %d attempts",
-                        existing.scim_id,
-                        personio_id,
+                        existing.target_id,
+                        source_id,
                         attempts,
                     )
-                    return WriteResult(existing.scim_id, attempts)
+                    return WriteResult(existing.target_id, attempts)
                 if attempts >= channel.retry.max_attempts:
                     exc.message = f"{exc.message} (gave up after {attempts} attempts)"
                     raise
@@ -704,17 +704,17 @@ class LatticeWriter(ClosingClient):
                 if delay > 0:
                     channel.sleep(delay)
                 continue
-            logger.info("created Lattice user %s for Personio %s", scim_id, personio_id)
-            return WriteResult(scim_id, attempts)
+            logger.info("created Lattice user %s for Personio %s", target_id, source_id)
+            return WriteResult(target_id, attempts)
 
-    def _find_created(self, personio_id: str, email: str) -> LatticeUser | None:
-        by_key = _find_user(self._channel, "externalId", personio_id)
+    def _find_created(self, source_id: str, email: str) -> TargetUser | None:
+        by_key = _find_user(self._channel, "externalId", source_id)
         if by_key is not None:
             return by_key
         by_email = _find_user(self._channel, "userName", email)
         # A user with this email but someone else's key is not ours: re-POSTing gets the
         # 409 that reports the real conflict.
-        if by_email is not None and by_email.external_id in (None, personio_id):
+        if by_email is not None and by_email.external_id in (None, source_id):
             return by_email
         return None
 
@@ -723,18 +723,18 @@ class LatticeWriter(ClosingClient):
 
         PATCH sets values, so repeating it is harmless: transport errors are retried.
         """
-        if change.lattice_id is None:
+        if change.target_id is None:
             raise ValueError(f"a {change.action.value} change needs the Lattice user's id")
         body = build_patch_body(change, manager_scim_id)
-        path = f"Users/{quote(change.lattice_id, safe='')}"
+        path = f"Users/{quote(change.target_id, safe='')}"
         _, attempts = self._channel.write("PATCH", path, body, retry_transport_errors=True)
         logger.info(
             "%s Lattice user %s (Personio %s)",
             change.action.value,
-            change.lattice_id,
-            change.personio_id,
+            change.target_id,
+            change.source_id,
         )
-        return WriteResult(change.lattice_id, attempts)
+        return WriteResult(change.target_id, attempts)
 
     def close(self) -> None:
         self._channel.close()

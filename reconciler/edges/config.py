@@ -1,5 +1,5 @@
 """Load the integration config: YAML → JSON Schema → cross-field checks → a frozen ``Config``.
-Imports the stdlib, yaml, jsonschema, ``reconciler.model`` and ``reconciler.errors``; no environ.
+Imports the stdlib, yaml, jsonschema, the core model and ``reconciler.errors``; no environ.
 
 Every problem in a file is reported at once, each located by its YAML path and line. Messages
 never repeat the value of a credential key (it may *be* the secret) nor a protected email.
@@ -25,8 +25,7 @@ from typing import Any, NoReturn, cast
 import yaml
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
-from reconciler.errors import ConfigError, ConfigProblem
-from reconciler.model import (
+from reconciler.core.model import (
     IDENTITY_FIELDS,
     STANDARD_FIELDS,
     Config,
@@ -41,6 +40,7 @@ from reconciler.model import (
     Threshold,
     UnmanagedPolicy,
 )
+from reconciler.errors import ConfigError, ConfigProblem
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def load_schema() -> Mapping[str, Any]:
     """The integration config's JSON Schema, as shipped inside the package."""
     # Beside this module (``reconciler/schemas`` links to the repository's ``schemas/``), not via
     # importlib.resources: setuptools' editable finder does not serve package data through it.
-    schema_file = Path(__file__).with_name("schemas") / "integration.schema.json"
+    schema_file = Path(__file__).parent.parent / "schemas" / "integration.schema.json"
     return cast(Mapping[str, Any], json.loads(schema_file.read_text(encoding="utf-8")))
 
 

@@ -1,5 +1,5 @@
 """Pure safety policy: a Plan + the configured thresholds → the reasons to refuse it.
-Imports only the standard library and reconciler.model; no I/O.
+Imports only the standard library and reconciler.core.model; no I/O.
 
 A refused plan is still shown; ``--force`` overrides forceable violations only.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reconciler.model import Action, Plan, SafetySettings, Threshold
+from reconciler.core.model import Action, Plan, SafetySettings, Threshold
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,12 @@
 """Personio API v1 client: token auth, concurrent paging of employees, and parsing into Employee.
-Imports httpx, the standard library, reconciler.errors, reconciler.http and reconciler.model.
+Imports httpx, the standard library, reconciler.errors, reconciler.edges.http and reconciler.model.
 
 Talking HTTP (``PersonioAuth``, ``PersonioClient.fetch_*``) is kept apart from translating
 records (``parse_*``, ``compute_*``), which are pure and tested without any HTTP.
 
 Parsing decisions (DESIGN.md §7):
 
-- ``id`` becomes ``Employee.personio_id`` as a string (Personio sends ints).
+- ``id`` becomes ``Employee.source_id`` as a string (Personio sends ints).
 - Dates (``"2014-11-09T00:00:00+01:00"`` or ``"2014-11-09"``) become ``datetime.date`` from the
   literal date part; the offset is ignored on purpose, because converting to UTC would move a
   midnight-CET hire date to the previous day.
@@ -35,14 +35,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from reconciler.errors import (
-    ApiError,
-    AuthError,
-    InvalidValueError,
-    SourceDataError,
-    TransportError,
-)
-from reconciler.http import (
+from reconciler.core.model import AttributeInfo, AttrValue, Employee, Problem, SourceSnapshot
+from reconciler.edges.http import (
     ClosingClient,
     RateLimiter,
     RequestCounter,
@@ -52,7 +46,13 @@ from reconciler.http import (
     build_client,
     json_body,
 )
-from reconciler.model import AttributeInfo, AttrValue, Employee, Problem, SourceSnapshot
+from reconciler.errors import (
+    ApiError,
+    AuthError,
+    InvalidValueError,
+    SourceDataError,
+    TransportError,
+)
 
 SYSTEM = "personio"
 
@@ -82,7 +82,7 @@ _DATE_RE = re.compile(
 #: Frozen, so one shared default is safe.
 DEFAULT_RETRY = RetryPolicy()
 
-log = logging.getLogger("reconciler.personio")
+log = logging.getLogger("reconciler.sources.personio.client")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,11 +468,11 @@ class PersonioClient(ClosingClient):
 # ---------------------------------------------------------------------------------------------
 
 
-def compute_id_sort_key(personio_id: str) -> tuple[int, int, str]:
+def compute_id_sort_key(source_id: str) -> tuple[int, int, str]:
     """Numeric-aware order: ``"9" < "10" < "abc"``."""
-    if personio_id.isascii() and personio_id.isdigit():
-        return (0, len(personio_id.lstrip("0")), personio_id)
-    return (1, 0, personio_id)
+    if source_id.isascii() and source_id.isdigit():
+        return (0, len(source_id.lstrip("0")), source_id)
+    return (1, 0, source_id)
 
 
 def compute_snapshot(
@@ -493,12 +493,12 @@ def compute_snapshot(
             keys.update(record.attributes)
         else:
             problems.append(record)
-    employees.sort(key=lambda employee: compute_id_sort_key(employee.personio_id))
+    employees.sort(key=lambda employee: compute_id_sort_key(employee.source_id))
     problems.sort(
         # Records without an id first, then by id like the employees.
         key=lambda problem: (
-            problem.personio_id is not None,
-            compute_id_sort_key(problem.personio_id or ""),
+            problem.source_id is not None,
+            compute_id_sort_key(problem.source_id or ""),
             problem.code,
             problem.message,
         )
@@ -516,7 +516,7 @@ def compute_page_overlap(pages: Iterable[Sequence[Employee | Problem]]) -> str |
     """
     seen: set[str] = set()
     for records in pages:
-        ids = {record.personio_id for record in records if record.personio_id is not None}
+        ids = {record.source_id for record in records if record.source_id is not None}
         overlap = ids & seen
         if overlap:
             return min(overlap, key=compute_id_sort_key)
@@ -567,23 +567,23 @@ def parse_employee(raw: Mapping[str, object]) -> Employee | Problem:
     if not isinstance(attributes, Mapping):
         return Problem(None, "unparsable_record", "an employee record has no attribute map")
     id_entry = attributes.get("id")
-    personio_id = _id_text(id_entry.get("value") if isinstance(id_entry, Mapping) else None)
+    source_id = _id_text(id_entry.get("value") if isinstance(id_entry, Mapping) else None)
     # Carried on problems so the planner can still recognise the person by email and leave
     # their Lattice user alone instead of treating them as gone.
     email_entry = attributes.get("email")
     email = _text(email_entry.get("value")) if isinstance(email_entry, Mapping) else None
-    if personio_id is None:
+    if source_id is None:
         return Problem(None, "unparsable_record", "an employee record has no id", email=email)
-    parsed: dict[str, AttrValue] = {"id": personio_id}
+    parsed: dict[str, AttrValue] = {"id": source_id}
     bad_dates: list[str] = []
     for key, entry in attributes.items():
         if key == "id":
             continue
         if type(entry) is not dict and not isinstance(entry, Mapping):
             return Problem(
-                personio_id,
+                source_id,
                 "unparsable_record",
-                f"employee {personio_id}: attribute {key} is not a Personio attribute object",
+                f"employee {source_id}: attribute {key} is not a Personio attribute object",
                 email=email,
             )
         kind = entry.get("type")
@@ -601,13 +601,13 @@ def parse_employee(raw: Mapping[str, object]) -> Employee | Problem:
     if bad_dates:
         verb = "is not a date" if len(bad_dates) == 1 else "are not dates"
         return Problem(
-            personio_id,
+            source_id,
             "invalid_date",
-            f"employee {personio_id}: {', '.join(sorted(bad_dates))} {verb} (expected "
+            f"employee {source_id}: {', '.join(sorted(bad_dates))} {verb} (expected "
             "YYYY-MM-DD); the employee is left untouched until it is fixed in Personio",
             email=email,
         )
-    return Employee(personio_id=personio_id, attributes=parsed)
+    return Employee(source_id=source_id, attributes=parsed)
 
 
 def _text(value: object) -> str | None:

@@ -1,5 +1,5 @@
 """Pure renderers: a Plan or an ApplyReport → text (terminal), Markdown (PR comments), JSON.
-Imports only the standard library, reconciler.model, reconciler.planner and reconciler.safety.
+Imports only the standard library and the pure core (model, planner, safety).
 
 Renderers never change what they show. Sensitive values are ``(redacted)`` in every format;
 Markdown, which many people read and which persists, also masks emails and name values.
@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reconciler.model import (
+from reconciler.core.model import (
     Action,
     ApplyReport,
     Change,
@@ -23,8 +23,8 @@ from reconciler.model import (
     Plan,
     Problem,
 )
-from reconciler.planner import REDACTED, compute_checksum, plan_document
-from reconciler.safety import Violation
+from reconciler.core.planner import REDACTED, compute_checksum, plan_document
+from reconciler.core.safety import Violation
 
 #: Fields whose values identify a person: Markdown shows only that they changed.
 NAME_FIELDS: frozenset[str] = frozenset({"email", "first_name", "last_name", "preferred_name"})
@@ -204,8 +204,8 @@ def render_report_json(report: ApplyReport) -> str:
         "results": [
             {
                 "action": result.change.action.value,
-                "personio_id": result.change.personio_id,
-                "lattice_id": result.lattice_id,
+                "personio_id": result.change.source_id,
+                "lattice_id": result.target_id,
                 "fields": [field.name for field in result.change.fields],
                 "outcome": result.outcome.value,
                 "attempts": result.attempts,
@@ -234,8 +234,8 @@ def _detail(result: ChangeResult) -> str:
 
 
 def _text_who(change: Change) -> str:
-    where = "new" if change.lattice_id is None else f"Lattice {change.lattice_id}"
-    return f"{change.personio_id or '(no Personio id)'} {change.email} ({where})"
+    where = "new" if change.target_id is None else f"Lattice {change.target_id}"
+    return f"{change.source_id or '(no Personio id)'} {change.email} ({where})"
 
 
 def _text_field(plan: Plan, change: Change, field: FieldChange) -> str:
@@ -247,7 +247,7 @@ def _text_field(plan: Plan, change: Change, field: FieldChange) -> str:
 
 
 def _text_problem(problem: Problem) -> str:
-    return f"{problem.personio_id or '-'} {problem.code}: {problem.message}"
+    return f"{problem.source_id or '-'} {problem.code}: {problem.message}"
 
 
 def _text_verdict(violations: Sequence[Violation]) -> list[str]:
@@ -290,9 +290,9 @@ def mask_email(email: str) -> str:
 
 
 def _md_who(change: Change, mask: bool) -> str:
-    who = f"**{_md_text(change.personio_id or '(no Personio id)')}**"
+    who = f"**{_md_text(change.source_id or '(no Personio id)')}**"
     email = mask_email(change.email) if mask else change.email
-    where = "new" if change.lattice_id is None else f"Lattice {_code(change.lattice_id)}"
+    where = "new" if change.target_id is None else f"Lattice {_code(change.target_id)}"
     return f"{who} · {_code(email)} · {where}"
 
 
@@ -352,7 +352,7 @@ def _problem_section(noun: str, problems: Sequence[Problem], *, opened: bool) ->
             "|---|---|---|",
         ),
         entries=tuple(
-            f"| {_code(p.code)} | {_md_text(p.personio_id or '-')} | {_md_text(p.message)} |"
+            f"| {_code(p.code)} | {_md_text(p.source_id or '-')} | {_md_text(p.message)} |"
             for p in problems
         ),
         footer=("", "</details>"),

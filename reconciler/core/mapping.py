@@ -1,5 +1,5 @@
 """Pure mapping: Personio employees + config → the Lattice users that should exist (scope, rules).
-Imports only the standard library, reconciler.model and reconciler.errors; no I/O.
+Imports only the standard library, reconciler.core.model and reconciler.errors; no I/O.
 
 Every per-person problem becomes a ``Problem`` (an error blocks that person, a warning does
 not); messages name Personio ids and attribute names, never names, emails or values.
@@ -13,8 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from reconciler.errors import ConfigError, ConfigProblem
-from reconciler.model import (
+from reconciler.core.model import (
     REQUIRED_PERSONIO_ATTRIBUTES,
     AttributeInfo,
     AttrValue,
@@ -26,6 +25,7 @@ from reconciler.model import (
     Problem,
     SyncSettings,
 )
+from reconciler.errors import ConfigError, ConfigProblem
 
 #: Labels Personio shows for the default sources of the standard fields (for messages).
 STANDARD_SOURCE_LABELS: Mapping[str, str] = {
@@ -158,30 +158,29 @@ def compute_desired_users(employees: Sequence[Employee], config: Config) -> Mapp
     first: dict[str, Employee] = {}
     repeated: dict[str, list[Employee]] = {}
     for employee in employees:
-        personio_id = employee.personio_id
-        if personio_id in first:
-            repeated.setdefault(personio_id, [first[personio_id]]).append(employee)
+        source_id = employee.source_id
+        if source_id in first:
+            repeated.setdefault(source_id, [first[source_id]]).append(employee)
         else:
-            first[personio_id] = employee
+            first[source_id] = employee
 
     # Few objects per person on purpose: every container that survives the loop makes each
     # garbage-collector pass longer, which is most of the cost at 100,000 people.
     in_scope: list[Employee] = []
     employment_types: dict[str, str] = {}
     types, statuses = frozenset(config.sync.employee_types), frozenset(config.sync.statuses)
-    for personio_id, employee in first.items():
-        records = repeated.get(personio_id)
+    for source_id, employee in first.items():
+        records = repeated.get(source_id)
         if records is not None:
             # Which record is right cannot be known: refuse both rather than pick one.
             errors.append(
                 Problem(
-                    personio_id,
+                    source_id,
                     "duplicate_personio_id",
-                    f"Personio returned employee {personio_id} {len(records)} times — "
-                    "left untouched",
+                    f"Personio returned employee {source_id} {len(records)} times — left untouched",
                 )
             )
-            blocked_ids.add(personio_id)
+            blocked_ids.add(source_id)
             # Their Lattice user, found by email, must not be adopted by anyone either.
             blocked_emails.update(
                 email for email in (_email(r.attributes.get("email")) for r in records) if email
@@ -198,20 +197,20 @@ def compute_desired_users(employees: Sequence[Employee], config: Config) -> Mapp
             )
             errors.append(
                 Problem(
-                    personio_id,
+                    source_id,
                     "missing_scope",
-                    f"employee {personio_id} has no {absent} — fix it in Personio; left untouched",
+                    f"employee {source_id} has no {absent} — fix it in Personio; left untouched",
                 )
             )
-            blocked_ids.add(personio_id)
+            blocked_ids.add(source_id)
             email = _email(employee.attributes.get("email"))
             if email:
                 blocked_emails.add(email)
         elif employment_type in types and status in statuses:
             in_scope.append(employee)
-            employment_types[personio_id] = employment_type
+            employment_types[source_id] = employment_type
         else:
-            out_of_scope.add(personio_id)
+            out_of_scope.add(source_id)
 
     # Emails first: they decide who is blocked, and custom "user" attributes point at them.
     emails: dict[str, str] = {}
@@ -223,45 +222,45 @@ def compute_desired_users(employees: Sequence[Employee], config: Config) -> Mapp
             missing = employee.attributes.get("email") is None
             errors.append(
                 Problem(
-                    employee.personio_id,
+                    employee.source_id,
                     "invalid_email",
-                    f"employee {employee.personio_id} "
+                    f"employee {employee.source_id} "
                     + ("has no email" if missing else "has an email that is not a valid address")
                     + " — fix it in Personio; left untouched",
                 )
             )
-            blocked_ids.add(employee.personio_id)
+            blocked_ids.add(employee.source_id)
             continue
-        emails[employee.personio_id] = email
-        first_holder = holder.setdefault(email, employee.personio_id)
-        if first_holder != employee.personio_id:
-            shared.setdefault(email, [first_holder]).append(employee.personio_id)
+        emails[employee.source_id] = email
+        first_holder = holder.setdefault(email, employee.source_id)
+        if first_holder != employee.source_id:
+            shared.setdefault(email, [first_holder]).append(employee.source_id)
     for email, ids in shared.items():
         blocked_emails.add(email)
         ordered = sorted(ids, key=personio_id_key)
-        for personio_id in ordered:
-            others = ", ".join(other for other in ordered if other != personio_id)
+        for source_id in ordered:
+            others = ", ".join(other for other in ordered if other != source_id)
             errors.append(
                 Problem(
-                    personio_id,
+                    source_id,
                     "duplicate_email",
-                    f"employee {personio_id} has the same email as employee {others} — "
+                    f"employee {source_id} has the same email as employee {others} — "
                     "fix it in Personio; both left untouched",
                     email=email,
                 )
             )
-            blocked_ids.add(personio_id)
-            del emails[personio_id]
+            blocked_ids.add(source_id)
+            del emails[source_id]
 
     rules = _FieldRules(config, emails)
     desired: list[DesiredUser] = []
-    in_scope.sort(key=lambda employee: personio_id_key(employee.personio_id))
+    in_scope.sort(key=lambda employee: personio_id_key(employee.source_id))
     for employee in in_scope:
-        personio_id = employee.personio_id
-        email = emails.get(personio_id)
+        source_id = employee.source_id
+        email = emails.get(source_id)
         if email is None:
             continue
-        employment_type = employment_types[personio_id]
+        employment_type = employment_types[source_id]
         desired.append(rules.desired_user(employee, employment_type, email, warnings))
 
     return MappingResult(
@@ -312,12 +311,12 @@ class _FieldRules:
         for name, source, convert, attr in self.custom:
             converted = convert(self, attributes.get(source))
             if isinstance(converted, _Rejected):
-                warnings.append(_custom_problem(employee.personio_id, attr, converted.code))
+                warnings.append(_custom_problem(employee.source_id, attr, converted.code))
                 if converted.code == "custom_user_not_found":
                     fields[name] = None
                 continue
             fields[name] = converted
-        return DesiredUser(employee.personio_id, email, employment_type, fields)
+        return DesiredUser(employee.source_id, email, employment_type, fields)
 
     def _text(self, value: AttrValue) -> FieldValue | _Rejected:
         if value.__class__ is str:
@@ -381,18 +380,18 @@ _CUSTOM_CONVERTERS: Mapping[str, Callable[[_FieldRules, AttrValue], FieldValue |
 }
 
 
-def _custom_problem(personio_id: str, attr: CustomAttribute, code: str) -> Problem:
+def _custom_problem(source_id: str, attr: CustomAttribute, code: str) -> Problem:
     if code == "custom_user_not_found":
         message = (
-            f"employee {personio_id}: custom attribute {attr.lattice!r} ({attr.personio}) "
+            f"employee {source_id}: custom attribute {attr.lattice!r} ({attr.personio}) "
             "refers to an employee who is unknown, out of scope or has errors — left empty"
         )
     else:
         message = (
-            f"employee {personio_id}: custom attribute {attr.lattice!r} ({attr.personio}) "
+            f"employee {source_id}: custom attribute {attr.lattice!r} ({attr.personio}) "
             f"is not a valid {attr.type} — left unchanged"
         )
-    return Problem(personio_id, code, message)
+    return Problem(source_id, code, message)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,17 +445,17 @@ def _fold(text: str) -> str:
     return text.strip().casefold()
 
 
-def personio_id_key(personio_id: str | None) -> tuple[int, int, str]:
+def personio_id_key(source_id: str | None) -> tuple[int, int, str]:
     """Numeric-aware sort key: "9" before "10"; non-numeric ids after, ``None`` last."""
-    if personio_id is None:
+    if source_id is None:
         return (2, 0, "")
-    if personio_id.isascii() and personio_id.isdigit():
-        return (0, int(personio_id), personio_id)
-    return (1, 0, personio_id)
+    if source_id.isascii() and source_id.isdigit():
+        return (0, int(source_id), source_id)
+    return (1, 0, source_id)
 
 
 def problem_key(problem: Problem) -> tuple[tuple[int, int, str], str, str]:
-    return (personio_id_key(problem.personio_id), problem.code, problem.message)
+    return (personio_id_key(problem.source_id), problem.code, problem.message)
 
 
 def unique_problems(problems: Iterable[Problem]) -> tuple[Problem, ...]:

@@ -1,5 +1,5 @@
 """Posts a rendered plan to its pull request as one comment, found by a marker and updated in place.
-Imports httpx, the standard library, reconciler.http and reconciler.errors; never prints.
+Imports httpx, the standard library, reconciler.edges.http and reconciler.errors; never prints.
 
 The calls are GitHub's issue-comment endpoints (a pull request is an issue): list
 ``GET /repos/{repo}/issues/{pr}/comments`` (every page, via the ``Link`` header), then either
@@ -17,6 +17,7 @@ from typing import Literal
 
 import httpx
 
+from reconciler.edges.http import RetryPolicy, Sender, Sleep, build_client, json_body
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -24,9 +25,8 @@ from reconciler.errors import (
     ReconcilerError,
     TransportError,
 )
-from reconciler.http import RetryPolicy, Sender, Sleep, build_client, json_body
 
-logger = logging.getLogger("reconciler.github")
+logger = logging.getLogger("reconciler.edges.github")
 
 #: Hidden in the rendered comment; how a later run finds the comment to update.
 MARKER = "<!-- personio-lattice-reconciler:plan -->"

@@ -1,5 +1,5 @@
 """Pure planning: desired users + actual Lattice users → an ordered, checksummed Plan.
-Imports only the standard library, reconciler.model, reconciler.errors and reconciler.mapping.
+Imports only the standard library, reconciler.core.model, reconciler.errors and reconciler.mapping.
 
 Matching, lifecycle and manager rules follow DESIGN.md §3; the document and checksum §4.
 Nothing here does I/O: the same inputs, in any order, give a byte-identical plan.
@@ -14,23 +14,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
-from reconciler.mapping import (
+from reconciler.core.mapping import (
     compute_desired_users,
     personio_id_key,
     unique_problems,
 )
-from reconciler.model import (
+from reconciler.core.model import (
     Action,
     Change,
     Config,
     DesiredUser,
     FieldChange,
     FieldValue,
-    LatticeUser,
     Plan,
     Problem,
     SourceSnapshot,
     SyncSettings,
+    TargetUser,
 )
 
 FORMAT_VERSION = 1
@@ -52,19 +52,19 @@ class _Pending:
 _PENDING = _Pending()
 
 
-def compute_plan(snapshot: SourceSnapshot, actual: Sequence[LatticeUser], config: Config) -> Plan:
+def compute_plan(snapshot: SourceSnapshot, actual: Sequence[TargetUser], config: Config) -> Plan:
     """The changes that make Lattice match Personio (``config`` resolved, see mapping)."""
     mapping = compute_desired_users(snapshot.employees, config)
     errors: list[Problem] = [*mapping.errors, *snapshot.problems]
     warnings: list[Problem] = list(mapping.warnings)
     # Records Personio sent but we could not parse are people too: never touch their users.
     blocked_ids = set(mapping.blocked_ids)
-    blocked_ids.update(p.personio_id for p in snapshot.problems if p.personio_id)
+    blocked_ids.update(p.source_id for p in snapshot.problems if p.source_id)
     blocked_emails = set(mapping.blocked_emails)
     blocked_emails.update(_fold(p.email) for p in snapshot.problems if p.email)
 
-    desired = [d for d in mapping.desired if d.personio_id not in blocked_ids]
-    users = sorted(actual, key=attrgetter("scim_id"))
+    desired = [d for d in mapping.desired if d.source_id not in blocked_ids]
+    users = sorted(actual, key=attrgetter("target_id"))
     desired = _limit_choices(desired, users, config, warnings)
 
     matching = _match(desired, users, config.sync.protected)
@@ -75,14 +75,14 @@ def compute_plan(snapshot: SourceSnapshot, actual: Sequence[LatticeUser], config
     # (exactly what the applier can resolve), or _PENDING for those this plan creates.
     unwritten_links = matching.linked & matching.protected
     resolvable: dict[str, str | _Pending] = {
-        pid: user.scim_id for pid, user in matching.matched.items() if pid not in unwritten_links
+        pid: user.target_id for pid, user in matching.matched.items() if pid not in unwritten_links
     }
-    create_ids = {person.personio_id for person in matching.creates}
+    create_ids = {person.source_id for person in matching.creates}
     resolvable.update(dict.fromkeys(create_ids, _PENDING))
     managed = [
         person
         for person in desired
-        if person.personio_id in matching.matched and person.personio_id not in matching.protected
+        if person.source_id in matching.matched and person.source_id not in matching.protected
     ]
     desired_fields = _resolve_managers(
         [*managed, *matching.creates],
@@ -90,7 +90,7 @@ def compute_plan(snapshot: SourceSnapshot, actual: Sequence[LatticeUser], config
         _ManagerContext(
             out_of_scope=mapping.out_of_scope_ids,
             blocked=frozenset(blocked_ids),
-            in_scope=frozenset(person.personio_id for person in mapping.desired),
+            in_scope=frozenset(person.source_id for person in mapping.desired),
         ),
         warnings,
     )
@@ -100,15 +100,15 @@ def compute_plan(snapshot: SourceSnapshot, actual: Sequence[LatticeUser], config
     )
     # A record Personio sent without a readable id or email may be anyone's: deactivating
     # users of ids "absent" from the answer could then deactivate that very person.
-    unidentified = sum(1 for p in snapshot.problems if not p.personio_id and not p.email)
-    known_ids = {employee.personio_id for employee in snapshot.employees}
+    unidentified = sum(1 for p in snapshot.problems if not p.source_id and not p.email)
+    known_ids = {employee.source_id for employee in snapshot.employees}
     deactivations = _deactivations(users, matching, blocked_ids, blocked_emails, config.sync)
     for change in deactivations:
-        if unidentified and change.personio_id and change.personio_id not in known_ids:
+        if unidentified and change.source_id and change.source_id not in known_ids:
             warnings.append(_held_problem(change, unidentified))
         else:
             changes.append(change)
-    changes.sort(key=lambda c: (c.action.order, personio_id_key(c.personio_id), c.email))
+    changes.sort(key=lambda c: (c.action.order, personio_id_key(c.source_id), c.email))
     creates = _create_changes(matching.creates, desired_fields, create_ids)
 
     plan = Plan(
@@ -134,7 +134,7 @@ class _Matching:
     that outlives a loop makes each garbage-collector pass longer (most of the cost at 100k).
     """
 
-    matched: dict[str, LatticeUser] = field(default_factory=dict)  # Personio id → their user
+    matched: dict[str, TargetUser] = field(default_factory=dict)  # Personio id → their user
     linked: set[str] = field(default_factory=set)  # matched by email: the plan links them
     protected: set[str] = field(default_factory=set)  # matched, but never to be touched
     creates: list[DesiredUser] = field(default_factory=list)
@@ -144,15 +144,15 @@ class _Matching:
 
 
 def _match(
-    desired: Sequence[DesiredUser], users: Sequence[LatticeUser], protected: frozenset[str]
+    desired: Sequence[DesiredUser], users: Sequence[TargetUser], protected: frozenset[str]
 ) -> _Matching:
     """Match by Personio id = external id; by email only to adopt users never linked.
 
     Ambiguity is refused per person (an error; their users are left untouched).
     """
-    by_external: dict[str, LatticeUser] = {}
-    shared_external: dict[str, list[LatticeUser]] = {}  # external id → every user with it
-    by_email: dict[str, LatticeUser] = {}
+    by_external: dict[str, TargetUser] = {}
+    shared_external: dict[str, list[TargetUser]] = {}  # external id → every user with it
+    by_email: dict[str, TargetUser] = {}
     for user in users:
         external_id = user.external_id
         if external_id:
@@ -163,12 +163,12 @@ def _match(
 
     result = _Matching()
     for person in desired:
-        pid = person.personio_id
+        pid = person.source_id
         id_user = by_external.get(pid)
         email_user = by_email.get(person.email)
         if pid in shared_external:
             candidates = shared_external[pid]
-            ids = ", ".join(user.scim_id for user in candidates)
+            ids = ", ".join(user.target_id for user in candidates)
             result.errors.append(
                 Problem(
                     pid,
@@ -179,7 +179,7 @@ def _match(
                 )
             )
             result.refused.add(pid)
-            result.untouched.update(user.scim_id for user in candidates)
+            result.untouched.update(user.target_id for user in candidates)
             continue
         if id_user is not None:
             user = id_user
@@ -188,14 +188,14 @@ def _match(
                     Problem(
                         pid,
                         "email_id_conflict",
-                        f"employee {pid} is linked to Lattice user {user.scim_id}, but their "
-                        f"email belongs to Lattice user {email_user.scim_id} — merge or rename "
+                        f"employee {pid} is linked to Lattice user {user.target_id}, but their "
+                        f"email belongs to Lattice user {email_user.target_id} — merge or rename "
                         "one of them in Lattice; left untouched",
                         email=person.email,
                     )
                 )
                 result.refused.add(pid)
-                result.untouched.update((user.scim_id, email_user.scim_id))
+                result.untouched.update((user.target_id, email_user.target_id))
                 continue
         elif email_user is None:
             if person.email not in protected:
@@ -209,14 +209,14 @@ def _match(
                 Problem(
                     pid,
                     "email_claimed",
-                    f"employee {pid}'s email belongs to Lattice user {email_user.scim_id}, "
+                    f"employee {pid}'s email belongs to Lattice user {email_user.target_id}, "
                     f"which is linked to employee {email_user.external_id} — fix the "
                     "external id in Lattice or the email in Personio; left untouched",
                     email=person.email,
                 )
             )
             result.refused.add(pid)
-            result.untouched.add(email_user.scim_id)
+            result.untouched.add(email_user.target_id)
             continue
         if protected and (person.email in protected or _fold(user.email) in protected):
             result.protected.add(pid)
@@ -225,7 +225,7 @@ def _match(
 
 
 def _deactivations(
-    users: Sequence[LatticeUser],
+    users: Sequence[TargetUser],
     matching: _Matching,
     blocked_ids: set[str],
     blocked_emails: set[str],
@@ -233,11 +233,11 @@ def _deactivations(
 ) -> list[Change]:
     """Active users of people who left or are out of scope (never of people with errors),
     and, when configured, active users that were never linked to anyone."""
-    matched = {user.scim_id for user in matching.matched.values()}
+    matched = {user.target_id for user in matching.matched.values()}
     deactivate_unlinked = sync.unmanaged_users == "deactivate"
     changes: list[Change] = []
     for user in users:
-        if not user.active or user.scim_id in matched or user.scim_id in matching.untouched:
+        if not user.active or user.target_id in matched or user.target_id in matching.untouched:
             continue
         email = _fold(user.email)
         if email in sync.protected or email in blocked_emails:
@@ -248,7 +248,7 @@ def _deactivations(
         elif not deactivate_unlinked:
             continue
         changes.append(
-            Change(Action.DEACTIVATE, user.external_id or None, user.scim_id, user.email)
+            Change(Action.DEACTIVATE, user.external_id or None, user.target_id, user.email)
         )
     return changes
 
@@ -256,9 +256,9 @@ def _deactivations(
 def _held_problem(change: Change, unidentified: int) -> Problem:
     records = "1 record" if unidentified == 1 else f"{unidentified} records"
     return Problem(
-        change.personio_id,
+        change.source_id,
         "deactivation_held",
-        f"Lattice user {change.lattice_id} is linked to employee {change.personio_id}, who is "
+        f"Lattice user {change.target_id} is linked to employee {change.source_id}, who is "
         f"not in Personio's answer; not deactivated because Personio sent {records} without "
         "a readable id — fix the records in Personio",
     )
@@ -271,7 +271,7 @@ def _held_problem(change: Change, unidentified: int) -> Problem:
 
 def _limit_choices(
     desired: list[DesiredUser],
-    users: Sequence[LatticeUser],
+    users: Sequence[TargetUser],
     config: Config,
     warnings: list[Problem],
 ) -> list[DesiredUser]:
@@ -301,12 +301,12 @@ def _limit_choices(
             value = person.fields.get(name)
             if value is None or value in allowed:
                 continue
-            dropped.setdefault(person.personio_id, set()).add(name)
+            dropped.setdefault(person.source_id, set()).add(name)
             warnings.append(
                 Problem(
-                    person.personio_id,
+                    person.source_id,
                     "too_many_choices",
-                    f"employee {person.personio_id}: custom attribute {attr.lattice!r} would "
+                    f"employee {person.source_id}: custom attribute {attr.lattice!r} would "
                     f"need more than {MAX_CHOICES} distinct values in Lattice and this new "
                     "value is not among those that fit — left unchanged",
                 )
@@ -316,9 +316,9 @@ def _limit_choices(
     return [
         replace(
             person,
-            fields={k: v for k, v in person.fields.items() if k not in dropped[person.personio_id]},
+            fields={k: v for k, v in person.fields.items() if k not in dropped[person.source_id]},
         )
-        if person.personio_id in dropped
+        if person.source_id in dropped
         else person
         for person in desired
     ]
@@ -349,10 +349,10 @@ def _resolve_managers(
     A manager Lattice cannot point at becomes ``None`` (no manager, with a warning); people in
     a reporting cycle lose the ``manager`` key altogether, so nothing is written that loops.
     """
-    fields: dict[str, Mapping[str, FieldValue]] = {p.personio_id: p.fields for p in people}
+    fields: dict[str, Mapping[str, FieldValue]] = {p.source_id: p.fields for p in people}
     edges: dict[str, str] = {}
     for person in people:
-        pid = person.personio_id
+        pid = person.source_id
         manager = person.fields.get("manager")
         if manager is None:
             continue
@@ -422,20 +422,20 @@ def _updates(
     desired_fields: Mapping[str, Mapping[str, FieldValue]],
     matching: _Matching,
     *,
-    users: Sequence[LatticeUser],
+    users: Sequence[TargetUser],
     resolvable: Mapping[str, str | _Pending],
     warnings: list[Problem],
 ) -> tuple[list[Change], int]:
     """Links, reactivations and updates of matched users, and how many need nothing."""
     # The manager's "before" is shown as a Personio id wherever Lattice tells us one.
-    scim_to_personio = {user.scim_id: user.external_id for user in users if user.external_id}
+    scim_to_personio = {user.target_id: user.external_id for user in users if user.external_id}
     scim_to_personio.update(
-        {matching.matched[pid].scim_id: pid for pid in matching.linked - matching.protected}
+        {matching.matched[pid].target_id: pid for pid in matching.linked - matching.protected}
     )
     changes: list[Change] = []
     unchanged = 0
     for person in managed:
-        pid = person.personio_id
+        pid = person.source_id
         user = matching.matched[pid]
         diffs, depends_on = _diff(
             person,
@@ -464,7 +464,7 @@ def _updates(
 
 def _diff(
     person: DesiredUser,
-    user: LatticeUser,
+    user: TargetUser,
     fields: Mapping[str, FieldValue],
     *,
     resolvable: Mapping[str, str | _Pending],
@@ -472,7 +472,7 @@ def _diff(
     warnings: list[Problem],
 ) -> tuple[tuple[FieldChange, ...], str | None]:
     """Field changes for an existing user, and the create this change must wait for."""
-    pid = person.personio_id
+    pid = person.source_id
     manager = fields.get("manager")
     # Lattice holds the manager's SCIM id; compare in its terms.
     wanted: Mapping[str, object] = fields
@@ -517,11 +517,11 @@ def _diff(
 def _change(
     action: Action,
     person: DesiredUser,
-    user: LatticeUser,
+    user: TargetUser,
     diffs: tuple[FieldChange, ...],
     depends_on: str | None,
 ) -> Change:
-    return Change(action, person.personio_id, user.scim_id, person.email, diffs, depends_on)
+    return Change(action, person.source_id, user.target_id, person.email, diffs, depends_on)
 
 
 def _create_changes(
@@ -533,7 +533,7 @@ def _create_changes(
     changes: dict[str, Change] = {}
     reports: dict[str, list[str]] = {}
     for person in creates:
-        pid = person.personio_id
+        pid = person.source_id
         fields = desired_fields[pid]
         values = [FieldChange(k, None, v) for k, v in fields.items() if v is not None]
         values.append(FieldChange("email", None, person.email))
@@ -586,8 +586,8 @@ def _document_body(plan: Plan, *, redact: bool) -> dict[str, object]:
     for change in plan.changes:
         entry: dict[str, object] = {
             "action": change.action.value,
-            "personio_id": change.personio_id,
-            "lattice_id": change.lattice_id,
+            "personio_id": change.source_id,
+            "lattice_id": change.target_id,
             "email": change.email,
             "fields": {
                 field.name: {
@@ -616,7 +616,7 @@ def redact_value(value: FieldValue) -> FieldValue:
 
 def _problem_entry(problem: Problem) -> dict[str, object]:
     # Problem.email is for matching decisions only; it never leaves the process.
-    return {"personio_id": problem.personio_id, "code": problem.code, "message": problem.message}
+    return {"personio_id": problem.source_id, "code": problem.code, "message": problem.message}
 
 
 def _fold(email: str) -> str:

@@ -178,7 +178,7 @@ class Employee:
     """One Personio employee, parsed. ``attributes`` holds every attribute Personio returned,
     by key, parsed; attributes the credential may not read are absent (not ``None``)."""
 
-    personio_id: str
+    source_id: str
     attributes: Mapping[str, AttrValue] = field(default_factory=dict, hash=False)
 
     def get(self, key: str) -> AttrValue:
@@ -219,13 +219,13 @@ class Problem:
     ``message`` names ids and attribute names only, never personal values.
     """
 
-    personio_id: str | None
+    source_id: str | None
     code: str
     message: str
     email: str | None = None  # kept for matching decisions; never rendered by default
 
     def sort_key(self) -> tuple[str, str, str]:
-        return (self.personio_id or "", self.code, self.message)
+        return (self.source_id or "", self.code, self.message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +247,7 @@ FieldValue = str | int | float | None
 
 
 @dataclass(frozen=True, slots=True)
-class LatticeUser:
+class TargetUser:
     """One Lattice user as read through SCIM.
 
     ``fields`` uses plan field names (``first_name``, ``last_name``, ``preferred_name``,
@@ -255,7 +255,7 @@ class LatticeUser:
     ``manager`` holds the manager's SCIM id. Values are normalised (see ``FieldValue``).
     """
 
-    scim_id: str
+    target_id: str
     email: str  # userName
     active: bool
     external_id: str | None = None
@@ -275,7 +275,7 @@ class DesiredUser:
     Personio id (resolved to a SCIM id only at apply time).
     """
 
-    personio_id: str
+    source_id: str
     email: str
     employment_type: str
     fields: Mapping[str, FieldValue] = field(default_factory=dict, hash=False)
@@ -317,8 +317,8 @@ class Change:
     """
 
     action: Action
-    personio_id: str | None
-    lattice_id: str | None
+    source_id: str | None
+    target_id: str | None
     email: str
     fields: tuple[FieldChange, ...] = ()
     depends_on: str | None = None
@@ -368,7 +368,7 @@ class Outcome(StrEnum):
 class ChangeResult:
     change: Change
     outcome: Outcome
-    lattice_id: str | None = None
+    target_id: str | None = None
     detail: str | None = None  # SCIM detail or our reason; never personal values
     attempts: int = 0
 

@@ -1,5 +1,5 @@
 """Render a starter config from Personio's attribute catalogue (for ``reconcile init``).
-Pure: imports only the standard library and reconciler.model; the caller fetches the catalogue.
+Pure: imports only the standard library and reconciler.core.model; the caller fetches the catalogue.
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from reconciler.model import AttributeInfo, CustomType
+from reconciler.core.model import AttributeInfo, CustomType
 
 #: Personio attribute types → the Lattice custom attribute type we suggest.
 _SUGGESTED_TYPE: dict[str, CustomType] = {

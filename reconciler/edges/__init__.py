@@ -1,0 +1,1 @@
+"""The edges of the process: config loading, HTTP plumbing, the GitHub comment, starter config."""

@@ -1,0 +1,1 @@
+"""Source adapters: each package reads one HR system behind ``reconciler.ports.Source``."""

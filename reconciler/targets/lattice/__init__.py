@@ -1,0 +1,1 @@
+"""Lattice as a SCIM target: its profile (extension schema, create-only fields, choice limits)."""
