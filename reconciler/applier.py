@@ -1,5 +1,5 @@
 """Execute a reviewed plan through a Lattice writer: dependency waves, concurrency, report, audit.
-Imports the standard library, the core model and reconciler.errors; the writer is any ``Writer``.
+Imports the standard library, the core model, reconciler.errors and the ports (a ``TargetWriter``).
 
 Order (DESIGN.md §2 step 6, §3): every create first, in waves so that a new manager exists
 before the creates of their reports; then links, reactivations, updates and deactivations,
@@ -19,10 +19,10 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol
 
 from reconciler.core.model import Action, ApplyReport, Change, ChangeResult, Outcome, Plan
 from reconciler.errors import ApiError
+from reconciler.ports import TargetWriter
 
 logger = logging.getLogger("reconciler.applier")
 
@@ -36,29 +36,6 @@ _LATER_ACTIONS: tuple[Action, ...] = tuple(a for a in Action if a is not Action.
 # the audit log must not carry it, so anything email- or token-like is blanked defensively.
 _EMAIL_LIKE = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+")
 _BEARER = re.compile(r"(?i)\bbearer\s+\S+")
-
-
-class WriteResult(Protocol):
-    """What a writer returns for one change: the user's SCIM id and the requests it took."""
-
-    @property
-    def target_id(self) -> str: ...
-
-    @property
-    def attempts(self) -> int: ...
-
-
-class Writer(Protocol):
-    """The write side of the Lattice client (``lattice.LatticeWriter``).
-
-    Both methods send one logical request (retrying 429/5xx internally) and raise
-    ``ApiError`` subclasses for anything that still fails. ``manager_scim_id`` is the SCIM id
-    the change's ``manager`` field resolves to, or ``None``.
-    """
-
-    def create(self, change: Change, manager_scim_id: str | None) -> WriteResult: ...
-
-    def patch(self, change: Change, manager_scim_id: str | None) -> WriteResult: ...
 
 
 def compute_batches(plan: Plan) -> tuple[tuple[Change, ...], ...]:
@@ -76,7 +53,7 @@ def compute_batches(plan: Plan) -> tuple[tuple[Change, ...], ...]:
 
 def apply_plan(
     plan: Plan,
-    writer: Writer,
+    writer: TargetWriter,
     *,
     scim_ids: Mapping[str, str],
     concurrency: int = 4,
@@ -226,7 +203,7 @@ class _Run:
     def __init__(
         self,
         plan: Plan,
-        writer: Writer,
+        writer: TargetWriter,
         scim_ids: Mapping[str, str],
         on_result: Callable[[ChangeResult], None] | None,
         stop: threading.Event,
@@ -270,11 +247,11 @@ class _Run:
 
     def _write(self, change: Change) -> ChangeResult:
         manager = change.field("manager")
-        manager_scim_id: str | None = None
+        manager_target_id: str | None = None
         if manager is not None and manager.after is not None:
             with self._lock:
-                manager_scim_id = self.scim_ids.get(str(manager.after))
-            if manager_scim_id is None:
+                manager_target_id = self.scim_ids.get(str(manager.after))
+            if manager_target_id is None:
                 # The planner said this manager exists; writing without them would silently
                 # drop the manager, so the change fails visibly instead.
                 return ChangeResult(
@@ -285,9 +262,9 @@ class _Run:
                 )
         try:
             if change.action is Action.CREATE:
-                written = self.writer.create(change, manager_scim_id)
+                written = self.writer.create(change, manager_target_id)
             else:
-                written = self.writer.patch(change, manager_scim_id)
+                written = self.writer.patch(change, manager_target_id)
         except ApiError as error:
             return ChangeResult(
                 change, Outcome.FAILED, change.target_id, _safe_detail(error), attempts=1

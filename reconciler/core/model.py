@@ -358,6 +358,14 @@ class Plan:
         return not self.changes
 
 
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """The user a write landed on, and how many requests carrying the write were sent."""
+
+    target_id: str
+    attempts: int
+
+
 class Outcome(StrEnum):
     APPLIED = "applied"
     FAILED = "failed"

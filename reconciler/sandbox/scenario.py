@@ -29,7 +29,7 @@ from reconciler.sandbox.company import SampleCompany, generate_company
 from reconciler.sandbox.lattice_emulator import LatticeEmulator
 from reconciler.sandbox.personio_emulator import PersonioCredential, PersonioEmulator
 from reconciler.sources.personio.client import parse_attribute_catalogue, parse_employee
-from reconciler.targets.scim.client import ENTERPRISE_URN, build_create_body
+from reconciler.targets.scim.resources import ENTERPRISE_URN, build_create_body
 
 PERSONIO_CLIENT_ID = "sandbox-client"
 PERSONIO_CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - the emulator's own, not a secret

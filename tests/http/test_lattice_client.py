@@ -20,13 +20,8 @@ from reconciler.errors import (
     ServerError,
     TransportError,
 )
-from reconciler.targets.scim.client import (
-    AUTH_FIX,
-    LIST_RESPONSE_URN,
-    LatticeReader,
-    LatticeWriter,
-    WriteResult,
-)
+from reconciler.targets.scim.client import LatticeReader, LatticeWriter, WriteResult
+from reconciler.targets.scim.resources import AUTH_FIX, LIST_RESPONSE_URN
 
 BASE = "https://lattice.example.com/scim/v2"
 TOKEN = "scim-secret-token-123"

@@ -20,14 +20,8 @@ from reconciler.sandbox.lattice_emulator import (
     RecordedRequest,
 )
 from reconciler.sandbox.transport import EmulatorServer
-from reconciler.targets.scim.client import (
-    CORE_URN,
-    ENTERPRISE_URN,
-    LATTICE_URN,
-    LatticeReader,
-    LatticeWriter,
-    WriteResult,
-)
+from reconciler.targets.scim.client import LatticeReader, LatticeWriter, WriteResult
+from reconciler.targets.scim.resources import CORE_URN, ENTERPRISE_URN, LATTICE_URN
 
 TOKEN = "emulator-token"
 BASE = "http://lattice.test/scim/v2"

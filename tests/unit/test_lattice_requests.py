@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.core.model import Action, Change, FieldChange, FieldValue, TargetUser
-from reconciler.targets.scim.client import (
+from reconciler.targets.scim.resources import (
     CORE_URN,
     ENTERPRISE_URN,
     LATTICE_URN,
