@@ -1,0 +1,48 @@
+"""Personio's vocabulary for the core: statuses, employment types, identity attribute keys,
+the default source of each standard field and the labels Personio shows for them.
+Imports only the core's profile type. Cited in docs/decisions.md.
+"""
+
+from __future__ import annotations
+
+from reconciler.core.profiles import SourceProfile
+
+#: Allowed values in their canonical order; ``Config`` lists them in this order whatever the
+#: file says, so two files that mean the same thing load into equal values.
+STATUSES: tuple[str, ...] = ("active", "onboarding", "leave", "inactive")
+EMPLOYMENT_TYPES: tuple[str, ...] = ("internal", "external")
+
+PERSONIO = SourceProfile(
+    name="Personio",
+    statuses=STATUSES,
+    employment_types=EMPLOYMENT_TYPES,
+    contractor_type="external",
+    email_key="email",
+    status_key="status",
+    employment_type_key="employment_type",
+    manager_key="supervisor",
+    required={
+        "id": "Employee ID",
+        "email": "Email",
+        "first_name": "First name",
+        "last_name": "Last name",
+        "status": "Status",
+        "employment_type": "Employment type",
+    },
+    default_sources={
+        "preferred_name": "preferred_name",
+        "title": "position",
+        "start_date": "hire_date",
+        "department": "department",
+        "manager": "supervisor",
+        "birth_date": "birthday",
+    },
+    labels={
+        "preferred_name": "Preferred name",
+        "position": "Position",
+        "hire_date": "Hire date",
+        "department": "Department",
+        "supervisor": "Supervisor",
+        "birthday": "Birthday",
+    },
+)
