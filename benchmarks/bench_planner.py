@@ -31,12 +31,15 @@ from reconciler.core.model import (
     TargetUser,
 )
 from reconciler.core.planner import compute_plan
+from reconciler.sources.personio.profile import PERSONIO, default_fields
+from reconciler.targets.lattice.profile import LATTICE
 
 CONFIG = Config(
     personio=PersonioSettings(
         "https://api.personio.de/v1", SecretRef("PID"), SecretRef("PSECRET"), "bench"
     ),
     lattice=LatticeSettings("https://api.latticehq.com/scim/v2", SecretRef("LTOKEN")),
+    fields=default_fields(),
     custom_attributes=(
         CustomAttribute("dynamic_1234567", "Cost Center", "text"),
         CustomAttribute("dynamic_3456789", "Level", "number"),
@@ -145,13 +148,13 @@ def measure(
 ) -> tuple[Result, Plan]:
     snapshot = SourceSnapshot(tuple(employees))
     seconds = float("inf")
-    plan = compute_plan(snapshot, users, CONFIG)
+    plan = compute_plan(snapshot, users, CONFIG, source=PERSONIO, target=LATTICE)
     for _ in range(repeat):
         started = time.perf_counter()
-        plan = compute_plan(snapshot, users, CONFIG)
+        plan = compute_plan(snapshot, users, CONFIG, source=PERSONIO, target=LATTICE)
         seconds = min(seconds, time.perf_counter() - started)
     tracemalloc.start()
-    compute_plan(snapshot, users, CONFIG)
+    compute_plan(snapshot, users, CONFIG, source=PERSONIO, target=LATTICE)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     result = Result(case, len(employees), len(plan.changes), seconds, peak / 2**20)

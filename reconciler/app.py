@@ -38,6 +38,8 @@ from reconciler.edges.starter import render_starter_config
 from reconciler.errors import ReconcilerError, StalePlanError
 from reconciler.sandbox.scenario import Sandbox
 from reconciler.sources.personio.client import PersonioClient, check_allowed_attributes
+from reconciler.sources.personio.profile import PERSONIO
+from reconciler.targets.lattice.profile import LATTICE
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter
 
 DEFAULT_RETRY = RetryPolicy()
@@ -189,10 +191,10 @@ def gather_and_plan(
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lattice") as pool:
             target = pool.submit(_gather_lattice, conn, progress)
             snapshot = personio.fetch_employees(progress=_stage(progress, "personio"))
-            check_allowed_attributes(snapshot, needed_attributes(resolved))
+            check_allowed_attributes(snapshot, needed_attributes(resolved, PERSONIO))
             actual, lattice_requests = target.result()
         personio_requests = personio.request_count
-    plan = compute_plan(snapshot, actual, resolved)
+    plan = compute_plan(snapshot, actual, resolved, source=PERSONIO, target=LATTICE)
     violations = compute_violations(plan, resolved.safety)
     return PlanRun(
         config=resolved,
@@ -339,7 +341,7 @@ def _check_allow_list(config: Config, catalogue: tuple[AttributeInfo, ...]) -> C
     missing = [
         f"'{label}' ({key}) is not allowed — add it to the allowed attributes of the Personio "
         "API credential (Settings › Integrations › API credentials)"
-        for key, label in needed_attributes(resolved).items()
+        for key, label in needed_attributes(resolved, PERSONIO).items()
         if key not in allowed and key != "id"  # the id is always returned
     ]
     return Check(title, not missing, tuple(missing))

@@ -1,5 +1,9 @@
-"""Pure mapping: Personio employees + config → the Lattice users that should exist (scope, rules).
-Imports only the standard library, reconciler.core.model and reconciler.errors; no I/O.
+"""Pure mapping: source employees + config → the target users that should exist (scope, rules).
+Imports only the standard library, the core (model, profiles, normalise) and reconciler.errors.
+
+The source's vocabulary (status and employment-type keys, the contractor type, labels) comes
+from a ``SourceProfile``, the fields a target leaves alone for contractors from a
+``TargetProfile``: nothing here names a vendor.
 
 Every per-person problem becomes a ``Problem`` (an error blocks that person, a warning does
 not); messages name Personio ids and attribute names, never names, emails or values.
@@ -9,12 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from reconciler.core.model import (
-    REQUIRED_PERSONIO_ATTRIBUTES,
     AttributeInfo,
     AttrValue,
     Config,
@@ -25,26 +27,9 @@ from reconciler.core.model import (
     Problem,
     SyncSettings,
 )
+from reconciler.core.normalise import fold, id_sort_key, normalise_email
+from reconciler.core.profiles import SourceProfile, TargetProfile
 from reconciler.errors import ConfigError, ConfigProblem
-
-#: Labels Personio shows for the default sources of the standard fields (for messages).
-STANDARD_SOURCE_LABELS: Mapping[str, str] = {
-    "preferred_name": "Preferred name",
-    "position": "Position",
-    "hire_date": "Hire date",
-    "department": "Department",
-    "supervisor": "Supervisor",
-    "birthday": "Birthday",
-}
-
-#: Fields Lattice's own sync never sets for contractors (``employment_type: external``).
-CONTRACTOR_UNMANAGED_FIELDS: frozenset[str] = frozenset({"title", "manager"})
-
-CONTRACTOR_TYPE = "external"
-
-# Deliberately loose: one "@", no spaces, a dot in the domain. Lattice validates the rest; we
-# only need to refuse values that cannot be a login identity at all.
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +63,14 @@ def resolve_sources(config: Config, catalogue: Sequence[AttributeInfo]) -> Confi
     by_label: dict[str, str] = {}
     # Sorted so that two attributes sharing a label resolve the same way on every run.
     for info in sorted(catalogue, key=lambda info: info.key):
-        by_label.setdefault(_fold(info.label), info.key)
+        by_label.setdefault(fold(info.label), info.key)
 
     problems: list[ConfigProblem] = []
 
     def resolve(written: str, path: str) -> str:
         if written in keys:
             return written
-        key = by_label.get(_fold(written))
+        key = by_label.get(fold(written))
         if key is None:
             problems.append(
                 ConfigProblem(
@@ -112,16 +97,16 @@ def resolve_sources(config: Config, catalogue: Sequence[AttributeInfo]) -> Confi
     return replace(config, fields=fields, custom_attributes=custom)
 
 
-def needed_attributes(config: Config) -> dict[str, str]:
-    """Attribute key → a label for humans, for every Personio attribute this run reads.
+def needed_attributes(config: Config, profile: SourceProfile) -> dict[str, str]:
+    """Attribute key → a label for humans, for every source attribute this run reads.
 
     The required identity/scope attributes, the source of every enabled standard field, and
     every custom attribute's source. Used to check the credential's allowed attributes.
     """
-    needed = dict(REQUIRED_PERSONIO_ATTRIBUTES)
+    needed = dict(profile.required)
     for setting in config.fields:
         if setting.enabled and setting.source not in needed:
-            needed[setting.source] = STANDARD_SOURCE_LABELS.get(
+            needed[setting.source] = profile.labels.get(
                 setting.source, f"{setting.source} (source of {setting.name})"
             )
     for attr in config.custom_attributes:
@@ -135,15 +120,21 @@ def needed_attributes(config: Config) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def is_in_scope(employee: Employee, sync: SyncSettings) -> bool:
+def is_in_scope(employee: Employee, sync: SyncSettings, profile: SourceProfile) -> bool:
     """Whether the employee's employment type and status are both among those configured."""
-    employment_type = _lower(employee.attributes.get("employment_type"))
-    status = _lower(employee.attributes.get("status"))
+    employment_type = _lower(employee.attributes.get(profile.employment_type_key))
+    status = _lower(employee.attributes.get(profile.status_key))
     return employment_type in sync.employee_types and status in sync.statuses
 
 
-def compute_desired_users(employees: Sequence[Employee], config: Config) -> MappingResult:
-    """Map every in-scope employee onto the Lattice user that should exist for them.
+def compute_desired_users(
+    employees: Sequence[Employee],
+    config: Config,
+    *,
+    source: SourceProfile,
+    target: TargetProfile,
+) -> MappingResult:
+    """Map every in-scope employee onto the target user that should exist for them.
 
     ``config`` must be resolved (see ``resolve_sources``). Desired users come out sorted by
     Personio id (numeric-aware); problems sorted too, so the result never depends on the
@@ -177,17 +168,20 @@ def compute_desired_users(employees: Sequence[Employee], config: Config) -> Mapp
                 Problem(
                     source_id,
                     "duplicate_personio_id",
-                    f"Personio returned employee {source_id} {len(records)} times — left untouched",
+                    f"{source.name} returned employee {source_id} {len(records)} times — "
+                    "left untouched",
                 )
             )
             blocked_ids.add(source_id)
             # Their Lattice user, found by email, must not be adopted by anyone either.
             blocked_emails.update(
-                email for email in (_email(r.attributes.get("email")) for r in records) if email
+                email
+                for email in (normalise_email(r.attributes.get(source.email_key)) for r in records)
+                if email
             )
             continue
-        employment_type = _lower(employee.attributes.get("employment_type"))
-        status = _lower(employee.attributes.get("status"))
+        employment_type = _lower(employee.attributes.get(source.employment_type_key))
+        status = _lower(employee.attributes.get(source.status_key))
         if not employment_type or not status:
             # Without them nobody can tell whether the person left: refuse, never deactivate.
             absent = " and ".join(
@@ -199,11 +193,12 @@ def compute_desired_users(employees: Sequence[Employee], config: Config) -> Mapp
                 Problem(
                     source_id,
                     "missing_scope",
-                    f"employee {source_id} has no {absent} — fix it in Personio; left untouched",
+                    f"employee {source_id} has no {absent} — fix it in {source.name}; "
+                    "left untouched",
                 )
             )
             blocked_ids.add(source_id)
-            email = _email(employee.attributes.get("email"))
+            email = normalise_email(employee.attributes.get(source.email_key))
             if email:
                 blocked_emails.add(email)
         elif employment_type in types and status in statuses:
@@ -217,16 +212,16 @@ def compute_desired_users(employees: Sequence[Employee], config: Config) -> Mapp
     holder: dict[str, str] = {}  # email → the first Personio id with it
     shared: dict[str, list[str]] = {}  # email → every Personio id with it, when several
     for employee in in_scope:
-        email = _email(employee.attributes.get("email"))
+        email = normalise_email(employee.attributes.get(source.email_key))
         if email is None:
-            missing = employee.attributes.get("email") is None
+            missing = employee.attributes.get(source.email_key) is None
             errors.append(
                 Problem(
                     employee.source_id,
                     "invalid_email",
                     f"employee {employee.source_id} "
                     + ("has no email" if missing else "has an email that is not a valid address")
-                    + " — fix it in Personio; left untouched",
+                    + f" — fix it in {source.name}; left untouched",
                 )
             )
             blocked_ids.add(employee.source_id)
@@ -237,7 +232,7 @@ def compute_desired_users(employees: Sequence[Employee], config: Config) -> Mapp
             shared.setdefault(email, [first_holder]).append(employee.source_id)
     for email, ids in shared.items():
         blocked_emails.add(email)
-        ordered = sorted(ids, key=personio_id_key)
+        ordered = sorted(ids, key=id_sort_key)
         for source_id in ordered:
             others = ", ".join(other for other in ordered if other != source_id)
             errors.append(
@@ -245,16 +240,16 @@ def compute_desired_users(employees: Sequence[Employee], config: Config) -> Mapp
                     source_id,
                     "duplicate_email",
                     f"employee {source_id} has the same email as employee {others} — "
-                    "fix it in Personio; both left untouched",
+                    f"fix it in {source.name}; both left untouched",
                     email=email,
                 )
             )
             blocked_ids.add(source_id)
             del emails[source_id]
 
-    rules = _FieldRules(config, emails)
+    rules = _FieldRules(config, emails, source, target)
     desired: list[DesiredUser] = []
-    in_scope.sort(key=lambda employee: personio_id_key(employee.source_id))
+    in_scope.sort(key=lambda employee: id_sort_key(employee.source_id))
     for employee in in_scope:
         source_id = employee.source_id
         email = emails.get(source_id)
@@ -276,15 +271,22 @@ def compute_desired_users(employees: Sequence[Employee], config: Config) -> Mapp
 class _FieldRules:
     """The per-field work of the mapping, prepared once per run (100,000 people must be fast)."""
 
-    def __init__(self, config: Config, emails: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        emails: Mapping[str, str],
+        source: SourceProfile,
+        target: TargetProfile,
+    ) -> None:
         self.emails = emails
+        self.contractor_type = source.contractor_type
         names = [("first_name", "first_name"), ("last_name", "last_name")]
         names += [(setting.name, setting.source) for setting in config.fields if setting.enabled]
         self.standard: list[tuple[str, str, Callable[[AttrValue], FieldValue]]] = [
             (name, source, _id if name == "manager" else normalise_value) for name, source in names
         ]
         self.contractor_standard = [
-            rule for rule in self.standard if rule[0] not in CONTRACTOR_UNMANAGED_FIELDS
+            rule for rule in self.standard if rule[0] not in target.contractor_unmanaged_fields
         ]
         self.custom = [
             (attr.field_name, attr.personio, _CUSTOM_CONVERTERS[attr.type], attr)
@@ -295,7 +297,9 @@ class _FieldRules:
         self, employee: Employee, employment_type: str, email: str, warnings: list[Problem]
     ) -> DesiredUser:
         attributes = employee.attributes
-        standard = self.contractor_standard if employment_type == CONTRACTOR_TYPE else self.standard
+        standard = (
+            self.contractor_standard if employment_type == self.contractor_type else self.standard
+        )
         fields: dict[str, FieldValue] = {}
         for name, source, normalise in standard:
             value = attributes.get(source)
@@ -430,32 +434,12 @@ def _number(value: float) -> int | float:
     return int(value) if value.is_integer() else value
 
 
-def _email(value: AttrValue) -> str | None:
-    if not isinstance(value, str):
-        return None
-    email = value.strip().casefold()
-    return email if _EMAIL.fullmatch(email) else None
-
-
 def _lower(value: AttrValue) -> str | None:
     return value.strip().lower() if isinstance(value, str) else None
 
 
-def _fold(text: str) -> str:
-    return text.strip().casefold()
-
-
-def personio_id_key(source_id: str | None) -> tuple[int, int, str]:
-    """Numeric-aware sort key: "9" before "10"; non-numeric ids after, ``None`` last."""
-    if source_id is None:
-        return (2, 0, "")
-    if source_id.isascii() and source_id.isdigit():
-        return (0, int(source_id), source_id)
-    return (1, 0, source_id)
-
-
-def problem_key(problem: Problem) -> tuple[tuple[int, int, str], str, str]:
-    return (personio_id_key(problem.source_id), problem.code, problem.message)
+def problem_key(problem: Problem) -> tuple[tuple[int, int, str, str], str, str]:
+    return (id_sort_key(problem.source_id), problem.code, problem.message)
 
 
 def unique_problems(problems: Iterable[Problem]) -> tuple[Problem, ...]:

@@ -1,4 +1,4 @@
-"""Frozen value types shared by every layer: config, employees, Lattice users, plans and reports.
+"""Frozen value types shared by every layer: config, employees, target users, plans and reports.
 Imports only the standard library; no I/O, no httpx, click, yaml or environment.
 
 Field values are normalised before they get here (see ``FieldValue``), so comparing two
@@ -17,28 +17,19 @@ from typing import Literal
 # Configuration (built by config.py from YAML; consumed by the pure core and the composition root)
 # ---------------------------------------------------------------------------------------------
 
-#: Standard Lattice fields the config can switch on/off, and their default Personio source.
-STANDARD_FIELDS: Mapping[str, str] = {
-    "preferred_name": "preferred_name",
-    "title": "position",
-    "start_date": "hire_date",
-    "department": "department",
-    "manager": "supervisor",
-    "birth_date": "birthday",
-}
+#: Standard target fields the config can switch on/off (their default source attribute is the
+#: source profile's ``default_sources``).
+STANDARD_FIELDS: tuple[str, ...] = (
+    "preferred_name",
+    "title",
+    "start_date",
+    "department",
+    "manager",
+    "birth_date",
+)
 
 #: Fields that are always synced (identity and name); not switchable.
 IDENTITY_FIELDS: tuple[str, ...] = ("email", "first_name", "last_name")
-
-#: Personio attributes every run needs, with the label Personio shows for them.
-REQUIRED_PERSONIO_ATTRIBUTES: Mapping[str, str] = {
-    "id": "Employee ID",
-    "email": "Email",
-    "first_name": "First name",
-    "last_name": "Last name",
-    "status": "Status",
-    "employment_type": "Employment type",
-}
 
 #: Fields that are never printed in any rendering, whatever the config says.
 ALWAYS_SENSITIVE_FIELDS: frozenset[str] = frozenset({"birth_date"})
@@ -129,10 +120,8 @@ class Config:
     personio: PersonioSettings
     lattice: LatticeSettings
     sync: SyncSettings = SyncSettings()
-    #: one entry per name in STANDARD_FIELDS, in that order
-    fields: tuple[FieldSetting, ...] = tuple(
-        FieldSetting(name, True, source) for name, source in STANDARD_FIELDS.items()
-    )
+    #: one entry per name in STANDARD_FIELDS, in that order (the loader always fills it)
+    fields: tuple[FieldSetting, ...] = ()
     custom_attributes: tuple[CustomAttribute, ...] = ()
     safety: SafetySettings = SafetySettings()
     version: int = 1
@@ -175,7 +164,7 @@ class AttributeInfo:
 
 @dataclass(frozen=True, slots=True)
 class Employee:
-    """One Personio employee, parsed. ``attributes`` holds every attribute Personio returned,
+    """One source employee, parsed. ``attributes`` holds every attribute Personio returned,
     by key, parsed; attributes the credential may not read are absent (not ``None``)."""
 
     source_id: str
@@ -194,22 +183,6 @@ class Employee:
         text = value.isoformat() if isinstance(value, dt.date) else str(value)
         text = text.strip()
         return text or None
-
-    @property
-    def email(self) -> str | None:
-        return self.text("email")
-
-    @property
-    def status(self) -> str | None:
-        return self.text("status")
-
-    @property
-    def employment_type(self) -> str | None:
-        return self.text("employment_type")
-
-    @property
-    def supervisor_id(self) -> str | None:
-        return self.text("supervisor")
 
 
 @dataclass(frozen=True, slots=True)

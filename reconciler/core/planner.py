@@ -14,11 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
-from reconciler.core.mapping import (
-    compute_desired_users,
-    personio_id_key,
-    unique_problems,
-)
+from reconciler.core.mapping import compute_desired_users, unique_problems
 from reconciler.core.model import (
     Action,
     Change,
@@ -32,17 +28,21 @@ from reconciler.core.model import (
     SyncSettings,
     TargetUser,
 )
+from reconciler.core.normalise import fold, id_sort_key
+from reconciler.core.profiles import SourceProfile, TargetProfile
 
 FORMAT_VERSION = 1
 
 #: What a sensitive value looks like in every document and rendering.
 REDACTED = "(redacted)"
 
-#: Lattice multiple-choice attributes hold at most this many distinct values.
-MAX_CHOICES = 200
 
-#: Custom attribute types that are multiple choice in Lattice (dates travel as text).
-MULTIPLE_CHOICE_TYPES = frozenset({"text", "date"})
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """The systems' names, for messages (the only place the planner mentions them)."""
+
+    source: str
+    target: str
 
 
 class _Pending:
@@ -52,22 +52,30 @@ class _Pending:
 _PENDING = _Pending()
 
 
-def compute_plan(snapshot: SourceSnapshot, actual: Sequence[TargetUser], config: Config) -> Plan:
-    """The changes that make Lattice match Personio (``config`` resolved, see mapping)."""
-    mapping = compute_desired_users(snapshot.employees, config)
+def compute_plan(
+    snapshot: SourceSnapshot,
+    actual: Sequence[TargetUser],
+    config: Config,
+    *,
+    source: SourceProfile,
+    target: TargetProfile,
+) -> Plan:
+    """The changes that make the target match the source (``config`` resolved, see mapping)."""
+    mapping = compute_desired_users(snapshot.employees, config, source=source, target=target)
+    words = _Words(source.name, target.name)
     errors: list[Problem] = [*mapping.errors, *snapshot.problems]
     warnings: list[Problem] = list(mapping.warnings)
     # Records Personio sent but we could not parse are people too: never touch their users.
     blocked_ids = set(mapping.blocked_ids)
     blocked_ids.update(p.source_id for p in snapshot.problems if p.source_id)
     blocked_emails = set(mapping.blocked_emails)
-    blocked_emails.update(_fold(p.email) for p in snapshot.problems if p.email)
+    blocked_emails.update(fold(p.email) for p in snapshot.problems if p.email)
 
     desired = [d for d in mapping.desired if d.source_id not in blocked_ids]
     users = sorted(actual, key=attrgetter("target_id"))
-    desired = _limit_choices(desired, users, config, warnings)
+    desired = _limit_choices(desired, users, config, target, warnings)
 
-    matching = _match(desired, users, config.sync.protected)
+    matching = _match(desired, users, config.sync.protected, words)
     errors += matching.errors
     blocked_ids |= matching.refused
 
@@ -92,11 +100,19 @@ def compute_plan(snapshot: SourceSnapshot, actual: Sequence[TargetUser], config:
             blocked=frozenset(blocked_ids),
             in_scope=frozenset(person.source_id for person in mapping.desired),
         ),
+        words,
         warnings,
     )
 
     changes, unchanged = _updates(
-        managed, desired_fields, matching, users=users, resolvable=resolvable, warnings=warnings
+        managed,
+        desired_fields,
+        matching,
+        users=users,
+        resolvable=resolvable,
+        create_only=target.create_only_fields,
+        words=words,
+        warnings=warnings,
     )
     # A record Personio sent without a readable id or email may be anyone's: deactivating
     # users of ids "absent" from the answer could then deactivate that very person.
@@ -105,10 +121,10 @@ def compute_plan(snapshot: SourceSnapshot, actual: Sequence[TargetUser], config:
     deactivations = _deactivations(users, matching, blocked_ids, blocked_emails, config.sync)
     for change in deactivations:
         if unidentified and change.source_id and change.source_id not in known_ids:
-            warnings.append(_held_problem(change, unidentified))
+            warnings.append(_held_problem(change, unidentified, words))
         else:
             changes.append(change)
-    changes.sort(key=lambda c: (c.action.order, personio_id_key(c.source_id), c.email))
+    changes.sort(key=lambda c: (c.action.order, id_sort_key(c.source_id), c.email))
     creates = _create_changes(matching.creates, desired_fields, create_ids)
 
     plan = Plan(
@@ -144,9 +160,12 @@ class _Matching:
 
 
 def _match(
-    desired: Sequence[DesiredUser], users: Sequence[TargetUser], protected: frozenset[str]
+    desired: Sequence[DesiredUser],
+    users: Sequence[TargetUser],
+    protected: frozenset[str],
+    words: _Words,
 ) -> _Matching:
-    """Match by Personio id = external id; by email only to adopt users never linked.
+    """Match by source id = external id; by email only to adopt users never linked.
 
     Ambiguity is refused per person (an error; their users are left untouched).
     """
@@ -173,8 +192,8 @@ def _match(
                 Problem(
                     pid,
                     "duplicate_external_id",
-                    f"Lattice users {ids} all carry external id {pid} — remove it from all "
-                    "but one in Lattice; left untouched",
+                    f"{words.target} users {ids} all carry external id {pid} — remove it "
+                    f"from all but one in {words.target}; left untouched",
                     email=person.email,
                 )
             )
@@ -188,9 +207,9 @@ def _match(
                     Problem(
                         pid,
                         "email_id_conflict",
-                        f"employee {pid} is linked to Lattice user {user.target_id}, but their "
-                        f"email belongs to Lattice user {email_user.target_id} — merge or rename "
-                        "one of them in Lattice; left untouched",
+                        f"employee {pid} is linked to {words.target} user {user.target_id}, but "
+                        f"their email belongs to {words.target} user {email_user.target_id} — "
+                        f"merge or rename one of them in {words.target}; left untouched",
                         email=person.email,
                     )
                 )
@@ -209,16 +228,18 @@ def _match(
                 Problem(
                     pid,
                     "email_claimed",
-                    f"employee {pid}'s email belongs to Lattice user {email_user.target_id}, "
+                    f"employee {pid}'s email belongs to {words.target} user "
+                    f"{email_user.target_id}, "
                     f"which is linked to employee {email_user.external_id} — fix the "
-                    "external id in Lattice or the email in Personio; left untouched",
+                    f"external id in {words.target} or the email in {words.source}; "
+                    "left untouched",
                     email=person.email,
                 )
             )
             result.refused.add(pid)
             result.untouched.add(email_user.target_id)
             continue
-        if protected and (person.email in protected or _fold(user.email) in protected):
+        if protected and (person.email in protected or fold(user.email) in protected):
             result.protected.add(pid)
         result.matched[pid] = user
     return result
@@ -239,7 +260,7 @@ def _deactivations(
     for user in users:
         if not user.active or user.target_id in matched or user.target_id in matching.untouched:
             continue
-        email = _fold(user.email)
+        email = fold(user.email)
         if email in sync.protected or email in blocked_emails:
             continue
         if user.external_id:
@@ -253,14 +274,14 @@ def _deactivations(
     return changes
 
 
-def _held_problem(change: Change, unidentified: int) -> Problem:
+def _held_problem(change: Change, unidentified: int, words: _Words) -> Problem:
     records = "1 record" if unidentified == 1 else f"{unidentified} records"
     return Problem(
         change.source_id,
         "deactivation_held",
-        f"Lattice user {change.target_id} is linked to employee {change.source_id}, who is "
-        f"not in Personio's answer; not deactivated because Personio sent {records} without "
-        "a readable id — fix the records in Personio",
+        f"{words.target} user {change.target_id} is linked to employee {change.source_id}, who "
+        f"is not in {words.source}'s answer; not deactivated because {words.source} sent "
+        f"{records} without a readable id — fix the records in {words.source}",
     )
 
 
@@ -273,19 +294,22 @@ def _limit_choices(
     desired: list[DesiredUser],
     users: Sequence[TargetUser],
     config: Config,
+    target: TargetProfile,
     warnings: list[Problem],
 ) -> list[DesiredUser]:
-    """Keep every multiple-choice attribute within Lattice's 200 distinct values.
+    """Keep every multiple-choice attribute within the target's limit of distinct values.
 
-    Text and date attributes are multiple choice in Lattice (it has no date type). Lattice
-    refuses the 201st value, so planning it would fail at apply time on every run. Values
-    Lattice already holds are always kept; new values fill the remaining room in sorted
-    order; people with other new values keep whatever Lattice has (the key is dropped, so it
-    is not compared) and get a warning.
+    The target refuses the value past its ``choice_limit``, so planning it would fail at apply
+    time on every run. Values the target already holds are always kept; new values fill the
+    remaining room in sorted order; people with other new values keep whatever the target has
+    (the key is dropped, so it is not compared) and get a warning.
     """
-    dropped: dict[str, set[str]] = {}  # personio id → field names to drop
+    limit = target.choice_limit
+    if limit is None:
+        return desired
+    dropped: dict[str, set[str]] = {}  # source id → field names to drop
     for attr in config.custom_attributes:
-        if attr.type not in MULTIPLE_CHOICE_TYPES:
+        if attr.type not in target.choice_limited_types:
             continue
         name = attr.field_name
         # Choices Lattice already has stay usable; new ones only while there is room.
@@ -293,9 +317,9 @@ def _limit_choices(
         existing.discard(None)
         new = {d.fields.get(name) for d in desired} - existing
         new.discard(None)
-        if len(existing) + len(new) <= MAX_CHOICES:
+        if len(existing) + len(new) <= limit:
             continue
-        room = max(0, MAX_CHOICES - len(existing))
+        room = max(0, limit - len(existing))
         allowed = existing | set(sorted(new, key=str)[:room])
         for person in desired:
             value = person.fields.get(name)
@@ -307,7 +331,7 @@ def _limit_choices(
                     person.source_id,
                     "too_many_choices",
                     f"employee {person.source_id}: custom attribute {attr.lattice!r} would "
-                    f"need more than {MAX_CHOICES} distinct values in Lattice and this new "
+                    f"need more than {limit} distinct values in {target.name} and this new "
                     "value is not among those that fit — left unchanged",
                 )
             )
@@ -342,6 +366,7 @@ def _resolve_managers(
     people: Sequence[DesiredUser],
     resolvable: Mapping[str, object],
     context: _ManagerContext,
+    words: _Words,
     warnings: list[Problem],
 ) -> dict[str, Mapping[str, FieldValue]]:
     """Each person's fields with the manager made safe to write.
@@ -365,9 +390,9 @@ def _resolve_managers(
             code, why = "manager_not_found", "has errors in this plan"
         elif manager in context.in_scope:
             # e.g. a protected person without a linked Lattice user: nothing to point at.
-            code, why = "manager_not_found", "has no Lattice user that can be linked"
+            code, why = "manager_not_found", f"has no {words.target} user that can be linked"
         else:
-            code, why = "manager_not_found", "is not in Personio"
+            code, why = "manager_not_found", f"is not in {words.source}"
         warnings.append(
             Problem(pid, code, f"employee {pid}: manager {manager} {why} — no manager set")
         )
@@ -381,7 +406,7 @@ def _resolve_managers(
                     pid,
                     "manager_cycle",
                     f"employee {pid} is in a reporting cycle ({' → '.join(loop)}) — "
-                    "manager left as it is in Lattice",
+                    f"manager left as it is in {words.target}",
                 )
             )
             fields[pid] = {k: v for k, v in fields[pid].items() if k != "manager"}
@@ -424,12 +449,14 @@ def _updates(
     *,
     users: Sequence[TargetUser],
     resolvable: Mapping[str, str | _Pending],
+    create_only: frozenset[str],
+    words: _Words,
     warnings: list[Problem],
 ) -> tuple[list[Change], int]:
     """Links, reactivations and updates of matched users, and how many need nothing."""
-    # The manager's "before" is shown as a Personio id wherever Lattice tells us one.
-    scim_to_personio = {user.target_id: user.external_id for user in users if user.external_id}
-    scim_to_personio.update(
+    # The manager's "before" is shown as a source id wherever the target tells us one.
+    target_to_source = {user.target_id: user.external_id for user in users if user.external_id}
+    target_to_source.update(
         {matching.matched[pid].target_id: pid for pid in matching.linked - matching.protected}
     )
     changes: list[Change] = []
@@ -442,7 +469,9 @@ def _updates(
             user,
             desired_fields[pid],
             resolvable=resolvable,
-            scim_to_personio=scim_to_personio,
+            target_to_source=target_to_source,
+            create_only=create_only,
+            words=words,
             warnings=warnings,
         )
         is_link = pid in matching.linked
@@ -468,18 +497,20 @@ def _diff(
     fields: Mapping[str, FieldValue],
     *,
     resolvable: Mapping[str, str | _Pending],
-    scim_to_personio: Mapping[str, str],
+    target_to_source: Mapping[str, str],
+    create_only: frozenset[str],
+    words: _Words,
     warnings: list[Problem],
 ) -> tuple[tuple[FieldChange, ...], str | None]:
     """Field changes for an existing user, and the create this change must wait for."""
     pid = person.source_id
     manager = fields.get("manager")
-    # Lattice holds the manager's SCIM id; compare in its terms.
+    # The target holds the manager's target id; compare in its terms.
     wanted: Mapping[str, object] = fields
     if manager is not None:
         wanted = {**fields, "manager": resolvable[str(manager)]}
     email = person.email
-    same_email = user.email == email or _fold(user.email) == email
+    same_email = user.email == email or fold(user.email) == email
     # The common case (nothing changed) costs one C-level comparison, no per-field work.
     if same_email and wanted.items() <= user.fields.items():
         return (), None
@@ -492,19 +523,21 @@ def _diff(
         have = user.fields.get(name)
         if want == have:
             continue
-        if name == "preferred_name":
-            # Lattice applies nickName only on create: planning an update would never converge.
+        if name in create_only:
+            # The target applies it only on create: planning an update would never converge.
+            label = name.replace("_", " ")
             warnings.append(
                 Problem(
                     pid,
-                    "preferred_name_drift",
-                    f"employee {pid}: the preferred name in Lattice differs from Personio; "
-                    "Lattice sets it only when a user is created — change it in Lattice by hand",
+                    f"{name}_drift",
+                    f"employee {pid}: the {label} in {words.target} differs from "
+                    f"{words.source}; {words.target} sets it only when a user is created — "
+                    f"change it in {words.target} by hand",
                 )
             )
             continue
         if name == "manager":
-            before = scim_to_personio.get(str(have), have) if have is not None else None
+            before = target_to_source.get(str(have), have) if have is not None else None
             diffs.append(FieldChange(name, before, manager))
             if isinstance(want, _Pending):
                 depends_on = str(manager)
@@ -545,7 +578,7 @@ def _create_changes(
         changes[pid] = Change(Action.CREATE, pid, None, person.email, tuple(values), depends_on)
 
     ready = [
-        (personio_id_key(pid), pid) for pid, change in changes.items() if change.depends_on is None
+        (id_sort_key(pid), pid) for pid, change in changes.items() if change.depends_on is None
     ]
     heapq.heapify(ready)
     ordered: list[Change] = []
@@ -553,7 +586,7 @@ def _create_changes(
         _, pid = heapq.heappop(ready)
         ordered.append(changes[pid])
         for report in reports.get(pid, ()):
-            heapq.heappush(ready, (personio_id_key(report), report))
+            heapq.heappush(ready, (id_sort_key(report), report))
     return ordered
 
 
@@ -617,7 +650,3 @@ def redact_value(value: FieldValue) -> FieldValue:
 def _problem_entry(problem: Problem) -> dict[str, object]:
     # Problem.email is for matching decisions only; it never leaves the process.
     return {"personio_id": problem.source_id, "code": problem.code, "message": problem.message}
-
-
-def _fold(email: str) -> str:
-    return email.strip().casefold()

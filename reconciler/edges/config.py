@@ -41,6 +41,7 @@ from reconciler.core.model import (
     UnmanagedPolicy,
 )
 from reconciler.errors import ConfigError, ConfigProblem
+from reconciler.sources.personio.profile import PERSONIO
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,8 @@ DEFAULT_CONFIG_PATH = Path("config/integration.yaml")
 DEFAULT_PERSONIO_BASE_URL = "https://api.personio.de/v1"
 DEFAULT_LATTICE_BASE_URL = "https://api.latticehq.com/scim/v2"
 
-#: Allowed values in their canonical order; ``Config`` lists them in this order whatever the file
-#: says, so two files that mean the same thing load into equal values.
-EMPLOYEE_TYPES: tuple[str, ...] = ("internal", "external")
-STATUSES: tuple[str, ...] = ("active", "onboarding", "leave", "inactive")
+#: The config's sections describe Personio as the source: its vocabulary comes from its profile.
+SOURCE = PERSONIO
 
 #: A config is a page of YAML; anything far larger is the wrong file (or a hostile one).
 MAX_CONFIG_BYTES = 1_000_000
@@ -536,7 +535,8 @@ def _check_standard_field_sources_are_unique(data: Mapping[str, Any]) -> Iterato
     # One Personio attribute feeding two standard fields is almost always a copy-paste slip.
     fields: Mapping[str, Any] = data.get("fields", {})
     fed_by: dict[str, str] = {}
-    for name, default_source in STANDARD_FIELDS.items():
+    for name in STANDARD_FIELDS:
+        default_source = SOURCE.default_sources[name]
         setting = fields.get(name, True)
         if setting is False:
             continue
@@ -616,8 +616,8 @@ def _build_sync(sync: Mapping[str, Any]) -> SyncSettings:
     employee_types = sync.get("employee_types", defaults.employee_types)
     statuses = sync.get("statuses", defaults.statuses)
     return SyncSettings(
-        employee_types=tuple(value for value in EMPLOYEE_TYPES if value in employee_types),
-        statuses=tuple(value for value in STATUSES if value in statuses),
+        employee_types=tuple(value for value in SOURCE.employment_types if value in employee_types),
+        statuses=tuple(value for value in SOURCE.statuses if value in statuses),
         unmanaged_users=cast(
             UnmanagedPolicy, sync.get("unmanaged_users", defaults.unmanaged_users)
         ),
@@ -627,7 +627,8 @@ def _build_sync(sync: Mapping[str, Any]) -> SyncSettings:
 
 def _build_fields(fields: Mapping[str, Any]) -> tuple[FieldSetting, ...]:
     settings = []
-    for name, default_source in STANDARD_FIELDS.items():
+    for name in STANDARD_FIELDS:
+        default_source = SOURCE.default_sources[name]
         setting = fields.get(name, True)
         if isinstance(setting, dict):
             settings.append(FieldSetting(name, True, setting["source"]))

@@ -29,6 +29,8 @@ from reconciler.sandbox.company import SampleCompany, generate_company
 from reconciler.sandbox.lattice_emulator import LatticeEmulator
 from reconciler.sandbox.personio_emulator import PersonioCredential, PersonioEmulator
 from reconciler.sources.personio.client import parse_attribute_catalogue, parse_employee
+from reconciler.sources.personio.profile import PERSONIO, default_fields
+from reconciler.targets.lattice.profile import LATTICE
 from reconciler.targets.scim.resources import ENTERPRISE_URN, build_create_body
 
 PERSONIO_CLIENT_ID = "sandbox-client"
@@ -56,6 +58,7 @@ SEED_CONFIG = Config(
         app_id="sandbox",
     ),
     lattice=LatticeSettings(base_url="http://lattice.sandbox/scim/v2", token=SecretRef("T")),
+    fields=default_fields(),
     sync=SyncSettings(protected=frozenset({"it-admin@example.com"})),
     custom_attributes=(
         CustomAttribute("Cost center", "Cost Center", "text"),
@@ -120,8 +123,18 @@ def seed_lattice(lattice: LatticeEmulator, company: SampleCompany, *, drift: boo
             config.sync, statuses=("active", "onboarding", "leave", "inactive")
         ),
     )
-    desired = {user.source_id: user for user in compute_desired_users(employees, everyone).desired}
-    in_scope = {user.source_id for user in compute_desired_users(employees, config).desired}
+    desired = {
+        user.source_id: user
+        for user in compute_desired_users(
+            employees, everyone, source=PERSONIO, target=LATTICE
+        ).desired
+    }
+    in_scope = {
+        user.source_id
+        for user in compute_desired_users(
+            employees, config, source=PERSONIO, target=LATTICE
+        ).desired
+    }
     ordered = sorted(desired.values(), key=lambda user: int(user.source_id))
 
     skip_create: set[str] = set()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from reconciler.core.model import REQUIRED_PERSONIO_ATTRIBUTES, SourceSnapshot
+from reconciler.core.model import SourceSnapshot
 from reconciler.edges.http import NO_WAIT_RETRY
 from reconciler.errors import (
     AuthError,
@@ -30,6 +30,7 @@ from reconciler.sandbox.personio_emulator import (
 )
 from reconciler.sandbox.transport import EmulatorServer
 from reconciler.sources.personio.client import PersonioClient, check_allowed_attributes
+from reconciler.sources.personio.profile import PERSONIO
 
 ROOT = "http://personio.test"
 BASE = f"{ROOT}/v1"
@@ -228,7 +229,7 @@ def test_an_attribute_missing_from_the_allow_list_is_omitted_and_detected(
     assert all("employment_type" not in e.attributes for e in snapshot.employees)
     assert {attribute.key for attribute in catalogue} == allowed
     with pytest.raises(SourceDataError, match="did not return the attributes Employment type —"):
-        check_allowed_attributes(snapshot, REQUIRED_PERSONIO_ATTRIBUTES)
+        check_allowed_attributes(snapshot, PERSONIO.required)
 
 
 def test_credentials_in_the_query_string_are_refused_as_deprecated(company: SampleCompany) -> None:
@@ -287,7 +288,7 @@ def test_state_changes_show_up_in_the_next_run(company: SampleCompany) -> None:
     assert "3" not in people
     assert people["4"].get("position") == "Chief Tea Officer"
     assert people["5"].get("dynamic_9999999") == "new attribute"
-    assert people["9001"].email == "new.person@example.com"
+    assert people["9001"].text("email") == "new.person@example.com"
     assert len(people) == N
 
 

@@ -30,8 +30,6 @@ from reconciler.edges.config import (
     DEFAULT_CONFIG_PATH,
     DEFAULT_LATTICE_BASE_URL,
     DEFAULT_PERSONIO_BASE_URL,
-    EMPLOYEE_TYPES,
-    STATUSES,
     Credentials,
     load_config,
     load_schema,
@@ -40,6 +38,7 @@ from reconciler.edges.config import (
     resolve_secret,
 )
 from reconciler.errors import ConfigError, ConfigProblem
+from reconciler.sources.personio.profile import PERSONIO as PERSONIO_PROFILE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -311,8 +310,8 @@ def test_schema_names_exactly_the_model_fields_and_values() -> None:
     sync = properties["sync"]["properties"]
     custom = properties["custom_attributes"]["items"]["properties"]
     assert tuple(properties["fields"]["properties"]) == tuple(STANDARD_FIELDS)
-    assert tuple(sync["employee_types"]["items"]["enum"]) == EMPLOYEE_TYPES
-    assert tuple(sync["statuses"]["items"]["enum"]) == STATUSES
+    assert tuple(sync["employee_types"]["items"]["enum"]) == PERSONIO_PROFILE.employment_types
+    assert tuple(sync["statuses"]["items"]["enum"]) == PERSONIO_PROFILE.statuses
     assert tuple(custom["type"]["enum"]) == typing.get_args(CustomType)
 
 

@@ -13,7 +13,6 @@ from reconciler.core.mapping import (
     is_in_scope,
     needed_attributes,
     normalise_value,
-    personio_id_key,
     resolve_sources,
 )
 from reconciler.core.model import (
@@ -33,7 +32,10 @@ from reconciler.core.model import (
     SecretRef,
     SyncSettings,
 )
+from reconciler.core.normalise import id_sort_key
 from reconciler.errors import ConfigError, ConfigProblem
+from reconciler.sources.personio.profile import PERSONIO
+from reconciler.targets.lattice.profile import LATTICE
 
 
 def make_config(
@@ -50,7 +52,7 @@ def make_config(
         lattice=LatticeSettings("https://api.latticehq.com/scim/v2", SecretRef("LTOKEN")),
         fields=tuple(
             FieldSetting(name, name not in disabled, sources.get(name, source))
-            for name, source in STANDARD_FIELDS.items()
+            for name, source in PERSONIO.default_sources.items()
         ),
         custom_attributes=custom,
     )
@@ -176,7 +178,7 @@ def test_needed_attributes_lists_required_enabled_and_custom_sources() -> None:
         ),
     )
 
-    assert needed_attributes(config) == {
+    assert needed_attributes(config, PERSONIO) == {
         "id": "Employee ID",
         "email": "Email",
         "first_name": "First name",
@@ -215,7 +217,7 @@ def test_scope_is_employment_type_and_status(
     sync = SyncSettings(employee_types=("internal",), statuses=("active", "leave"))
     person = employee("1", employment_type=employment_type, status=status)
 
-    assert is_in_scope(person, sync) is expected
+    assert is_in_scope(person, sync, PERSONIO) is expected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,7 +240,7 @@ def test_an_employee_maps_every_enabled_field_normalised() -> None:
     )
     boss = employee("7")
 
-    result = compute_desired_users([person, boss], make_config())
+    result = compute_desired_users([person, boss], make_config(), source=PERSONIO, target=LATTICE)
 
     assert result == MappingResult(
         desired=(
@@ -265,7 +267,9 @@ def test_an_employee_maps_every_enabled_field_normalised() -> None:
 def test_contractor_gets_no_title_and_no_manager() -> None:
     contractor = employee("5", employment_type="external", position="Consultant", supervisor="1")
 
-    result = compute_desired_users([contractor, employee("1")], make_config())
+    result = compute_desired_users(
+        [contractor, employee("1")], make_config(), source=PERSONIO, target=LATTICE
+    )
 
     fields = dict(names_only())
     del fields["title"], fields["manager"]
@@ -275,7 +279,9 @@ def test_contractor_gets_no_title_and_no_manager() -> None:
 def test_disabled_fields_are_absent_so_they_are_never_compared() -> None:
     config = make_config(disabled=("birth_date", "title", "manager", "preferred_name"))
 
-    result = compute_desired_users([employee("1", birthday=dt.date(1961, 7, 4))], config)
+    result = compute_desired_users(
+        [employee("1", birthday=dt.date(1961, 7, 4))], config, source=PERSONIO, target=LATTICE
+    )
 
     assert result.desired == (
         DesiredUser(
@@ -290,7 +296,9 @@ def test_disabled_fields_are_absent_so_they_are_never_compared() -> None:
 def test_a_field_can_be_fed_from_another_attribute() -> None:
     config = make_config(sources={"title": "dynamic_42"})
 
-    result = compute_desired_users([employee("1", dynamic_42=" Staff ", position="x")], config)
+    result = compute_desired_users(
+        [employee("1", dynamic_42=" Staff ", position="x")], config, source=PERSONIO, target=LATTICE
+    )
 
     assert result.desired[0].fields["title"] == "Staff"
 
@@ -319,7 +327,9 @@ def test_values_are_normalised_the_way_lattice_compares_them(
 
 
 def test_a_supervisor_id_of_any_type_becomes_a_string() -> None:
-    result = compute_desired_users([employee("2", supervisor=1), employee("1")], make_config())
+    result = compute_desired_users(
+        [employee("2", supervisor=1), employee("1")], make_config(), source=PERSONIO, target=LATTICE
+    )
 
     assert result.desired[1].fields["manager"] == "1"
 
@@ -332,7 +342,7 @@ def test_missing_or_invalid_email_is_an_error_and_blocks_the_person() -> None:
         employee("4"),
     ]
 
-    result = compute_desired_users(people, make_config())
+    result = compute_desired_users(people, make_config(), source=PERSONIO, target=LATTICE)
 
     assert result == MappingResult(
         desired=(DesiredUser("4", "person4@example.com", "internal", names_only()),),
@@ -367,7 +377,7 @@ def test_two_employees_with_one_email_are_both_blocked() -> None:
         employee("12"),
     ]
 
-    result = compute_desired_users(people, make_config())
+    result = compute_desired_users(people, make_config(), source=PERSONIO, target=LATTICE)
 
     assert result == MappingResult(
         desired=(DesiredUser("12", "person12@example.com", "internal", names_only()),),
@@ -397,7 +407,7 @@ def test_two_employees_with_one_email_are_both_blocked() -> None:
 def test_one_personio_id_returned_twice_blocks_it() -> None:
     people = [employee("3"), employee("3", email="other@example.com"), employee("4")]
 
-    result = compute_desired_users(people, make_config())
+    result = compute_desired_users(people, make_config(), source=PERSONIO, target=LATTICE)
 
     assert result == MappingResult(
         desired=(DesiredUser("4", "person4@example.com", "internal", names_only()),),
@@ -421,7 +431,7 @@ def test_a_blank_status_or_employment_type_is_an_error_not_a_leaver() -> None:
         employee("4"),
     ]
 
-    result = compute_desired_users(people, make_config())
+    result = compute_desired_users(people, make_config(), source=PERSONIO, target=LATTICE)
 
     assert result == MappingResult(
         desired=(DesiredUser("4", "person4@example.com", "internal", names_only()),),
@@ -450,7 +460,7 @@ def test_a_blank_status_or_employment_type_is_an_error_not_a_leaver() -> None:
 def test_out_of_scope_employees_produce_no_desired_user_and_no_errors() -> None:
     people = [employee("1", status="inactive", email=None), employee("2", status="leave")]
 
-    result = compute_desired_users(people, make_config())
+    result = compute_desired_users(people, make_config(), source=PERSONIO, target=LATTICE)
 
     assert result == MappingResult(
         desired=(DesiredUser("2", "person2@example.com", "internal", names_only()),),
@@ -480,7 +490,9 @@ def custom_config(kind: CustomType, sensitive: bool = False) -> Config:
     ],
 )
 def test_custom_text_values_become_strings(value: AttrValue, expected: str | None) -> None:
-    result = compute_desired_users([employee("1", dynamic_1=value)], custom_config("text"))
+    result = compute_desired_users(
+        [employee("1", dynamic_1=value)], custom_config("text"), source=PERSONIO, target=LATTICE
+    )
 
     assert dict(result.desired[0].fields) == {
         "first_name": "Ada",
@@ -495,7 +507,9 @@ def test_custom_text_values_become_strings(value: AttrValue, expected: str | Non
     [(4, 4), (4.0, 4), (4.5, 4.5), (" 12 ", 12), ("3.25", 3.25), ("  ", None), (None, None)],
 )
 def test_custom_number_values_become_numbers(value: AttrValue, expected: float | None) -> None:
-    result = compute_desired_users([employee("1", dynamic_1=value)], custom_config("number"))
+    result = compute_desired_users(
+        [employee("1", dynamic_1=value)], custom_config("number"), source=PERSONIO, target=LATTICE
+    )
 
     assert result.desired[0].fields["custom:Thing"] == expected
     assert result.warnings == ()
@@ -507,7 +521,9 @@ def test_custom_number_values_become_numbers(value: AttrValue, expected: float |
 def test_a_non_numeric_custom_number_warns_and_leaves_the_attribute_alone(
     value: AttrValue,
 ) -> None:
-    result = compute_desired_users([employee("8", dynamic_1=value)], custom_config("number"))
+    result = compute_desired_users(
+        [employee("8", dynamic_1=value)], custom_config("number"), source=PERSONIO, target=LATTICE
+    )
 
     assert result == MappingResult(
         desired=(
@@ -540,7 +556,9 @@ def test_a_non_numeric_custom_number_warns_and_leaves_the_attribute_alone(
     ],
 )
 def test_custom_dates_become_iso_text(value: AttrValue, expected: str | None) -> None:
-    result = compute_desired_users([employee("1", dynamic_1=value)], custom_config("date"))
+    result = compute_desired_users(
+        [employee("1", dynamic_1=value)], custom_config("date"), source=PERSONIO, target=LATTICE
+    )
 
     assert result.desired[0].fields["custom:Thing"] == expected
     assert result.warnings == ()
@@ -548,7 +566,9 @@ def test_custom_dates_become_iso_text(value: AttrValue, expected: str | None) ->
 
 @pytest.mark.parametrize("value", ["next tuesday", 20240101])
 def test_a_custom_date_that_is_not_a_date_warns(value: AttrValue) -> None:
-    result = compute_desired_users([employee("1", dynamic_1=value)], custom_config("date"))
+    result = compute_desired_users(
+        [employee("1", dynamic_1=value)], custom_config("date"), source=PERSONIO, target=LATTICE
+    )
 
     assert "custom:Thing" not in result.desired[0].fields
     assert result.warnings == (
@@ -568,7 +588,7 @@ def test_a_custom_user_attribute_holds_the_referenced_employees_email() -> None:
         employee("4", dynamic_1=None),
     ]
 
-    result = compute_desired_users(people, custom_config("user"))
+    result = compute_desired_users(people, custom_config("user"), source=PERSONIO, target=LATTICE)
 
     assert [d.fields["custom:Thing"] for d in result.desired] == [
         "buddy@example.com",
@@ -586,7 +606,7 @@ def test_a_custom_user_reference_to_someone_unknown_or_out_of_scope_warns_and_is
         employee("3", status="inactive"),
     ]
 
-    result = compute_desired_users(people, custom_config("user"))
+    result = compute_desired_users(people, custom_config("user"), source=PERSONIO, target=LATTICE)
 
     assert [d.fields["custom:Thing"] for d in result.desired] == [None, None]
     message = (
@@ -605,15 +625,15 @@ def test_mapping_does_not_depend_on_the_order_of_employees() -> None:
         for n in range(1, 30)
     ]
     config = make_config()
-    expected = compute_desired_users(people, config)
+    expected = compute_desired_users(people, config, source=PERSONIO, target=LATTICE)
 
     for seed in range(5):
         shuffled = people[:]
         random.Random(seed).shuffle(shuffled)
-        assert compute_desired_users(shuffled, config) == expected
+        assert compute_desired_users(shuffled, config, source=PERSONIO, target=LATTICE) == expected
 
 
 def test_personio_ids_sort_numerically_then_as_text_then_missing_last() -> None:
     ids: list[str | None] = [None, "b", "10", "9", "a", "010"]
 
-    assert sorted(ids, key=personio_id_key) == ["9", "010", "10", "a", "b", None]
+    assert sorted(ids, key=id_sort_key) == ["9", "010", "10", "a", "b", None]

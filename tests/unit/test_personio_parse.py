@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.core.model import (
-    REQUIRED_PERSONIO_ATTRIBUTES,
     AttributeInfo,
     Employee,
     Problem,
@@ -30,6 +29,7 @@ from reconciler.sources.personio.client import (
     parse_employee_page,
     parse_tags,
 )
+from reconciler.sources.personio.profile import PERSONIO
 
 
 def attr(label: str, value: object, kind: str = "standard") -> dict[str, object]:
@@ -435,7 +435,7 @@ def snapshot_with_keys(*keys: str) -> SourceSnapshot:
 
 def test_missing_attributes_are_named_by_label_in_the_order_needed() -> None:
     snapshot = snapshot_with_keys("id", "first_name", "last_name", "status")
-    needed = {**REQUIRED_PERSONIO_ATTRIBUTES, "dynamic_1234567": "Cost center"}
+    needed = {**PERSONIO.required, "dynamic_1234567": "Cost center"}
     assert compute_missing_attributes(snapshot, needed) == (
         "Email",
         "Employment type",
@@ -444,15 +444,15 @@ def test_missing_attributes_are_named_by_label_in_the_order_needed() -> None:
 
 
 def test_nothing_is_missing_when_every_needed_attribute_was_returned() -> None:
-    snapshot = snapshot_with_keys(*REQUIRED_PERSONIO_ATTRIBUTES)
-    assert compute_missing_attributes(snapshot, REQUIRED_PERSONIO_ATTRIBUTES) == ()
-    check_allowed_attributes(snapshot, REQUIRED_PERSONIO_ATTRIBUTES)
+    snapshot = snapshot_with_keys(*PERSONIO.required)
+    assert compute_missing_attributes(snapshot, PERSONIO.required) == ()
+    check_allowed_attributes(snapshot, PERSONIO.required)
 
 
 def test_an_empty_snapshot_proves_nothing_about_allowed_attributes() -> None:
     empty = SourceSnapshot(employees=())
-    assert compute_missing_attributes(empty, REQUIRED_PERSONIO_ATTRIBUTES) == ()
-    check_allowed_attributes(empty, REQUIRED_PERSONIO_ATTRIBUTES)
+    assert compute_missing_attributes(empty, PERSONIO.required) == ()
+    check_allowed_attributes(empty, PERSONIO.required)
 
 
 def test_missing_ids_are_detected_even_when_every_record_became_a_problem() -> None:

@@ -32,6 +32,8 @@ from reconciler.core.model import (
     TargetUser,
 )
 from reconciler.core.planner import compute_plan, plan_document
+from reconciler.sources.personio.profile import PERSONIO, default_fields
+from reconciler.targets.lattice.profile import LATTICE
 
 SCHEMA = jsonschema.Draft202012Validator(
     json.loads(
@@ -54,6 +56,7 @@ def make_config(unmanaged: str, protected: frozenset[str]) -> Config:
             "https://api.personio.de/v1", SecretRef("PID"), SecretRef("PSECRET"), "test-app"
         ),
         lattice=LatticeSettings("https://api.latticehq.com/scim/v2", SecretRef("LTOKEN")),
+        fields=default_fields(),
         sync=SyncSettings(unmanaged_users=unmanaged, protected=protected),  # type: ignore[arg-type]
         custom_attributes=CUSTOM,
     )
@@ -206,7 +209,9 @@ def apply_to(users: Sequence[TargetUser], plan: Plan) -> list[TargetUser]:
 
 
 def plan(people: Sequence[Employee], users: Sequence[TargetUser], config: Config) -> Plan:
-    return compute_plan(SourceSnapshot(tuple(people)), users, config)
+    return compute_plan(
+        SourceSnapshot(tuple(people)), users, config, source=PERSONIO, target=LATTICE
+    )
 
 
 @st.composite
@@ -234,7 +239,7 @@ def test_planning_is_deterministic_under_permutation_of_inputs(
 @PROPERTIES
 @given(employees(), configs)
 def test_the_plan_of_identical_sides_is_empty(people: list[Employee], config: Config) -> None:
-    desired = compute_desired_users(people, config).desired
+    desired = compute_desired_users(people, config, source=PERSONIO, target=LATTICE).desired
     in_lattice = {person.source_id for person in desired}
     users = []
     for person in desired:
@@ -249,7 +254,10 @@ def test_the_plan_of_identical_sides_is_empty(people: list[Employee], config: Co
 
     assert result.changes == ()
     assert result.unchanged == sum(1 for d in desired if d.email not in config.sync.protected)
-    assert result.errors == compute_desired_users(people, config).errors
+    assert (
+        result.errors
+        == compute_desired_users(people, config, source=PERSONIO, target=LATTICE).errors
+    )
 
 
 @PROPERTIES

@@ -33,6 +33,8 @@ from reconciler.core.model import (
     TargetUser,
 )
 from reconciler.core.planner import compute_checksum, compute_plan, plan_document
+from reconciler.sources.personio.profile import PERSONIO
+from reconciler.targets.lattice.profile import LATTICE
 
 SCHEMA = jsonschema.Draft202012Validator(
     json.loads(
@@ -55,7 +57,8 @@ def make_config(
         lattice=LatticeSettings("https://api.latticehq.com/scim/v2", SecretRef("LTOKEN")),
         sync=SyncSettings(**sync),  # type: ignore[arg-type]
         fields=tuple(
-            FieldSetting(name, name in enabled, source) for name, source in STANDARD_FIELDS.items()
+            FieldSetting(name, name in enabled, source)
+            for name, source in PERSONIO.default_sources.items()
         ),
         custom_attributes=custom,
     )
@@ -105,7 +108,13 @@ def plan_for(
     config: Config | None = None,
     problems: tuple[Problem, ...] = (),
 ) -> Plan:
-    plan = compute_plan(SourceSnapshot(tuple(employees), problems), users, config or make_config())
+    plan = compute_plan(
+        SourceSnapshot(tuple(employees), problems),
+        users,
+        config or make_config(),
+        source=PERSONIO,
+        target=LATTICE,
+    )
     SCHEMA.validate(plan_document(plan))
     SCHEMA.validate(plan_document(plan, redact=False))
     return plan
@@ -814,13 +823,19 @@ def sample() -> tuple[list[Employee], list[TargetUser], Config]:
 
 def test_planning_does_not_depend_on_the_order_of_inputs() -> None:
     employees, users, config = sample()
-    expected = render(compute_plan(SourceSnapshot(tuple(employees)), users, config))
+    expected = render(
+        compute_plan(
+            SourceSnapshot(tuple(employees)), users, config, source=PERSONIO, target=LATTICE
+        )
+    )
 
     for seed in range(5):
         rng = random.Random(seed)
         rng.shuffle(employees)
         rng.shuffle(users)
-        plan = compute_plan(SourceSnapshot(tuple(employees)), users, config)
+        plan = compute_plan(
+            SourceSnapshot(tuple(employees)), users, config, source=PERSONIO, target=LATTICE
+        )
         assert render(plan) == expected
 
 
@@ -830,7 +845,9 @@ def render(plan: Plan) -> str:
 
 def test_sensitive_values_are_redacted_in_the_document_but_not_in_the_checksum() -> None:
     employees, users, config = sample()
-    plan = compute_plan(SourceSnapshot(tuple(employees)), users, config)
+    plan = compute_plan(
+        SourceSnapshot(tuple(employees)), users, config, source=PERSONIO, target=LATTICE
+    )
 
     redacted = json.dumps(plan_document(plan), ensure_ascii=False)
     full = json.dumps(plan_document(plan, redact=False), ensure_ascii=False)
@@ -845,7 +862,9 @@ def test_sensitive_values_are_redacted_in_the_document_but_not_in_the_checksum()
         dataclasses.replace(e, attributes={**e.attributes, "birthday": dt.date(1961, 7, 5)})
         for e in employees
     ]
-    other = compute_plan(SourceSnapshot(tuple(changed)), users, config)
+    other = compute_plan(
+        SourceSnapshot(tuple(changed)), users, config, source=PERSONIO, target=LATTICE
+    )
     assert other.checksum != plan.checksum
     assert json.dumps(plan_document(dataclasses.replace(other, checksum=plan.checksum))) == (
         json.dumps(plan_document(plan))
@@ -871,7 +890,9 @@ def test_a_redacted_value_that_is_cleared_stays_null() -> None:
 
 def test_the_checksum_is_sha256_of_the_canonical_unredacted_document() -> None:
     employees, users, config = sample()
-    plan = compute_plan(SourceSnapshot(tuple(employees)), users, config)
+    plan = compute_plan(
+        SourceSnapshot(tuple(employees)), users, config, source=PERSONIO, target=LATTICE
+    )
 
     body = plan_document(plan, redact=False)
     del body["checksum"]

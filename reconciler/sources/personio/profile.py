@@ -1,10 +1,11 @@
 """Personio's vocabulary for the core: statuses, employment types, identity attribute keys,
 the default source of each standard field and the labels Personio shows for them.
-Imports only the core's profile type. Cited in docs/decisions.md.
+Imports only the core's model and profile types. Cited in docs/decisions.md.
 """
 
 from __future__ import annotations
 
+from reconciler.core.model import STANDARD_FIELDS, FieldSetting
 from reconciler.core.profiles import SourceProfile
 
 #: Allowed values in their canonical order; ``Config`` lists them in this order whatever the
@@ -46,3 +47,10 @@ PERSONIO = SourceProfile(
         "birthday": "Birthday",
     },
 )
+
+
+def default_fields() -> tuple[FieldSetting, ...]:
+    """Every standard field switched on and fed from its default Personio attribute."""
+    return tuple(
+        FieldSetting(name, True, PERSONIO.default_sources[name]) for name in STANDARD_FIELDS
+    )

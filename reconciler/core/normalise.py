@@ -1,0 +1,47 @@
+"""The one copy of each normalisation rule: emails, case folding, id order.
+Imports only the standard library.
+
+Every layer that compares emails or orders ids calls these, so a rule changes in one place.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Deliberately loose: one "@", no spaces, a dot in the domain. The target validates the rest;
+# we only need to refuse values that cannot be a login identity at all.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+IdKey = tuple[int, int, str, str]
+
+
+def fold(text: str) -> str:
+    """Trimmed and case-folded: how emails and user names are compared everywhere."""
+    return text.strip().casefold()
+
+
+def is_email(text: str) -> bool:
+    """Whether ``text`` (already trimmed) can be a login identity at all."""
+    return _EMAIL.fullmatch(text) is not None
+
+
+def normalise_email(value: object) -> str | None:
+    """A folded email, or ``None`` when ``value`` is not text or cannot be an email."""
+    if not isinstance(value, str):
+        return None
+    email = fold(value)
+    return email if is_email(email) else None
+
+
+def id_sort_key(source_id: str | None) -> IdKey:
+    """Numeric-aware order: ``"9" < "10" < "abc"``; ``None`` last.
+
+    Compares digit strings by length and then text, never through ``int()``: a 5,000-digit id
+    must not hit Python's limit on converting long digit strings.
+    """
+    if source_id is None:
+        return (2, 0, "", "")
+    if source_id.isascii() and source_id.isdigit():
+        digits = source_id.lstrip("0")
+        return (0, len(digits), digits, source_id)
+    return (1, 0, source_id, source_id)
