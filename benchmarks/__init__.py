@@ -42,7 +42,7 @@ def sandbox_connections(
     Rate 0 means unlimited, as the CLI's ``--sandbox`` runs; a positive Lattice rate models
     ``lattice.max_requests_per_second`` so apply times can be compared with their ideal.
     """
-    conn = app.connect(config, {}, box)
+    conn = box.connections()
     return dataclasses.replace(conn, personio_rate=personio_rate, lattice_rate=lattice_rate)
 
 

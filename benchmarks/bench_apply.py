@@ -124,7 +124,7 @@ def plan_and_apply(
     personio_before = len(box.personio.requests)
     reads_before, writes_before = box.lattice.reads(), box.lattice.writes()
     with timed() as planning:
-        run_ = app.gather_and_plan(config, conn)
+        run_ = app.plan(config, conn)
     personio_reads = len(box.personio.requests) - personio_before
     lattice_reads = box.lattice.reads() - reads_before
     reads_before = box.lattice.reads()

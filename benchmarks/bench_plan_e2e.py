@@ -1,9 +1,9 @@
-"""Benchmark: a whole `reconcile plan` (gather_and_plan) at 1,000 / 10,000 / 100,000 employees.
+"""Benchmark: a whole `reconcile plan` (app.plan) at 1,000 / 10,000 / 100,000 employees.
 Imports reconciler.app (the composition root), the sandbox and the planner; `python -m benchmarks`.
 
 Each size runs in a fresh subprocess so its peak memory (``VmHWM``) is its own. In that
-process: build the sandbox, then time ``gather_and_plan`` against the in-process emulators
-(rates 0, ``NO_WAIT_RETRY``, as ``app.connect(config, {}, box)`` wires them), count the
+process: build the sandbox, then time ``app.plan`` against the in-process emulators
+(rates 0, ``NO_WAIT_RETRY``, as ``Sandbox.connections()`` wires them), count the
 requests each emulator saw, time the two fetches alone and ``compute_plan`` alone on the
 same inputs, and read the peak RSS right after the plan. ``--http`` does the same over real
 localhost HTTP with both emulators in a *separate* server process, so the client's RSS is the
@@ -139,7 +139,7 @@ def measure_in_process(case: Case) -> Row:
         # in-process emulators' own response bodies while a page is in flight.
         tracemalloc.start()
         try:
-            app.gather_and_plan(config, conn)
+            app.plan(config, conn)
             traced_peak = tracemalloc.get_traced_memory()[1] / 2**20
         finally:
             tracemalloc.stop()
@@ -168,7 +168,7 @@ def measure_plan(config: Config, conn: app.Connections, case: Case) -> tuple[Row
     gc.collect()
     rss_before = current_rss_mib()
     with timed() as cold:
-        run_ = app.gather_and_plan(config, conn)
+        run_ = app.plan(config, conn)
     rss_peak = peak_rss_mib()
     row: Row = {
         "plan_s": rounded(cold.wall),
@@ -189,7 +189,7 @@ def measure_plan(config: Config, conn: app.Connections, case: Case) -> tuple[Row
         fetches.append((personio_time, lattice_time))
         if round_ < ROUNDS - 1 and case.small:
             with timed() as warm:
-                app.gather_and_plan(config, conn)
+                app.plan(config, conn)
             plans.append(warm)
     best_plan = min(plans, key=lambda timing: timing.wall)
     best_personio, best_lattice = min(fetches, key=lambda pair: pair[0].wall + pair[1].wall)
@@ -233,7 +233,7 @@ def time_compute_plan(
         with timed() as planning:
             plan = compute_plan(snapshot, users, run_.config, source=PERSONIO, target=LATTICE)
         best = min(best, planning.wall)
-        assert plan.checksum == run_.plan.checksum, "the plan differs from gather_and_plan's"
+        assert plan.checksum == run_.plan.checksum, "the plan differs from app.plan's"
     return best, repeat
 
 

@@ -1,6 +1,9 @@
-"""The composition root: the one place that wires config, secrets, transports and clients together.
-May import every module of the package; prints nothing (the CLI does), reads no environment itself
-(the CLI passes ``environ`` in).
+"""The use cases — plan, apply, doctor, init — and the one place that wires config, secrets and
+adapters together. Imports the core, the adapters and the edges; never the CLI or the sandbox.
+
+Each use case returns a result object or raises the error tree (``reconciler.errors``): a refused
+plan is ``UnsafePlanError``, a plan that is not the reviewed one ``StalePlanError``, an apply that
+did not apply everything ``ApplyError`` (carrying its report). Nothing here prints; the CLI does.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
 
 from reconciler.applier import apply_plan, audit_record
 from reconciler.core.mapping import needed_attributes, resolve_sources
@@ -31,66 +32,42 @@ from reconciler.core.model import (
     TargetUser,
 )
 from reconciler.core.planner import compute_plan
-from reconciler.core.safety import Violation, compute_violations
+from reconciler.core.safety import Violation, compute_violations, gate
 from reconciler.edges.config import resolve_credentials, resolve_secrets
-from reconciler.edges.http import NO_WAIT_RETRY, RetryPolicy
+from reconciler.edges.connections import Connections
 from reconciler.edges.starter import render_starter_config
-from reconciler.errors import ReconcilerError, StalePlanError
-from reconciler.sandbox.scenario import Sandbox
+from reconciler.errors import (
+    ApplyError,
+    ReconcilerError,
+    StalePlanError,
+    UnsafePlanError,
+)
 from reconciler.sources.personio.client import PersonioClient, check_allowed_attributes
 from reconciler.sources.personio.profile import PERSONIO
 from reconciler.targets.lattice.profile import LATTICE
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter
 
-DEFAULT_RETRY = RetryPolicy()
+__all__ = ["Connections"]
 
 #: progress(stage, done, total): stage is "personio", "lattice" or "apply".
 Progress = Callable[[str, int, int], None]
 
 
-@dataclass(frozen=True)
-class Connections:
-    """How to reach both systems: real endpoints and secrets, or the sandbox's emulators."""
-
-    personio_base_url: str
-    personio_client_id: str = field(repr=False)
-    personio_client_secret: str = field(repr=False)
-    lattice_base_url: str = ""
-    lattice_token: str = field(repr=False, default="")
-    personio_transport: httpx.BaseTransport | None = None
-    lattice_transport: httpx.BaseTransport | None = None
-    retry: RetryPolicy = DEFAULT_RETRY
-    #: requests per second towards Personio (its documented budget is ~300/min, bursts ~15/s)
-    personio_rate: float = 5.0
-    lattice_rate: float = 5.0
+# ------------------------------------------------------------------------------- connections
 
 
 def connect(
     config: Config,
     environ: Mapping[str, str],
-    sandbox: Sandbox | None = None,
     *,
     source: str = "environment",
     personio_only: bool = False,
 ) -> Connections:
-    """Resolve secret references (only now: ``validate`` never needs them) or use the sandbox.
+    """Resolve secret references (only now: ``validate`` never needs them).
 
     Every unset variable is reported at once. ``personio_only`` (for ``init``) needs no
     Lattice key.
     """
-    if sandbox is not None:
-        return Connections(
-            personio_base_url=sandbox.personio_base_url,
-            personio_client_id=sandbox.personio_client_id,
-            personio_client_secret=sandbox.personio_client_secret,
-            lattice_base_url=sandbox.lattice_base_url,
-            lattice_token=sandbox.lattice_token,
-            personio_transport=sandbox.personio_transport(),
-            lattice_transport=sandbox.lattice_transport(),
-            retry=NO_WAIT_RETRY,
-            personio_rate=0.0,
-            lattice_rate=0.0,
-        )
     if personio_only:
         secrets = resolve_secrets(
             {
@@ -150,11 +127,14 @@ def open_lattice_writer(conn: Connections) -> LatticeWriter:
     )
 
 
+# ------------------------------------------------------------------------------------ plan
+
+
 @dataclass(frozen=True)
 class PlanRun:
     """Everything one planning run produced."""
 
-    config: Config  # with Personio labels resolved to attribute keys
+    config: Config  # with source labels resolved to attribute keys
     plan: Plan
     violations: tuple[Violation, ...]
     actual: tuple[TargetUser, ...]
@@ -175,10 +155,8 @@ def _stage(progress: Progress | None, stage: str) -> Callable[[int, int], None] 
     return report
 
 
-def gather_and_plan(
-    config: Config, conn: Connections, *, progress: Progress | None = None
-) -> PlanRun:
-    """Gather both sides read-only, then decide. The reader used here has no write methods.
+def plan(config: Config, conn: Connections, *, progress: Progress | None = None) -> PlanRun:
+    """Read both sides read-only, then decide. The reader used here has no write methods.
 
     Once Personio has accepted the credential and listed its attributes (where nearly every
     Personio failure shows), the employee list and the Lattice user list are read at the same
@@ -189,27 +167,29 @@ def gather_and_plan(
         catalogue = personio.fetch_attributes()
         resolved = resolve_sources(config, catalogue)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lattice") as pool:
-            target = pool.submit(_gather_lattice, conn, progress)
+            target = pool.submit(_read_lattice, conn, progress)
             snapshot = personio.fetch_employees(progress=_stage(progress, "personio"))
             check_allowed_attributes(snapshot, needed_attributes(resolved, PERSONIO))
             actual, lattice_requests = target.result()
         personio_requests = personio.request_count
-    plan = compute_plan(snapshot, actual, resolved, source=PERSONIO, target=LATTICE)
-    violations = compute_violations(plan, resolved.safety)
+    computed = compute_plan(snapshot, actual, resolved, source=PERSONIO, target=LATTICE)
     return PlanRun(
         config=resolved,
-        plan=plan,
-        violations=violations,
+        plan=computed,
+        violations=compute_violations(computed, resolved.safety),
         actual=actual,
         requests={"personio": personio_requests, "lattice": lattice_requests},
     )
 
 
-def _gather_lattice(
+def _read_lattice(
     conn: Connections, progress: Progress | None
 ) -> tuple[tuple[TargetUser, ...], int]:
     with open_lattice_reader(conn) as lattice:
         return lattice.fetch_users(progress=_stage(progress, "lattice")), lattice.request_count
+
+
+# ------------------------------------------------------------------------------------ apply
 
 
 def read_plan_checksum(path: Path) -> str:
@@ -222,36 +202,43 @@ def read_plan_checksum(path: Path) -> str:
         raise ReconcilerError(
             "not a JSON plan",
             where=str(path),
-            fix="pass the file written by 'reconcile plan --format json --out FILE'",
+            fix="pass the file written by 'reconcile plan --json-out FILE'",
         ) from exc
     checksum = document.get("checksum") if isinstance(document, dict) else None
     if not isinstance(checksum, str) or not checksum.startswith("sha256:"):
         raise ReconcilerError(
             "the file carries no plan checksum",
             where=str(path),
-            fix="pass the file written by 'reconcile plan --format json --out FILE'",
+            fix="pass the file written by 'reconcile plan --json-out FILE'",
         )
     return checksum
 
 
-def verify_checksum(plan: Plan, expected: str | None) -> None:
+def verify_checksum(computed: Plan, expected: str | None) -> None:
     """Apply exactly what was reviewed: a different plan now is refused, never forced."""
-    if expected is not None and expected.strip() != plan.checksum:
-        raise StalePlanError(expected.strip(), plan.checksum)
+    if expected is not None and expected.strip() != computed.checksum:
+        raise StalePlanError(expected.strip(), computed.checksum)
 
 
-def existing_scim_ids(actual: tuple[TargetUser, ...], plan: Plan) -> dict[str, str]:
-    """Personio id → SCIM id of every user that exists before apply (linked, or linked now)."""
+def existing_target_ids(actual: tuple[TargetUser, ...], computed: Plan) -> dict[str, str]:
+    """Source id → target id of every user that exists before apply (linked, or linked now)."""
     ids = {user.external_id: user.target_id for user in actual if user.external_id}
-    for change in plan.changes:
+    for change in computed.changes:
         if change.action is Action.LINK and change.source_id and change.target_id:
             ids[change.source_id] = change.target_id
     return ids
 
 
+AuditWrite = Callable[[ChangeResult], None]
+
+
 @contextmanager
-def audit_log(path: Path | None) -> Iterator[Callable[[ChangeResult], None]]:
-    """Append one JSON line per executed change; values are never written, only field names."""
+def audit_log(path: Path | None) -> Iterator[AuditWrite]:
+    """Append one JSON line per executed change; values are never written, only field names.
+
+    Opening fails before anything is applied; a failing write raises ``OSError`` to the
+    caller, which stops the apply (see ``apply``).
+    """
     if path is None:
         yield lambda result: None
         return
@@ -282,16 +269,96 @@ def execute(
     stop: threading.Event | None = None,
     concurrency: int = 4,
 ) -> ApplyReport:
-    """Execute a reviewed, guarded plan. The writer is built here and nowhere else."""
+    """Execute a reviewed, gated plan. The writer is built here and nowhere else."""
     with open_lattice_writer(conn) as writer:
         return apply_plan(
             run.plan,
             writer,
-            scim_ids=existing_scim_ids(run.actual, run.plan),
+            target_ids=existing_target_ids(run.actual, run.plan),
             concurrency=concurrency,
             on_result=on_result,
             stop=stop,
         )
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """A finished apply: the plan it made, what it did, and what ``--force`` waved through."""
+
+    run: PlanRun
+    report: ApplyReport
+    overridden: tuple[Violation, ...] = ()
+
+
+def apply(
+    config: Config,
+    conn: Connections,
+    *,
+    expected_checksum: str | None = None,
+    force: bool = False,
+    audit_path: Path | None = None,
+    show_plan: Callable[[PlanRun], None] | None = None,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> ApplyResult:
+    """Plan, verify the reviewed checksum, gate on the safety policy, execute, report.
+
+    ``show_plan`` sees the plan before the gate (a refused plan is still shown). Raises
+    ``StalePlanError`` (never forceable), ``UnsafePlanError`` (refused; ``force`` overrides
+    forceable thresholds only), or ``ApplyError`` carrying the report when a change failed,
+    the run was stopped, or the audit log could not be written — in which case no further
+    change is started, so the log never misses a change that was made.
+    """
+    run = plan(config, conn, progress=progress)
+    verify_checksum(run.plan, expected_checksum)
+    if show_plan is not None:
+        show_plan(run)
+    verdict = gate(run.violations, force)
+    if not verdict.allowed:
+        raise UnsafePlanError(
+            [violation.message for violation in verdict.blocking],
+            forceable=all(violation.forceable for violation in verdict.blocking),
+        )
+    if run.plan.is_empty:
+        return ApplyResult(run, ApplyReport(run.plan, ()), verdict.overridden)
+
+    stop = stop or threading.Event()
+    audit_failure: list[OSError] = []
+    total = len(run.plan.changes)
+    done = 0
+    with audit_log(audit_path) as write_audit:
+
+        def on_result(result: ChangeResult) -> None:
+            nonlocal done
+            if not audit_failure:
+                try:
+                    write_audit(result)
+                except OSError as exc:
+                    # Without the log, later changes could not be accounted for: stop here.
+                    audit_failure.append(exc)
+                    stop.set()
+            done += 1
+            if progress is not None:
+                progress("apply", done, total)
+
+        report = execute(run, conn, on_result=on_result, stop=stop)
+    if audit_failure:
+        reason = audit_failure[0].strerror or type(audit_failure[0]).__name__
+        raise ApplyError(
+            f"the audit log could not be written ({reason}); no further change was started",
+            where=str(audit_path),
+            fix="free space or fix the path, then run apply again: it converges",
+            report=report,
+        )
+    if not report.ok:
+        raise ApplyError(
+            "some changes were not applied (see the report)"
+            if not report.interrupted
+            else "apply was stopped; changes not started were skipped",
+            fix="run apply again once the cause is fixed: it converges",
+            report=report,
+        )
+    return ApplyResult(run, report, verdict.overridden)
 
 
 # ------------------------------------------------------------------------------------ doctor
@@ -357,15 +424,13 @@ def _check_custom_attributes(config: Config, names: frozenset[str]) -> Check:
     return Check("every mapped Lattice custom attribute exists", not missing, tuple(missing))
 
 
-def fetch_starter_config(
-    environ: Mapping[str, str], sandbox: Sandbox | None, *, base_url: str, app_id: str
-) -> str:
-    """The starter config for ``init``, from the live (or sandbox) attribute catalogue.
+# ------------------------------------------------------------------------------------ init
 
-    Needs only the Personio credential: there is no config yet to read references from, so
-    the conventional variable names are used.
-    """
-    bootstrap = Config(
+
+def bootstrap_config(*, base_url: str, app_id: str) -> Config:
+    """The config ``init`` reads the catalogue with: the conventional variable names, since
+    there is no config yet to read references from."""
+    return Config(
         personio=PersonioSettings(
             base_url=base_url,
             client_id=SecretRef("PERSONIO_CLIENT_ID"),
@@ -374,7 +439,12 @@ def fetch_starter_config(
         ),
         lattice=LatticeSettings(base_url="", token=SecretRef("LATTICE_SCIM_TOKEN")),
     )
-    conn = connect(bootstrap, environ, sandbox, personio_only=True)
-    with open_personio(bootstrap, conn) as personio:
+
+
+def fetch_starter_config(config: Config, conn: Connections) -> str:
+    """The starter config for ``init``, from the live (or sandbox) attribute catalogue."""
+    with open_personio(config, conn) as personio:
         catalogue = personio.fetch_attributes()
-    return render_starter_config(catalogue, personio_base_url=base_url, app_id=app_id)
+    return render_starter_config(
+        catalogue, personio_base_url=config.personio.base_url, app_id=config.personio.app_id
+    )

@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from reconciler.core.model import Action, ApplyReport, Change, ChangeResult, Outcome, Plan
 from reconciler.errors import ApiError
@@ -55,31 +55,38 @@ def apply_plan(
     plan: Plan,
     writer: TargetWriter,
     *,
-    scim_ids: Mapping[str, str],
+    target_ids: Mapping[str, str],
     concurrency: int = 4,
     on_result: Callable[[ChangeResult], None] | None = None,
     stop: threading.Event | None = None,
 ) -> ApplyReport:
     """Execute ``plan`` through ``writer`` and report every change, in plan order.
 
-    ``scim_ids`` maps the Personio id of every user that already exists in Lattice to its
-    SCIM id; the applier adds each user it creates, and resolves ``manager`` values (Personio
-    ids) through it. ``on_result`` is called exactly once per change, skipped ones included,
-    possibly from a worker thread; calls never overlap, so it need not lock, but it should be
-    quick. When ``stop`` is set, requests in flight finish, nothing new starts, and
-    ``report.interrupted`` is true if any change was left unstarted because of it.
+    ``target_ids`` maps the source id of every user that already exists in the target to its
+    target id; the applier adds each user it creates, and resolves ``manager`` values (source
+    ids) through it. At most ``2 × concurrency`` changes are queued at a time, so memory does
+    not grow with the size of the plan. ``on_result`` is called exactly once per change,
+    skipped ones included, possibly from a worker thread; calls never overlap, so it need not
+    lock, but it should be quick. When ``stop`` is set, requests in flight finish, nothing new
+    starts, and ``report.interrupted`` is true if any change was left unstarted because of it.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, not {concurrency}")
-    run = _Run(plan, writer, scim_ids, on_result, stop or threading.Event())
+    run = _Run(plan, writer, target_ids, on_result, stop or threading.Event())
+    window = 2 * concurrency
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="apply") as executor:
         for wave in _compute_wave_indices(plan):
             # Every change goes through the pool, even one that will be skipped, so that
             # stop and failed dependencies are judged at the moment it would start.
-            futures: list[Future[None]] = []
+            pending: set[Future[None]] = set()
             try:
-                futures.extend(executor.submit(run.execute, index) for index in wave)
-                for future in futures:
+                for index in wave:
+                    if len(pending) >= window:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in finished:
+                            future.result()  # a bug in a worker surfaces here
+                    pending.add(executor.submit(run.execute, index))
+                for future in pending:
                     future.result()
             except BaseException:
                 # A bug or a KeyboardInterrupt: let what is in flight finish, start nothing else.
@@ -204,13 +211,13 @@ class _Run:
         self,
         plan: Plan,
         writer: TargetWriter,
-        scim_ids: Mapping[str, str],
+        target_ids: Mapping[str, str],
         on_result: Callable[[ChangeResult], None] | None,
         stop: threading.Event,
     ) -> None:
         self.plan = plan
         self.writer = writer
-        self.scim_ids = dict(scim_ids)
+        self.target_ids = dict(target_ids)
         self.on_result = on_result
         self.stop = stop
         self.creates = _create_indices(plan)
@@ -250,7 +257,7 @@ class _Run:
         manager_target_id: str | None = None
         if manager is not None and manager.after is not None:
             with self._lock:
-                manager_target_id = self.scim_ids.get(str(manager.after))
+                manager_target_id = self.target_ids.get(str(manager.after))
             if manager_target_id is None:
                 # The planner said this manager exists; writing without them would silently
                 # drop the manager, so the change fails visibly instead.
@@ -271,7 +278,7 @@ class _Run:
             )
         if change.action is Action.CREATE and change.source_id is not None:
             with self._lock:
-                self.scim_ids[change.source_id] = written.target_id
+                self.target_ids[change.source_id] = written.target_id
         return ChangeResult(
             change,
             Outcome.APPLIED,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -31,10 +32,11 @@ from rich.progress import (
 )
 
 from reconciler import app, render
-from reconciler.core.model import ApplyReport, ChangeResult, Config
+from reconciler.core.model import ApplyReport, Config
 from reconciler.edges.config import load_config
+from reconciler.edges.connections import Connections
 from reconciler.edges.github import build_comment_body, upsert_pr_comment
-from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.errors import ApplyError, ConfigError, ReconcilerError, UnsafePlanError
 from reconciler.sandbox.scenario import build_sandbox
 from reconciler.sandbox.transport import EmulatorServer
 
@@ -211,15 +213,29 @@ class _Bars:
 # ------------------------------------------------------------------------------------ plan
 
 
-def _load_and_connect(config_path: Path, sandbox: bool) -> tuple[Config, app.Connections]:
+def _load_and_connect(config_path: Path, sandbox: bool) -> tuple[Config, Connections]:
     config = load_config(config_path)
-    box = build_sandbox() if sandbox else None
-    return config, app.connect(config, os.environ, box, source=str(config_path))
+    if sandbox:
+        return config, build_sandbox().connections()
+    return config, app.connect(config, os.environ, source=str(config_path))
+
+
+def _echo(text: str, *, err: bool = False) -> None:
+    """``click.echo`` that turns a full or closed stream into one clear error line."""
+    try:
+        click.echo(text, nl=not text.endswith("\n"), err=err)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        stream = "standard error" if err else "standard output"
+        raise ReconcilerError(
+            f"cannot write to {stream} ({exc.strerror or type(exc).__name__})"
+        ) from exc
 
 
 def _write_or_echo(text: str, out: Path | None) -> None:
     if out is None:
-        click.echo(text, nl=not text.endswith("\n"))
+        _echo(text)
         return
     try:
         out.write_text(text, encoding="utf-8")
@@ -233,6 +249,37 @@ def _render_plan(run: app.PlanRun, fmt: str) -> str:
     if fmt == "markdown":
         return render.render_markdown(run.plan, run.violations)
     return render.render_text(run.plan, run.violations)
+
+
+def _render_report(report: ApplyReport, fmt: str) -> str:
+    renderers: dict[str, Callable[[ApplyReport], str]] = {
+        "text": render.render_report_text,
+        "markdown": render.render_report_markdown,
+        "json": render.render_report_json,
+    }
+    return renderers[fmt](report)
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event, what: str) -> Iterator[None]:
+    """SIGINT (Ctrl-C) and SIGTERM (what CI sends on cancel) set ``stop`` instead of killing
+    the process mid-request: requests in flight finish, nothing new starts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: object) -> None:
+        if not stop.is_set():
+            name = "interrupted" if signum == signal.SIGINT else "terminated"
+            click.echo(f"{name}: {what}", err=True)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 format_option = click.option(
@@ -284,13 +331,13 @@ def plan(
     with _expected_errors():
         config, conn = _load_and_connect(config_path, sandbox)
         with _Bars(not no_progress) as bars:
-            run = app.gather_and_plan(config, conn, progress=bars.update)
+            run = app.plan(config, conn, progress=bars.update)
         _write_or_echo(_render_plan(run, fmt), out)
         if json_out is not None:
             _write_or_echo(render.render_json(run.plan), json_out)
-    if out is not None:
-        click.echo(f"{render.render_summary(run.plan)} — written to {out}", err=True)
-        click.echo(f"Checksum: {run.plan.checksum}", err=True)
+        if out is not None:
+            _echo(f"{render.render_summary(run.plan)} — written to {out}", err=True)
+            _echo(f"Checksum: {run.plan.checksum}", err=True)
     if run.refused:
         click.echo("error: the safety policy refuses this plan; apply would need --force", err=True)
         sys.exit(EXIT_UNSAFE)
@@ -356,106 +403,79 @@ def apply(
     """
     if checksum and plan_file:
         raise click.UsageError("give --checksum or --plan, not both")
+    stop = threading.Event()
     with _expected_errors():
         expected = app.read_plan_checksum(plan_file) if plan_file else checksum
         config, conn = _load_and_connect(config_path, sandbox)
-        with _Bars(not no_progress) as bars:
-            run = app.gather_and_plan(config, conn, progress=bars.update)
-        app.verify_checksum(run.plan, expected)
-        # The plan is shown in the report's format: markdown (CI logs, job summaries) masks
-        # personal data, text (a terminal) does not. JSON output stays one document: the
-        # report (which carries the plan's summary and checksum), so the plan goes to stderr.
-        if report_format == "json":
-            click.echo(f"{render.render_summary(run.plan)}", err=True)
-            click.echo(f"Checksum: {run.plan.checksum}", err=True)
-        else:
-            _write_or_echo(_render_plan(run, report_format), None)
-        if run.violations:
-            hard = [v for v in run.violations if not v.forceable]
-            if hard or not force:
-                for violation in run.violations:
-                    click.echo(f"error: refused: {violation.message}", err=True)
-                if hard:
-                    click.echo("error: --force cannot override this; fix the cause first", err=True)
-                else:
-                    click.echo(
-                        "error: review the plan; if it is right, re-run with --force or raise "
-                        "the threshold under 'safety' in the config",
-                        err=True,
-                    )
+
+        def show_plan(run: app.PlanRun) -> None:
+            # The plan is shown in the report's format: markdown (CI logs, job summaries) masks
+            # personal data, text (a terminal) does not. JSON output stays one document (the
+            # report, which carries the plan's summary and checksum), so the plan goes to stderr.
+            if report_format == "json":
+                _echo(render.render_summary(run.plan), err=True)
+                _echo(f"Checksum: {run.plan.checksum}", err=True)
+            else:
+                _echo(_render_plan(run, report_format))
+
+        with (
+            _Bars(not no_progress) as bars,
+            _stop_on_signals(stop, "finishing the requests in flight, starting no new ones…"),
+        ):
+            try:
+                result = app.apply(
+                    config,
+                    conn,
+                    expected_checksum=expected,
+                    force=force,
+                    audit_path=audit_log,
+                    show_plan=show_plan,
+                    progress=bars.update,
+                    stop=stop,
+                )
+            except UnsafePlanError as error:
+                for violation in error.violations:
+                    click.echo(f"error: refused: {violation}", err=True)
+                click.echo(f"error: {error.fix}", err=True)
                 sys.exit(EXIT_UNSAFE)
+            except ApplyError as error:
+                if not isinstance(error.report, ApplyReport):
+                    raise
+                audit_failed = error.where == str(audit_log) and audit_log is not None
+                _finish_report(error.report, report_format, report_out, stderr=audit_failed)
+                _fail(error)
+        if result.overridden:
             click.echo("warning: safety thresholds overridden with --force", err=True)
-        if run.plan.is_empty:
-            click.echo("Nothing to apply.")
-            return
-        report = _run_apply(run, conn, audit_log, bars_enabled=not no_progress)
-        renderers: dict[str, Callable[..., str]] = {
-            "text": render.render_report_text,
-            "markdown": render.render_report_markdown,
-            "json": render.render_report_json,
-        }
-        text = renderers[report_format](report)
-        if report_format != "json":
-            click.echo()  # the report stands apart from the plan above it
-        if report_out is not None:
-            _write_or_echo(text, report_out)
-            click.echo(f"{render.render_report_summary(report)} — report written to {report_out}")
+        if result.run.plan.is_empty and report_format != "json" and report_out is None:
+            _echo("Nothing to apply.")
         else:
-            _write_or_echo(text, None)
+            _finish_report(result.report, report_format, report_out, stderr=False)
         if sandbox:
             click.echo(
                 "note: the sandbox lives in memory; the next --sandbox run starts again from the "
                 "same sample company (use 'reconcile sandbox serve' to keep state between runs)",
                 err=True,
             )
-    if not report.ok:
-        sys.exit(EXIT_ERROR)
 
 
-def _run_apply(
-    run: app.PlanRun, conn: app.Connections, audit_path: Path | None, *, bars_enabled: bool
-) -> ApplyReport:
-    """Run the applier in a worker thread so Ctrl-C can stop it cleanly between requests."""
-    stop = threading.Event()
-    reports: list[ApplyReport] = []
-    errors: list[BaseException] = []
-    total = len(run.plan.changes)
-    with app.audit_log(audit_path) as write_audit, _Bars(bars_enabled) as bars:
-        done = [0]
-        lock = threading.Lock()
-
-        def on_result(result: ChangeResult) -> None:
-            write_audit(result)
-            with lock:
-                done[0] += 1
-                bars.update("apply", done[0], total)
-
-        finished = threading.Event()
-
-        def work() -> None:
-            try:
-                reports.append(app.execute(run, conn, on_result=on_result, stop=stop))
-            except BaseException as exc:  # handed to the main thread, re-raised there
-                errors.append(exc)
-            finally:
-                finished.set()
-
-        threading.Thread(target=work, name="apply", daemon=True).start()
-        # Wait on an Event, not Thread.join: a join interrupted by Ctrl-C can leave the thread
-        # looking finished while it still runs (CPython 3.11).
-        while not finished.is_set():
-            try:
-                finished.wait(timeout=0.2)
-            except KeyboardInterrupt:
-                if not stop.is_set():
-                    click.echo(
-                        "interrupted: finishing the requests in flight, starting no new ones…",
-                        err=True,
-                    )
-                stop.set()
-    if errors:
-        raise errors[0]
-    return reports[0]
+def _finish_report(report: ApplyReport, fmt: str, out: Path | None, *, stderr: bool) -> None:
+    """Print (or write) the apply report; when the file cannot be written the report goes to
+    stderr, so what was done is never lost."""
+    text = _render_report(report, fmt)
+    if stderr:
+        _echo(text, err=True)
+        return
+    if fmt != "json" and report.results:
+        _echo("")  # the report stands apart from the plan above it
+    if out is None:
+        _echo(text)
+        return
+    try:
+        _write_or_echo(text, out)
+    except ReconcilerError:
+        _echo(text, err=True)
+        raise
+    _echo(f"{render.render_report_summary(report)} — report written to {out}")
 
 
 # ------------------------------------------------------------------------------------ doctor
@@ -477,8 +497,10 @@ def doctor(config_path: Path, sandbox: bool) -> None:
     with _expected_errors():
         config = load_config(config_path)
         click.echo(f"✔ {config_path} is valid")
-        conn = app.connect(
-            config, os.environ, build_sandbox() if sandbox else None, source=str(config_path)
+        conn = (
+            build_sandbox().connections()
+            if sandbox
+            else app.connect(config, os.environ, source=str(config_path))
         )
         click.echo("✔ every credential reference is set")
     failed = False
@@ -522,12 +544,13 @@ def init(out: Path, force: bool, personio_base_url: str, app_id: str, sandbox: b
             raise ReconcilerError(
                 "the file exists", where=str(out), fix="pass --force to overwrite it"
             )
-        text = app.fetch_starter_config(
-            os.environ,
-            build_sandbox() if sandbox else None,
-            base_url=personio_base_url,
-            app_id=app_id,
+        bootstrap = app.bootstrap_config(base_url=personio_base_url, app_id=app_id)
+        conn = (
+            build_sandbox().connections()
+            if sandbox
+            else app.connect(bootstrap, os.environ, personio_only=True)
         )
+        text = app.fetch_starter_config(bootstrap, conn)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -139,14 +139,20 @@ class TransportError(ApiError):
 
 
 class UnsafePlanError(ReconcilerError):
-    """The safety policy refused the plan; ``violations`` says which thresholds and by how much."""
+    """The safety policy refused the plan; ``violations`` says which thresholds and by how much.
 
-    def __init__(self, violations: Sequence[str]) -> None:
+    ``forceable`` is false when at least one of them cannot be overridden with ``--force``.
+    """
+
+    def __init__(self, violations: Sequence[str], *, forceable: bool = True) -> None:
         self.violations = tuple(violations)
+        self.forceable = forceable
         super().__init__(
             "plan refused by the safety policy: " + "; ".join(self.violations),
             fix="review the plan; if it is right, re-run with --force or raise the threshold "
-            "under 'safety' in the config (the change then shows up in review)",
+            "under 'safety' in the config"
+            if forceable
+            else "--force cannot override this; fix the cause first",
         )
 
 
@@ -164,4 +170,17 @@ class StalePlanError(ReconcilerError):
 
 
 class ApplyError(ReconcilerError):
-    """Apply ran to the end, but some changes failed (see the report)."""
+    """Apply did not make every change of the plan: some failed, it was stopped, or the audit
+    log could not be written. ``report`` is the apply report (an ``ApplyReport``; typed loosely
+    because this module imports nothing of the project)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        report: object,
+        where: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        super().__init__(message, where=where, fix=fix)
+        self.report = report

@@ -6,6 +6,7 @@ A refused plan is still shown; ``--force`` overrides forceable violations only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from reconciler.core.model import Action, Plan, SafetySettings, Threshold
@@ -97,3 +98,22 @@ def _threshold(
 
 def _plural(count: int, noun: str) -> str:
     return noun if count == 1 else f"{noun}s"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the safety policy decides about a plan, given whether ``--force`` was passed."""
+
+    allowed: bool
+    #: what stops the plan: unforceable violations always, forceable ones unless forced
+    blocking: tuple[Violation, ...] = ()
+    #: forceable violations that ``--force`` waved through
+    overridden: tuple[Violation, ...] = ()
+
+
+def gate(violations: Sequence[Violation], force: bool) -> Verdict:
+    """The one ``--force`` decision: force overrides forceable violations, never the others."""
+    hard = tuple(violation for violation in violations if not violation.forceable)
+    soft = tuple(violation for violation in violations if violation.forceable)
+    blocking = hard if force else (*hard, *soft)
+    return Verdict(allowed=not blocking, blocking=blocking, overridden=soft if force else ())

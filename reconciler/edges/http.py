@@ -37,6 +37,10 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 USER_AGENT = "personio-lattice-reconciler/0.1"
 
+#: Requests per second towards each system unless the config says otherwise (both vendors
+#: document budgets well above this; see docs/decisions.md).
+DEFAULT_RATE = 5.0
+
 
 class RequestCounter:
     """Counts every request a client sends — auth flows and retries included; thread-safe.

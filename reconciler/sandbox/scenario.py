@@ -25,6 +25,8 @@ from reconciler.core.model import (
     SecretRef,
     SyncSettings,
 )
+from reconciler.edges.connections import Connections
+from reconciler.edges.http import NO_WAIT_RETRY
 from reconciler.sandbox.company import SampleCompany, generate_company
 from reconciler.sandbox.lattice_emulator import LatticeEmulator
 from reconciler.sandbox.personio_emulator import PersonioCredential, PersonioEmulator
@@ -90,6 +92,21 @@ class Sandbox:
 
     def lattice_transport(self) -> httpx.BaseTransport:
         return self.lattice.transport()
+
+    def connections(self) -> Connections:
+        """In-process connections to both emulators: no network, no rate limit, no waiting."""
+        return Connections(
+            personio_base_url=self.personio_base_url,
+            personio_client_id=self.personio_client_id,
+            personio_client_secret=self.personio_client_secret,
+            lattice_base_url=self.lattice_base_url,
+            lattice_token=self.lattice_token,
+            personio_transport=self.personio_transport(),
+            lattice_transport=self.lattice_transport(),
+            retry=NO_WAIT_RETRY,
+            personio_rate=0.0,
+            lattice_rate=0.0,
+        )
 
 
 def build_sandbox(employees: int = 60, seed: int = 7, *, drift: bool = True) -> Sandbox:

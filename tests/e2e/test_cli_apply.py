@@ -204,7 +204,7 @@ def test_a_file_that_is_not_a_plan_is_refused_before_any_request(
     assert result.exit_code == 1
     assert result.stderr == (
         f"error: {not_a_plan}: not a JSON plan — pass the file written by "
-        "'reconcile plan --format json --out FILE'\n"
+        "'reconcile plan --json-out FILE'\n"
     )
     assert live.box.lattice.requests == []
 

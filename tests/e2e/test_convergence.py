@@ -212,11 +212,11 @@ PROPERTIES = settings(
 @PROPERTIES
 @given(scenario=scenarios())
 def test_one_apply_leaves_nothing_to_do_but_the_per_person_errors(scenario: Scenario) -> None:
-    conn = app.connect(scenario.config, {}, scenario.box)
+    conn = scenario.box.connections()
 
-    first = app.gather_and_plan(scenario.config, conn)
+    first = app.plan(scenario.config, conn)
     report = app.execute(first, conn)  # whatever the safety verdict, as with --force
-    second = app.gather_and_plan(scenario.config, conn)
+    second = app.plan(scenario.config, conn)
 
     event(f"first plan: {bucket(len(first.plan.changes))} changes")
     failed = [
@@ -247,15 +247,15 @@ def test_one_apply_leaves_nothing_to_do_but_the_per_person_errors(scenario: Scen
 def test_applies_under_lattice_faults_converge_without_duplicating_anyone(
     scenario: Scenario, faults: LatticeFaults
 ) -> None:
-    conn = app.connect(scenario.config, {}, scenario.box)
+    conn = scenario.box.connections()
     lattice = scenario.box.lattice
     lattice.faults = faults
 
-    plans = [app.gather_and_plan(scenario.config, conn)]
+    plans = [app.plan(scenario.config, conn)]
     while not plans[-1].plan.is_empty and len(plans) <= MAX_APPLIES:
         app.execute(plans[-1], conn)
         assert duplicates(lattice) == {}
-        plans.append(app.gather_and_plan(scenario.config, conn))
+        plans.append(app.plan(scenario.config, conn))
 
     faulted = sum(1 for r in lattice.requests if r.status is None or r.status >= 429)
     event(f"{len(plans) - 1} applies")
@@ -283,11 +283,11 @@ def test_an_email_handed_to_a_colleague_who_had_their_own_converges_in_one_apply
     personio.update_employee(1, "email", "renamed-1@example.com")
     personio.update_employee(2, "email", old_address)
     box = Sandbox(company, personio, lattice)
-    conn = app.connect(BASE_CONFIG, {}, box)
+    conn = box.connections()
 
-    first = app.gather_and_plan(BASE_CONFIG, conn)
+    first = app.plan(BASE_CONFIG, conn)
     report = app.execute(first, conn)
-    second = app.gather_and_plan(BASE_CONFIG, conn)
+    second = app.plan(BASE_CONFIG, conn)
 
     assert report.ok
     assert [(c.action.value, c.source_id) for c in second.plan.changes] == []

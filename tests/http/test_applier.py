@@ -215,7 +215,7 @@ def test_a_mixed_plan_is_applied_with_one_write_per_change(
 ) -> None:
     seen: list[ChangeResult] = []
 
-    report = apply_plan(MIXED, writer, scim_ids=EXISTING_IDS, on_result=seen.append)
+    report = apply_plan(MIXED, writer, target_ids=EXISTING_IDS, on_result=seen.append)
 
     assert outcomes(report) == [
         (c.action.value, c.source_id, "applied", None) for c in MIXED.changes
@@ -248,7 +248,7 @@ def test_a_new_manager_and_their_reports_are_created_in_one_run(
         (GRACE, new_user("210", "Hedy", "200"), new_user("220", "Joan", "210")), unchanged=0
     )
 
-    report = apply_plan(chain, writer, scim_ids=EXISTING_IDS)
+    report = apply_plan(chain, writer, target_ids=EXISTING_IDS)
 
     assert outcomes(report) == [("create", pid, "applied", None) for pid in ("200", "210", "220")]
     assert [request.method for request in emulator.requests] == ["POST", "POST", "POST"]
@@ -266,7 +266,7 @@ def test_a_failed_create_skips_its_reports_and_everything_else_is_applied(
     bad_grace = new_user("200", "Grace", **{"custom:Shirt": "M"})
     plan = Plan((bad_grace, ADA, ALAN, LINK, REHIRE, MOVER, LEAVER), unchanged=1)
 
-    report = apply_plan(plan, writer, scim_ids=EXISTING_IDS)
+    report = apply_plan(plan, writer, target_ids=EXISTING_IDS)
 
     skipped = "skipped: the create of 200 (its manager) failed"
     assert outcomes(report) == [
@@ -304,7 +304,7 @@ def test_a_manager_without_a_lattice_user_fails_the_change_instead_of_dropping_t
         Action.UPDATE, "500", "u_mover", "max@example.com", (FieldChange("manager", "100", "999"),)
     )
 
-    report = apply_plan(Plan((orphan, LEAVER), unchanged=0), writer, scim_ids=EXISTING_IDS)
+    report = apply_plan(Plan((orphan, LEAVER), unchanged=0), writer, target_ids=EXISTING_IDS)
 
     assert outcomes(report) == [
         ("update", "500", "failed", "manager 999 has no Lattice user"),
@@ -321,7 +321,7 @@ def test_a_create_whose_email_is_taken_fails_without_naming_the_email(
         Action.CREATE, "777", None, "boss@example.com", (FieldChange("first_name", None, "Bo"),)
     )
 
-    report = apply_plan(Plan((clash,), unchanged=0), writer, scim_ids=EXISTING_IDS)
+    report = apply_plan(Plan((clash,), unchanged=0), writer, target_ids=EXISTING_IDS)
 
     assert outcomes(report) == [
         ("create", "777", "failed", "lattice POST Users → 409: userName is already in use")
@@ -333,7 +333,7 @@ def test_connections_reset_after_creates_leave_no_duplicates(emulator: LatticeEm
     # The first writes are done by Lattice, then the connection drops before the answer.
     emulator.faults = LatticeFaults(resets_after=3, writes_only=True)
     with build_writer(emulator) as writer:
-        report = apply_plan(MIXED, writer, scim_ids=EXISTING_IDS)
+        report = apply_plan(MIXED, writer, target_ids=EXISTING_IDS)
 
     assert outcomes(report) == [
         (c.action.value, c.source_id, "applied", None) for c in MIXED.changes
@@ -356,7 +356,7 @@ def test_rate_limits_and_server_errors_are_retried_and_everything_is_applied(
         max_attempts=8, base_delay=0.0, max_delay=5.0, max_total_delay=60.0, jitter=False
     )
     with build_writer(emulator, retry, sleep=waits.append) as writer:
-        report = apply_plan(MIXED, writer, scim_ids=EXISTING_IDS, concurrency=1)
+        report = apply_plan(MIXED, writer, target_ids=EXISTING_IDS, concurrency=1)
 
     assert outcomes(report) == [
         (c.action.value, c.source_id, "applied", None) for c in MIXED.changes
@@ -372,7 +372,7 @@ def test_a_server_that_keeps_failing_fails_the_change_after_every_retry(
 ) -> None:
     emulator.faults = LatticeFaults(server_errors=NO_WAIT_RETRY.max_attempts)
 
-    report = apply_plan(Plan((ADA, LEAVER), unchanged=0), writer, scim_ids=EXISTING_IDS)
+    report = apply_plan(Plan((ADA, LEAVER), unchanged=0), writer, target_ids=EXISTING_IDS)
 
     # the create goes first and meets every fault; the deactivation after it goes through
     assert outcomes(report) == [
@@ -399,7 +399,7 @@ def test_a_stop_part_way_finishes_what_is_in_flight_and_starts_nothing_else(
     report = apply_plan(
         MIXED,
         writer,
-        scim_ids=EXISTING_IDS,
+        target_ids=EXISTING_IDS,
         concurrency=1,
         on_result=interrupt_after_first,
         stop=stop,
@@ -419,7 +419,7 @@ def test_a_stop_before_the_start_sends_nothing(
     stop = threading.Event()
     stop.set()
 
-    report = apply_plan(MIXED, writer, scim_ids=EXISTING_IDS, stop=stop)
+    report = apply_plan(MIXED, writer, target_ids=EXISTING_IDS, stop=stop)
 
     assert {r.detail for r in report.results} == {INTERRUPTED_DETAIL}
     assert len(report.results) == len(MIXED.changes)
@@ -430,10 +430,10 @@ def test_a_stop_before_the_start_sends_nothing(
 def test_applying_the_same_plan_twice_adopts_the_created_users_instead_of_duplicating_them(
     emulator: LatticeEmulator, writer: LatticeWriter
 ) -> None:
-    first = apply_plan(MIXED, writer, scim_ids=EXISTING_IDS)
+    first = apply_plan(MIXED, writer, target_ids=EXISTING_IDS)
     requests_before = len(emulator.requests)
 
-    second = apply_plan(MIXED, writer, scim_ids=EXISTING_IDS)
+    second = apply_plan(MIXED, writer, target_ids=EXISTING_IDS)
 
     # Each create gets a 409, the writer finds the user by externalId and counts it as created.
     assert outcomes(second) == outcomes(first)
@@ -455,7 +455,7 @@ def test_a_bug_in_a_change_propagates_instead_of_being_reported_as_a_failure(
     )
 
     with pytest.raises(ValueError, match="needs the Lattice user's id"):
-        apply_plan(Plan((broken,), unchanged=0), writer, scim_ids=EXISTING_IDS)
+        apply_plan(Plan((broken,), unchanged=0), writer, target_ids=EXISTING_IDS)
 
 
 def test_the_apply_log_names_ids_and_never_an_email(
@@ -465,7 +465,7 @@ def test_the_apply_log_names_ids_and_never_an_email(
     plan = Plan((bad_grace, ADA, ALAN, LINK, REHIRE, MOVER, LEAVER), unchanged=1)
 
     with caplog.at_level(logging.DEBUG, logger="reconciler"):
-        apply_plan(plan, writer, scim_ids=EXISTING_IDS)
+        apply_plan(plan, writer, target_ids=EXISTING_IDS)
 
     applier_lines = [r.getMessage() for r in caplog.records if r.name == "reconciler.applier"]
     assert (
@@ -479,7 +479,7 @@ def test_the_apply_log_names_ids_and_never_an_email(
 
 def test_concurrency_below_one_is_refused(writer: LatticeWriter) -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        apply_plan(MIXED, writer, scim_ids=EXISTING_IDS, concurrency=0)
+        apply_plan(MIXED, writer, target_ids=EXISTING_IDS, concurrency=0)
 
 
 def test_changes_of_one_wave_run_concurrently_but_never_more_than_allowed(
@@ -511,7 +511,7 @@ def test_changes_of_one_wave_run_concurrently_but_never_more_than_allowed(
     )
     with build_writer(emulator, transport=in_process_transport(meeting_point)) as writer:
         report = apply_plan(
-            Plan(updates, unchanged=0), writer, scim_ids=EXISTING_IDS, concurrency=2
+            Plan(updates, unchanged=0), writer, target_ids=EXISTING_IDS, concurrency=2
         )
 
     assert [r.outcome for r in report.results] == [Outcome.APPLIED] * 4

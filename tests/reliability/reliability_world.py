@@ -186,7 +186,7 @@ class World:
         personio: Handler | None = None,
         lattice: Handler | None = None,
     ) -> app.Connections:
-        """In-process connections, like ``app.connect(config, {}, sandbox)``: no waiting.
+        """In-process connections, like ``Sandbox.connections()``: no waiting.
 
         ``personio``/``lattice`` put a handler in front of an emulator (an extra fault).
         """
@@ -273,7 +273,7 @@ def converge(
     for round_number in range(max_runs):
         result.rounds = round_number + 1
         try:
-            run = app.gather_and_plan(config, conn)
+            run = app.plan(config, conn)
         except ReconcilerError as error:
             result.errors.append(error)
         else:

@@ -117,7 +117,7 @@ def _nested_employee(pid: str | int) -> dict[str, object]:
 def plan_for(records: Wire, swap: tuple[int, object] | None = None) -> Plan:
     world = _world(records)
     front = _front(world, swap)
-    return app.gather_and_plan(load_config(), world.connections(personio=front)).plan
+    return app.plan(load_config(), world.connections(personio=front)).plan
 
 
 @functools.cache
@@ -480,7 +480,7 @@ def test_the_cli_renders_a_plan_with_bad_data_in_every_format(
     sandbox = world.sandbox(personio=_front(world, swap))
     # --sandbox with this world in place of the sample company: the CLI's own in-process path.
     monkeypatch.setattr("reconciler.cli.build_sandbox", lambda: sandbox)
-    expected = app.gather_and_plan(load_config(), world.connections(personio=_front(world, swap)))
+    expected = app.plan(load_config(), world.connections(personio=_front(world, swap)))
     emails = {
         str(wire_value(record, "email")).strip().casefold()
         for record in company().employees

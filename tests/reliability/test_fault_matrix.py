@@ -1,6 +1,6 @@
 """Faults on both sides, then re-runs until the plan is empty: nothing lost, nothing duplicated.
 
-Every case runs plan + apply through the composition root (``app.gather_and_plan`` and
+Every case runs plan + apply through the composition root (``app.plan`` and
 ``app.execute``) against seeded, faulty emulators, and repeats the way the nightly job would.
 Each run either completes or fails with one clear line naming system, method and path; after
 the last run the emulated Lattice equals what a fault-free run of the same scenario leaves.
@@ -422,7 +422,7 @@ def test_a_personio_total_that_changes_between_pages_writes_nothing_until_a_reru
     config = config_for(name)
 
     with pytest.raises(SourceDataError) as raised:
-        app.gather_and_plan(config, conn)
+        app.plan(config, conn)
     assert world.lattice.writes() == 0
     # Pages after the first are read concurrently: whichever notices first reports.
     assert re.fullmatch(
@@ -533,7 +533,7 @@ def test_a_lattice_user_with_the_same_email_but_another_external_id_is_left_unto
 def test_retries_exhausted_on_personio_name_the_endpoint_and_write_nothing() -> None:
     world = recipe("small").build(personio_faults=PersonioFaults(error_rate=1.0))
     with pytest.raises(ApiError) as raised:
-        app.gather_and_plan(config_for("small"), world.connections())
+        app.plan(config_for("small"), world.connections())
     assert str(raised.value) == (
         "personio GET /company/employees → 503: Service Unavailable (gave up after 5 attempts)"
     )
@@ -543,7 +543,7 @@ def test_retries_exhausted_on_personio_name_the_endpoint_and_write_nothing() -> 
 def test_retries_exhausted_on_lattice_reads_name_the_endpoint_and_write_nothing() -> None:
     world = recipe("small").build(lattice_faults=LatticeFaults(error_rate=1.0))
     with pytest.raises(ApiError) as raised:
-        app.gather_and_plan(config_for("small"), world.connections())
+        app.plan(config_for("small"), world.connections())
     assert str(raised.value) == (
         "lattice GET Users → 503: service unavailable (injected) (gave up after 5 attempts)"
     )
@@ -553,7 +553,7 @@ def test_retries_exhausted_on_lattice_reads_name_the_endpoint_and_write_nothing(
 def test_a_write_that_exhausts_its_retries_names_the_endpoint_in_the_report() -> None:
     world = recipe("small").build(lattice_faults=LatticeFaults(error_rate=1.0, writes_only=True))
     conn = world.connections()
-    run = app.gather_and_plan(config_for("small"), conn)
+    run = app.plan(config_for("small"), conn)
     report = app.execute(run, conn)
     failed = [r for r in report.results if r.outcome is Outcome.FAILED]
     assert failed

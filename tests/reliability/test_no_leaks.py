@@ -61,7 +61,7 @@ def sentinel_recipe() -> tuple[Recipe, set[str]]:
     """The sandbox's company, where the people the first plan creates and three it would
     leave unchanged now have the sentinel birthdate and salary band in Personio."""
     base = build_recipe(60, 7)
-    plan = app.gather_and_plan(load_example_config(), base.build().connections()).plan
+    plan = app.plan(load_example_config(), base.build().connections()).plan
     creates = {c.source_id for c in plan.changes if c.action is Action.CREATE}
     changed = {c.source_id for c in plan.changes} | {p.source_id for p in plan.errors}
     quiet = [

@@ -78,7 +78,7 @@ def _config_file(tmp_path: Path, servers: Servers, **overrides: Mapping[str, obj
 
 def test_an_empty_personio_answer_is_refused_and_cannot_be_forced() -> None:
     world = _kept(sandbox_recipe(), 0.0).build()
-    run = app.gather_and_plan(_config(), world.connections())
+    run = app.plan(_config(), world.connections())
 
     assert run.plan.source_employees == 0
     assert [(v.rule, v.forceable) for v in run.violations] == [
@@ -115,7 +115,7 @@ def test_an_empty_personio_answer_writes_nothing_even_with_force(
 
 def test_an_answer_missing_most_employees_refuses_the_deactivations() -> None:
     world = _kept(sandbox_recipe(), 0.1).build()
-    run = app.gather_and_plan(_config(), world.connections())
+    run = app.plan(_config(), world.connections())
 
     deactivations = run.plan.count(Action.DEACTIVATE)
     assert deactivations > 40
@@ -176,7 +176,7 @@ def test_force_applies_a_forceable_refusal_and_the_next_plan_is_empty(
     world = _cli_world(servers, sandbox_recipe())
     config = _config_file(tmp_path, servers, sync=EXTERNAL_ONLY)
     external_only = _config(sync=dataclasses.replace(_config().sync, employee_types=("external",)))
-    expected = app.gather_and_plan(external_only, sandbox_recipe().build().connections()).plan
+    expected = app.plan(external_only, sandbox_recipe().build().connections()).plan
 
     forced = run_cli("apply", "--config", config, "--force", "--no-progress", env=cli_env(world))
     again = run_cli("plan", "--config", config, "--detailed-exitcode", env=cli_env(world))
@@ -202,7 +202,7 @@ def test_force_applies_a_forceable_refusal_and_the_next_plan_is_empty(
 def test_thresholds_apply_from_min_population_on_and_not_below() -> None:
     config = _config(sync=SyncSettings(employee_types=("external",)))
     world = sandbox_recipe().build()
-    run = app.gather_and_plan(config, world.connections())
+    run = app.plan(config, world.connections())
     population = run.plan.target_users
     assert run.plan.count(Action.DEACTIVATE) > population // 2
 
