@@ -249,16 +249,31 @@ def audit_log(path: Path | None) -> Iterator[AuditWrite]:
         raise ReconcilerError(
             f"cannot open the audit log for appending ({exc.strerror})", where=str(path)
         ) from exc
-    with handle:
+    failed = False
 
-        def write(result: ChangeResult) -> None:
-            record = audit_record(result, dt.datetime.now(dt.UTC))
-            line = json.dumps(record, sort_keys=True, ensure_ascii=False)
-            with lock:
+    def write(result: ChangeResult) -> None:
+        nonlocal failed
+        record = audit_record(result, dt.datetime.now(dt.UTC))
+        line = json.dumps(record, sort_keys=True, ensure_ascii=False)
+        with lock:
+            try:
                 handle.write(line + "\n")
                 handle.flush()
+            except OSError:
+                failed = True
+                raise
 
+    try:
         yield write
+    finally:
+        try:
+            handle.close()
+        except OSError as exc:
+            # After a failed write the caller already reports it; closing only fails again.
+            if not failed:
+                raise ReconcilerError(
+                    f"cannot finish the audit log ({exc.strerror})", where=str(path)
+                ) from exc
 
 
 def execute(

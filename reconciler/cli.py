@@ -228,6 +228,9 @@ def _echo(text: str, *, err: bool = False) -> None:
         raise
     except OSError as exc:
         stream = "standard error" if err else "standard output"
+        # What is still buffered would fail again at exit, with a traceback-like message.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, (sys.stderr if err else sys.stdout).fileno())
         raise ReconcilerError(
             f"cannot write to {stream} ({exc.strerror or type(exc).__name__})"
         ) from exc

@@ -1,0 +1,124 @@
+"""Apply never loses track of what it did: SIGTERM (what CI sends on cancel) stops it cleanly with
+a complete report and audit log; an audit log or a stdout that cannot be written stops it with one
+clear line instead of a traceback. Runs the real console entry in child processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from reconciler.sandbox.lattice_emulator import LatticeFaults
+
+if TYPE_CHECKING:
+    from conftest import LiveSandbox
+
+FULL = Path("/dev/full")
+
+
+def _restore_default_signals() -> None:
+    # A child of a background job inherits "ignore SIGINT"; the test needs the real defaults.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _child(live: LiveSandbox, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, **{k: v for k, v in live.env.items() if v is not None}}
+    return subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+        preexec_fn=_restore_default_signals,  # noqa: PLW1509 - no threads in the parent here
+    )
+
+
+def test_sigterm_stops_apply_with_a_complete_report_and_audit_log(
+    live: LiveSandbox, tmp_path: Path
+) -> None:
+    live.box.lattice.faults = LatticeFaults(slow_seconds=0.4, writes_only=True)
+    config = live.write_config("slow.yaml", {"lattice": {"max_requests_per_second": 2}})
+    audit = tmp_path / "audit.jsonl"
+    process = _child(
+        live,
+        "apply",
+        "--config",
+        str(config),
+        "--no-progress",
+        "--audit-log",
+        str(audit),
+        "--report-format",
+        "json",
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not [r for r in live.box.lattice.requests if r.method in {"POST", "PATCH"}]:
+            assert time.monotonic() < deadline, "apply never started writing"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+
+    assert process.returncode == 1, stderr
+    assert "terminated: finishing the requests in flight, starting no new ones" in stderr
+    assert "Traceback" not in stderr
+    report = json.loads(stdout)
+    assert report["interrupted"] is True
+    outcomes = [result["outcome"] for result in report["results"]]
+    assert len(outcomes) == 10  # every change of the plan is accounted for
+    assert "skipped" in outcomes
+    assert "applied" in outcomes
+    # The audit log has one line per change, skipped ones included, matching the report.
+    lines = [json.loads(line) for line in audit.read_text(encoding="utf-8").splitlines()]
+    assert sorted(line["outcome"] for line in lines) == sorted(outcomes)
+    written = [r for r in live.box.lattice.requests if r.method in {"POST", "PATCH"}]
+    assert outcomes.count("applied") == len(written)
+
+
+@pytest.mark.skipif(not FULL.exists(), reason="needs /dev/full")
+def test_an_audit_log_that_cannot_be_written_stops_apply_and_keeps_the_report(
+    live: LiveSandbox,
+) -> None:
+    result = live.run("apply", "--audit-log", str(FULL), "--no-progress")
+
+    assert result.exit_code == 1
+    assert "error: /dev/full: the audit log could not be written (No space left on device)" in (
+        result.stderr
+    )
+    # Only the changes already in flight when the first line failed were made (at most the
+    # applier's concurrency of 4); the report, on stderr, says exactly which.
+    made = len(live.writes())
+    assert 1 <= made <= 4
+    assert f"Apply: {made} applied, 0 failed, {10 - made} skipped (of 10 changes)" in (
+        result.stderr
+    )
+
+
+@pytest.mark.skipif(not FULL.exists(), reason="needs /dev/full")
+def test_a_plan_written_to_a_full_stdout_is_one_clear_error(live: LiveSandbox) -> None:
+    env = {**os.environ, **{k: v for k, v in live.env.items() if v is not None}}
+    with FULL.open("w") as full:
+        completed = subprocess.run(
+            [sys.executable, "-m", "reconciler", "plan", "--config", str(live.config)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert completed.returncode == 1
+    assert completed.stderr.splitlines() == [
+        "error: cannot write to standard output (No space left on device)"
+    ]
