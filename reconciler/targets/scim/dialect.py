@@ -34,9 +34,10 @@ class ScimDialect:
       read or written on this service (parsing leaves it out, building refuses it).
     - ``extension_urn``: the extension whose other attributes are custom attributes
       (``custom:<name>``); ``None`` when the service has none.
-    - ``standard_extension_keys``: keys of that extension that are standard fields (key →
-      plan field), so they are not reported as custom attributes. Each must be located at
-      ``(extension_urn, (key,))``.
+    - ``standard_extension_keys``: keys of that extension that hold standard fields (key →
+      plan field), so they are not reported as custom attributes. Each must be where that
+      field is located (``(extension_urn, (key, …))``); a located key left out here is
+      treated as standard all the same.
     - ``auth_fix``: what to tell the user when the service refuses the credentials.
     - ``formatted_is_given_family``: the service builds ``name.formatted`` as
       ``"<givenName> <familyName>"``, so a missing part may be recovered from it when that
@@ -66,12 +67,14 @@ class ScimDialect:
         if self.standard_extension_keys and self.extension_urn is None:
             raise ValueError(f"{self.name}: standard extension keys need an extension_urn")
         for key, plan_field in self.standard_extension_keys.items():
-            if self.locations.get(plan_field) != (self.extension_urn, (key,)):
+            urn, segments = self.locations.get(plan_field, (None, ()))
+            if urn != self.extension_urn or segments[:1] != (key,):
                 raise ValueError(
                     f"{self.name}: extension key {key!r} is not where {plan_field!r} is located"
                 )
+        located = self.locations.values()
         urns: list[str] = []
-        for urn, _ in self.locations.values():
+        for urn, _ in located:
             if urn is not None and urn not in urns:
                 urns.append(urn)
         if self.extension_urn is not None and self.extension_urn not in urns:
@@ -80,7 +83,8 @@ class ScimDialect:
         object.__setattr__(
             self,
             "folded_standard_keys",
-            frozenset(key.casefold() for key in self.standard_extension_keys),
+            frozenset(key.casefold() for key in self.standard_extension_keys)
+            | {segments[0].casefold() for urn, segments in located if urn == self.extension_urn},
         )
 
     def is_standard_extension_key(self, key: str) -> bool:
