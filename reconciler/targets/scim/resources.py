@@ -123,34 +123,25 @@ def parse_user(resource: Mapping[str, object], dialect: ScimDialect) -> TargetUs
         raise ValueError(f"user {target_id} has no userName")
 
     sections: dict[Location, _Caseless] = {}
-
-    def read(location: Location) -> object:
-        urn, segments = location
-        parent = (urn, segments[:-1])
-        section = sections.get(parent)
-        if section is None:
-            section = top if urn is None else _Caseless(top.get(urn))
-            for segment in segments[:-1]:
-                section = _Caseless(section.get(segment))
-            sections[parent] = section
-        return section.get(segments[-1])
-
     fields: dict[str, FieldValue] = {"email": email}
     for name, location in dialect.locations.items():
-        value = read(location)
+        value = _read(top, sections, location)
         if name == "manager":
             fields[name] = _manager_id(value)
         elif name in _DATE_FIELDS:
             fields[name] = _date(value)
         else:
             fields[name] = _text(value)
-    if "first_name" in fields or "last_name" in fields:
-        _recover_name_parts(fields, _text(read(_FORMATTED)), dialect)
+    located_name = "first_name" in fields or "last_name" in fields
+    if located_name and (fields.get("first_name") is None or fields.get("last_name") is None):
+        formatted = _text(_read(top, sections, _FORMATTED))
+        _recover_name_parts(fields, formatted, dialect)
     if dialect.extension_urn is not None:
         extension = top.get(dialect.extension_urn)
         if isinstance(extension, Mapping):
+            standard = dialect.folded_standard_keys
             for key, value in extension.items():
-                if isinstance(key, str) and not dialect.is_standard_extension_key(key):
+                if isinstance(key, str) and key.casefold() not in standard:
                     fields[f"{CUSTOM_PREFIX}{key}"] = _value(value)
 
     active = top.get("active")
@@ -163,6 +154,19 @@ def parse_user(resource: Mapping[str, object], dialect: ScimDialect) -> TargetUs
         external_id=_text(top.get("externalId")),
         fields=fields,
     )
+
+
+def _read(top: _Caseless, sections: dict[Location, _Caseless], location: Location) -> object:
+    """The value at ``location``; ``sections`` caches the objects on the way (``name``, …)."""
+    urn, segments = location
+    parent = (urn, segments[:-1])
+    section = sections.get(parent)
+    if section is None:
+        section = top if urn is None else _Caseless(top.get(urn))
+        for segment in segments[:-1]:
+            section = _Caseless(section.get(segment))
+        sections[parent] = section
+    return section.get(segments[-1])
 
 
 def _recover_name_parts(
@@ -397,6 +401,10 @@ def _schemas_for(body: Mapping[str, object], dialect: ScimDialect) -> list[str]:
     return [CORE_URN] + [urn for urn in dialect.schema_extensions if urn in body]
 
 
+_MISSING = object()
+_EMPTY: Mapping[Any, object] = {}
+
+
 class _Caseless:
     """Read access to a JSON object by attribute name, case-insensitively (RFC 7643 §2.1).
 
@@ -404,25 +412,29 @@ class _Caseless:
     casefolded, so the result never depends on the order of keys in the JSON.
     """
 
-    __slots__ = ("_folded", "_mapping")
+    __slots__ = ("_mapping",)
 
     def __init__(self, value: object) -> None:
-        self._mapping: Mapping[Any, object] = value if isinstance(value, Mapping) else {}
-        self._folded: dict[str, object] | None = None
+        # ``type(...) is dict`` first: JSON gives dicts, and the ABC check is slow
+        self._mapping: Mapping[Any, object] = (
+            value if type(value) is dict or isinstance(value, Mapping) else _EMPTY
+        )
 
     def get(self, key: str) -> object:
         mapping = self._mapping
-        if key in mapping:
-            return mapping[key]
-        if not mapping:
-            return None
-        folded = self._folded
-        if folded is None:
-            folded = {}
-            for candidate in sorted(k for k in mapping if isinstance(k, str)):
-                folded.setdefault(candidate.casefold(), mapping[candidate])
-            self._folded = folded
-        return folded.get(key.casefold())
+        value = mapping.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
+        folded = key.casefold()
+        match: str | None = None
+        for candidate in mapping:
+            if (
+                type(candidate) is str
+                and candidate.casefold() == folded
+                and (match is None or candidate < match)
+            ):
+                match = candidate
+        return None if match is None else mapping[match]
 
 
 def _mapping(value: object) -> Mapping[str, object]:
@@ -430,6 +442,8 @@ def _mapping(value: object) -> Mapping[str, object]:
 
 
 def _text(value: object) -> str | None:
+    if type(value) is str:
+        return value.strip() or None
     if value is None or isinstance(value, (Mapping, list)):
         return None
     text = str(value).strip()
