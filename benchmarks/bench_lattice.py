@@ -20,8 +20,9 @@ import httpx
 from reconciler.edges.http import NO_WAIT_RETRY
 from reconciler.sandbox.lattice_emulator import LatticeEmulator
 from reconciler.sandbox.transport import EmulatorServer
+from reconciler.targets.lattice.profile import LATTICE_URN
 from reconciler.targets.scim.client import LatticeReader
-from reconciler.targets.scim.resources import ENTERPRISE_URN, LATTICE_URN
+from reconciler.targets.scim.resources import ENTERPRISE_URN
 
 TOKEN = "bench-token"
 PAGE_SIZE = 100

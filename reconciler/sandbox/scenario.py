@@ -32,7 +32,7 @@ from reconciler.sandbox.lattice_emulator import LatticeEmulator
 from reconciler.sandbox.personio_emulator import PersonioCredential, PersonioEmulator
 from reconciler.sources.personio.client import parse_attribute_catalogue, parse_employee
 from reconciler.sources.personio.profile import PERSONIO, default_fields
-from reconciler.targets.lattice.profile import LATTICE
+from reconciler.targets.lattice.profile import LATTICE, LATTICE_SCIM
 from reconciler.targets.scim.resources import ENTERPRISE_URN, build_create_body
 
 PERSONIO_CLIENT_ID = "sandbox-client"
@@ -228,4 +228,4 @@ def _resource(user: DesiredUser, edits: Mapping[str, object]) -> dict[str, objec
         email=user.email,
         fields=(FieldChange("email", None, user.email), *fields),
     )
-    return build_create_body(change, None)
+    return build_create_body(change, None, LATTICE_SCIM)

@@ -28,7 +28,8 @@ from reconciler.sandbox.scenario import (
     Sandbox,
     seed_lattice,
 )
-from reconciler.targets.scim.resources import ENTERPRISE_URN, LATTICE_URN
+from reconciler.targets.lattice.profile import LATTICE_URN
+from reconciler.targets.scim.resources import ENTERPRISE_URN
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "config" / "integration.yaml"
 BASE_CONFIG = load_config(EXAMPLE_CONFIG)

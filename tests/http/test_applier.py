@@ -23,8 +23,9 @@ from reconciler.core.model import (
 from reconciler.edges.http import NO_WAIT_RETRY, RetryPolicy
 from reconciler.sandbox.lattice_emulator import LatticeEmulator, LatticeFaults
 from reconciler.sandbox.transport import in_process_transport
+from reconciler.targets.lattice.profile import LATTICE_URN
 from reconciler.targets.scim.client import LatticeWriter
-from reconciler.targets.scim.resources import ENTERPRISE_URN, LATTICE_URN
+from reconciler.targets.scim.resources import ENTERPRISE_URN
 
 TOKEN = "test-scim-key"
 BASE_URL = "https://lattice.example.com/scim/v2"

@@ -20,8 +20,9 @@ from reconciler.errors import (
     ServerError,
     TransportError,
 )
+from reconciler.targets.lattice.profile import AUTH_FIX
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter, WriteResult
-from reconciler.targets.scim.resources import AUTH_FIX, LIST_RESPONSE_URN
+from reconciler.targets.scim.resources import LIST_RESPONSE_URN
 
 BASE = "https://lattice.example.com/scim/v2"
 TOKEN = "scim-secret-token-123"

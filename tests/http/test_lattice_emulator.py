@@ -20,8 +20,9 @@ from reconciler.sandbox.lattice_emulator import (
     RecordedRequest,
 )
 from reconciler.sandbox.transport import EmulatorServer
+from reconciler.targets.lattice.profile import LATTICE_URN
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter, WriteResult
-from reconciler.targets.scim.resources import CORE_URN, ENTERPRISE_URN, LATTICE_URN
+from reconciler.targets.scim.resources import CORE_URN, ENTERPRISE_URN
 
 TOKEN = "emulator-token"
 BASE = "http://lattice.test/scim/v2"

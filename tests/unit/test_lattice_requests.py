@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.core.model import Action, Change, FieldChange, FieldValue, TargetUser
+from reconciler.targets.lattice.profile import LATTICE_SCIM, LATTICE_URN
 from reconciler.targets.scim.resources import (
     CORE_URN,
     ENTERPRISE_URN,
-    LATTICE_URN,
     PATCH_OP_URN,
     build_create_body,
     build_filter,
@@ -46,7 +46,7 @@ FULL_RESOURCE: dict[str, object] = {
 
 
 def test_a_full_resource_parses_into_the_whole_lattice_user() -> None:
-    assert parse_user(FULL_RESOURCE) == TargetUser(
+    assert parse_user(FULL_RESOURCE, LATTICE_SCIM) == TargetUser(
         target_id="u_000042",
         email="ada.lovelace@example.com",
         active=False,
@@ -71,7 +71,7 @@ def test_a_full_resource_parses_into_the_whole_lattice_user() -> None:
 
 
 def test_a_minimal_resource_has_every_standard_field_as_none() -> None:
-    user = parse_user({"id": "u_1", "userName": "bo@example.com", "active": True})
+    user = parse_user({"id": "u_1", "userName": "bo@example.com", "active": True}, LATTICE_SCIM)
     assert (user.target_id, user.email, user.active, user.external_id) == (
         "u_1",
         "bo@example.com",
@@ -99,14 +99,15 @@ def test_a_resource_without_username_falls_back_to_its_primary_email() -> None:
                 {"value": "home@example.com"},
                 {"value": "work@example.com", "primary": True},
             ],
-        }
+        },
+        LATTICE_SCIM,
     )
     assert user.email == "work@example.com"
 
 
 def test_a_resource_without_id_is_refused_without_personal_data() -> None:
     with pytest.raises(ValueError, match="has no id") as caught:
-        parse_user({"userName": "ada@example.com"})
+        parse_user({"userName": "ada@example.com"}, LATTICE_SCIM)
     assert "example.com" not in str(caught.value)
 
 
@@ -131,7 +132,7 @@ def test_a_create_body_carries_every_field_under_its_schema() -> None:
         ),
         depends_on="77",
     )
-    assert build_create_body(change, "u_000007") == {
+    assert build_create_body(change, "u_000007", LATTICE_SCIM) == {
         "schemas": [CORE_URN, ENTERPRISE_URN, LATTICE_URN],
         "externalId": "1234",
         "userName": "ada@example.com",
@@ -158,7 +159,7 @@ def test_a_create_body_with_core_fields_only_announces_only_the_core_schema() ->
         "bo@example.com",
         (FieldChange("first_name", None, "Bo"), FieldChange("title", None, None)),
     )
-    assert build_create_body(change, None) == {
+    assert build_create_body(change, None, LATTICE_SCIM) == {
         "schemas": [CORE_URN],
         "externalId": "9",
         "userName": "bo@example.com",
@@ -173,13 +174,13 @@ def test_a_create_body_leaves_out_a_manager_that_could_not_be_resolved() -> None
         Action.CREATE, "9", None, "bo@example.com", (FieldChange("manager", None, "77"),)
     )
     assert "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User" not in build_create_body(
-        change, None
+        change, None, LATTICE_SCIM
     )
 
 
 def test_a_create_body_needs_a_create_change() -> None:
     with pytest.raises(ValueError, match="needs a create change"):
-        build_create_body(Change(Action.UPDATE, "1", "u_1", "a@example.com"), None)
+        build_create_body(Change(Action.UPDATE, "1", "u_1", "a@example.com"), None, LATTICE_SCIM)
 
 
 def test_an_update_patch_is_one_replace_plus_removes_for_cleared_fields() -> None:
@@ -198,7 +199,7 @@ def test_an_update_patch_is_one_replace_plus_removes_for_cleared_fields() -> Non
             FieldChange("title", "Engineer", None),
         ),
     )
-    assert build_patch_body(change, None) == {
+    assert build_patch_body(change, None, LATTICE_SCIM) == {
         "schemas": [PATCH_OP_URN],
         "Operations": [
             {
@@ -228,7 +229,7 @@ def test_an_update_patch_sets_the_resolved_manager_and_a_new_email() -> None:
             FieldChange("manager", "77", "78"),
         ),
     )
-    assert build_patch_body(change, "u_000008") == {
+    assert build_patch_body(change, "u_000008", LATTICE_SCIM) == {
         "schemas": [PATCH_OP_URN],
         "Operations": [
             {
@@ -247,7 +248,7 @@ def test_a_link_patch_writes_the_external_id_with_the_field_diffs() -> None:
     change = Change(
         Action.LINK, "1234", "u_000042", "ada@example.com", (FieldChange("title", None, "CTO"),)
     )
-    assert build_patch_body(change, None) == {
+    assert build_patch_body(change, None, LATTICE_SCIM) == {
         "schemas": [PATCH_OP_URN],
         "Operations": [{"op": "replace", "value": {"externalId": "1234", "title": "CTO"}}],
     }
@@ -261,7 +262,7 @@ def test_a_reactivate_patch_sets_active_with_the_field_diffs() -> None:
         "ada@example.com",
         (FieldChange("birth_date", None, "1990-12-10"),),
     )
-    assert build_patch_body(change, None) == {
+    assert build_patch_body(change, None, LATTICE_SCIM) == {
         "schemas": [PATCH_OP_URN],
         "Operations": [
             {"op": "replace", "value": {"active": True, LATTICE_URN: {"birthDate": "1990-12-10"}}}
@@ -271,7 +272,7 @@ def test_a_reactivate_patch_sets_active_with_the_field_diffs() -> None:
 
 def test_a_deactivate_patch_only_sets_active_false() -> None:
     change = Change(Action.DEACTIVATE, "1234", "u_000042", "ada@example.com")
-    assert build_patch_body(change, None) == {
+    assert build_patch_body(change, None, LATTICE_SCIM) == {
         "schemas": [PATCH_OP_URN],
         "Operations": [{"op": "replace", "value": {"active": False}}],
     }
@@ -279,7 +280,7 @@ def test_a_deactivate_patch_only_sets_active_false() -> None:
 
 def test_an_update_that_changes_nothing_is_refused() -> None:
     with pytest.raises(ValueError, match="changes nothing"):
-        build_patch_body(Change(Action.UPDATE, "1", "u_1", "a@example.com"), None)
+        build_patch_body(Change(Action.UPDATE, "1", "u_1", "a@example.com"), None, LATTICE_SCIM)
 
 
 def test_an_unknown_field_name_is_refused() -> None:
@@ -287,12 +288,12 @@ def test_an_unknown_field_name_is_refused() -> None:
         Action.UPDATE, "1", "u_1", "a@example.com", (FieldChange("shoe_size", None, "42"),)
     )
     with pytest.raises(ValueError, match="unknown Lattice field 'shoe_size'"):
-        build_patch_body(change, None)
+        build_patch_body(change, None, LATTICE_SCIM)
 
 
 def test_a_create_is_never_sent_as_a_patch() -> None:
     with pytest.raises(ValueError, match="build_create_body"):
-        build_patch_body(Change(Action.CREATE, "1", None, "a@example.com"), None)
+        build_patch_body(Change(Action.CREATE, "1", None, "a@example.com"), None, LATTICE_SCIM)
 
 
 def test_error_details_lose_anything_that_looks_like_an_email() -> None:
@@ -357,9 +358,9 @@ def test_what_a_create_writes_reads_back_as_the_same_fields(
         "ada@example.com",
         tuple(FieldChange(name, None, value) for name, value in wanted.items()),
     )
-    body = build_create_body(change, None)
+    body = build_create_body(change, None, LATTICE_SCIM)
 
-    user = parse_user({**body, "id": "u_1"})
+    user = parse_user({**body, "id": "u_1"}, LATTICE_SCIM)
 
     read_back = {name: user.fields.get(name) for name in wanted}
     assert read_back == wanted

@@ -1,11 +1,14 @@
-"""Lattice as the core sees it: create-only fields, the multiple-choice limit and the fields its
-own Personio sync leaves alone for contractors. Imports only the core's profile type.
-The sources for each of these are in docs/decisions.md.
+"""Lattice as the core sees it (create-only fields, the multiple-choice limit, the fields its
+own Personio sync leaves alone for contractors) and as SCIM sees it (its extension schema).
+Imports the core's profile type and the SCIM dialect type. Sources are in docs/decisions.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from reconciler.core.profiles import TargetProfile
+from reconciler.targets.scim.dialect import RFC7643_LOCATIONS, ScimDialect
 
 LATTICE = TargetProfile(
     name="Lattice",
@@ -17,4 +20,35 @@ LATTICE = TargetProfile(
     choice_limited_types=frozenset({"text", "date"}),
     # Lattice's own sync sets no job title and no manager for contractors.
     contractor_unmanaged_fields=frozenset({"title", "manager"}),
+)
+
+#: ``ApiError.system`` for Lattice requests.
+SYSTEM = "lattice"
+
+#: Lattice's own extension: start and birth dates, and every custom attribute by display name.
+LATTICE_URN = "urn:ietf:params:scim:schemas:extension:lattice:attributes:1.0:User"
+
+#: Keys of the Lattice extension that are standard fields, not custom attributes.
+LATTICE_STANDARD_KEYS: Mapping[str, str] = {"startDate": "start_date", "birthDate": "birth_date"}
+
+AUTH_FIX = (
+    "the SCIM key must be created by a Lattice super admin and SCIM must be enabled "
+    "(Admin › Settings › Platform › Integrations › Enable SCIM)"
+)
+
+#: How Lattice's SCIM service lays out our plan fields: RFC 7643 core and enterprise User,
+#: plus the Lattice extension for dates and custom attributes. Lattice shows ``name.formatted``
+#: as the full name, built as "givenName familyName", and may return the parts as null.
+LATTICE_SCIM = ScimDialect(
+    name="Lattice",
+    system=SYSTEM,
+    locations={
+        **RFC7643_LOCATIONS,
+        "start_date": (LATTICE_URN, ("startDate",)),
+        "birth_date": (LATTICE_URN, ("birthDate",)),
+    },
+    auth_fix=AUTH_FIX,
+    extension_urn=LATTICE_URN,
+    standard_extension_keys=LATTICE_STANDARD_KEYS,
+    formatted_is_given_family=True,
 )

@@ -29,13 +29,11 @@ from reconciler.edges.http import (
     json_body,
 )
 from reconciler.errors import AuthError, ConflictError, TransportError
+from reconciler.targets.lattice.profile import LATTICE_SCIM, SYSTEM
+from reconciler.targets.scim.dialect import ScimDialect
 from reconciler.targets.scim.resources import (
-    AUTH_FIX,
     DEFAULT_RETRY,
-    LATTICE_STANDARD_KEYS,
-    LATTICE_URN,
     SCIM_MEDIA_TYPE,
-    SYSTEM,
     _mapping,
     _text,
     build_create_body,
@@ -84,7 +82,9 @@ class _ReadChannel:
         sleep: Sleep,
         requests_per_second: float,
         max_connections: int,
+        dialect: ScimDialect,
     ) -> None:
+        self.dialect = dialect
         self.retry = retry
         self.sleep = sleep
         self.rng = random.Random()
@@ -125,7 +125,7 @@ class _ReadChannel:
                 retry_transport_errors=retry_transport_errors,
             )
         except AuthError as exc:
-            exc.fix = AUTH_FIX
+            exc.fix = self.dialect.auth_fix
             raise
 
     def get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
@@ -133,7 +133,7 @@ class _ReadChannel:
         try:
             body, response = self._sender.get_json(path, params=params)
         except AuthError as exc:
-            exc.fix = AUTH_FIX
+            exc.fix = self.dialect.auth_fix
             raise
         if not isinstance(body, dict):
             raise TransportError(
@@ -158,7 +158,7 @@ class _WriteChannel(_ReadChannel):
         return self.send(method, path, json=body, retry_transport_errors=retry_transport_errors)
 
 
-def _parse_users(resources: Iterable[object], path: str) -> list[TargetUser]:
+def _parse_users(resources: Iterable[object], path: str, dialect: ScimDialect) -> list[TargetUser]:
     users = []
     for resource in resources:
         if not isinstance(resource, Mapping):
@@ -166,13 +166,15 @@ def _parse_users(resources: Iterable[object], path: str) -> list[TargetUser]:
                 "a list entry is not a SCIM resource", system=SYSTEM, method="GET", path=path
             )
         try:
-            users.append(parse_user(resource))
+            users.append(parse_user(resource, dialect))
         except ValueError as exc:
             raise TransportError(str(exc), system=SYSTEM, method="GET", path=path) from exc
     return users
 
 
-def _list_page(body: Mapping[str, object], path: str) -> tuple[int, list[TargetUser]]:
+def _list_page(
+    body: Mapping[str, object], path: str, dialect: ScimDialect
+) -> tuple[int, list[TargetUser]]:
     """``(totalResults, users)`` of a SCIM ListResponse."""
     total = body.get("totalResults")
     resources = body.get("Resources", [])
@@ -184,12 +186,12 @@ def _list_page(body: Mapping[str, object], path: str) -> tuple[int, list[TargetU
             path=path,
             fix="check that lattice.base_url points at the SCIM service (…/scim/v2)",
         )
-    return total, _parse_users(resources, path)
+    return total, _parse_users(resources, path, dialect)
 
 
 def _find_user(channel: _ReadChannel, attribute: str, value: str) -> TargetUser | None:
     body = channel.get_json("Users", {"filter": build_filter(attribute, value)})
-    _, users = _list_page(body, "Users")
+    _, users = _list_page(body, "Users", channel.dialect)
     return users[0] if users else None
 
 
@@ -212,6 +214,7 @@ class LatticeReader(ClosingClient):
         requests_per_second: float = 5.0,
         max_concurrency: int = 4,
         page_size: int = 100,
+        dialect: ScimDialect = LATTICE_SCIM,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -223,6 +226,7 @@ class LatticeReader(ClosingClient):
             sleep=sleep,
             requests_per_second=requests_per_second,
             max_connections=max_concurrency,
+            dialect=dialect,
         )
         self._max_concurrency = max(1, max_concurrency)
         self._page_size = page_size
@@ -242,7 +246,7 @@ class LatticeReader(ClosingClient):
         down) is followed. ``progress(users_so_far, total)`` is called after each page.
         """
         first = self._channel.get_json("Users", {"startIndex": 1, "count": self._page_size})
-        total, users = _list_page(first, "Users")
+        total, users = _list_page(first, "Users", self._channel.dialect)
         found = {user.target_id: user for user in users}
         if progress is not None:
             progress(len(found), total)
@@ -279,13 +283,16 @@ class LatticeReader(ClosingClient):
     def _fetch_range(self, page: tuple[int, int]) -> tuple[int, int, int, list[TargetUser]]:
         start, count = page
         body = self._channel.get_json("Users", {"startIndex": start, "count": count})
-        total, users = _list_page(body, "Users")
+        total, users = _list_page(body, "Users", self._channel.dialect)
         logger.debug("Lattice page startIndex=%d count=%d → %d users", start, count, len(users))
         return start, count, total, users
 
     def fetch_custom_attribute_names(self) -> frozenset[str]:
         """Names of the custom attributes Lattice knows (from its SCIM extension schema)."""
-        path = f"Schemas/{LATTICE_URN}"
+        dialect = self._channel.dialect
+        if dialect.extension_urn is None:
+            return frozenset()  # no extension, no custom attributes
+        path = f"Schemas/{dialect.extension_urn}"
         body = self._channel.get_json(path)
         attributes = body.get("attributes")
         if not isinstance(attributes, list):
@@ -296,7 +303,9 @@ class LatticeReader(ClosingClient):
             _text(attribute.get("name")) for attribute in attributes if isinstance(attribute, dict)
         )
         return frozenset(
-            name for name in names if name is not None and name not in LATTICE_STANDARD_KEYS
+            name
+            for name in names
+            if name is not None and not dialect.is_standard_extension_key(name)
         )
 
     def check_access(self) -> None:
@@ -321,6 +330,7 @@ class LatticeWriter(ClosingClient):
         requests_per_second: float = 5.0,
         max_concurrency: int = 4,
         page_size: int = 100,
+        dialect: ScimDialect = LATTICE_SCIM,
     ) -> None:
         # page_size is accepted so both clients are built from the same settings.
         del page_size
@@ -332,6 +342,7 @@ class LatticeWriter(ClosingClient):
             sleep=sleep,
             requests_per_second=requests_per_second,
             max_connections=max_concurrency,
+            dialect=dialect,
         )
 
     @property
@@ -345,7 +356,7 @@ class LatticeWriter(ClosingClient):
         by externalId, then userName; only when it is not there is the POST sent again. A 409
         for a user that already carries our externalId counts as created (idempotent).
         """
-        body = build_create_body(change, manager_target_id)
+        body = build_create_body(change, manager_target_id, self._channel.dialect)
         source_id = change.source_id
         assert source_id is not None  # build_create_body refuses a change without one
         channel = self._channel
@@ -422,7 +433,7 @@ class LatticeWriter(ClosingClient):
         """
         if change.target_id is None:
             raise ValueError(f"a {change.action.value} change needs the Lattice user's id")
-        body = build_patch_body(change, manager_target_id)
+        body = build_patch_body(change, manager_target_id, self._channel.dialect)
         path = f"Users/{quote(change.target_id, safe='')}"
         _, attempts = self._channel.write("PATCH", path, body, retry_transport_errors=True)
         logger.info(

@@ -1,20 +1,19 @@
-"""Lattice SCIM 2.0 clients: a read-only reader (for ``plan``) and a writer only ``apply`` builds.
-Imports httpx, the standard library, reconciler.errors, reconciler.edges.http and reconciler.model.
+"""Pure SCIM 2.0 translation for any service a ``ScimDialect`` describes: parsing user
+resources, building create and PATCH bodies, reading error details. No HTTP.
+Imports httpx (responses only), the standard library, the core model, the HTTP edge's retry
+policy and the SCIM dialect.
 
-The pure half (``parse_user``, ``build_create_body``, ``build_patch_body``,
-``parse_error_detail``) translates between SCIM resources and our model; the classes only
-talk HTTP. Field mapping (plan field → SCIM):
+Field mapping (plan field → SCIM); the dialect says where each located field lives:
 
-    email            userName + emails[{value, primary: true, type: work}]
-    first_name       name.givenName          (name.formatted = "given family", on create only)
-    last_name        name.familyName
-    preferred_name   nickName                (Lattice applies it on create only)
-    title            title
-    department       enterprise department
-    manager          enterprise manager.value (the manager's SCIM id)
-    start_date       lattice startDate       (YYYY-MM-DD)
-    birth_date       lattice birthDate       (YYYY-MM-DD)
-    custom:<Name>    lattice <Name>          (the attribute's display name)
+    email            userName + emails[{value, primary: true, type: work}]     (always)
+    first_name       e.g. name.givenName    (name.formatted = "given family" is written with it)
+    last_name        e.g. name.familyName
+    manager          e.g. enterprise manager.value (the manager's SCIM id)
+    start_date, …    dates as YYYY-MM-DD, wherever the dialect puts them
+    custom:<Name>    <Name> in the dialect's extension (the attribute's display name)
+
+Attribute names are read case-insensitively (RFC 7643 §2.1); bodies are written with the
+canonical spelling.
 """
 
 from __future__ import annotations
@@ -30,31 +29,48 @@ from reconciler.core.model import (
     CUSTOM_PREFIX,
     Action,
     Change,
+    FieldChange,
     FieldValue,
     TargetUser,
 )
 from reconciler.edges.http import RetryPolicy
+from reconciler.targets.scim.dialect import (
+    CORE_URN,
+    ENTERPRISE_URN,
+    ERROR_URN,
+    LIST_RESPONSE_URN,
+    PATCH_OP_URN,
+    RFC7643_DIALECT,
+    Location,
+    ScimDialect,
+)
 
-SYSTEM = "lattice"
-
-CORE_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-LATTICE_URN = "urn:ietf:params:scim:schemas:extension:lattice:attributes:1.0:User"
-LIST_RESPONSE_URN = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-PATCH_OP_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-ERROR_URN = "urn:ietf:params:scim:api:messages:2.0:Error"
+__all__ = [
+    "CORE_URN",
+    "DEFAULT_RETRY",
+    "ENTERPRISE_URN",
+    "ERROR_URN",
+    "FORMATTED_NAME_FIELD",
+    "LIST_RESPONSE_URN",
+    "PATCH_OP_URN",
+    "RFC7643_DIALECT",
+    "SCIM_MEDIA_TYPE",
+    "STANDARD_FIELD_NAMES",
+    "ScimDialect",
+    "build_create_body",
+    "build_filter",
+    "build_patch_body",
+    "parse_error_detail",
+    "parse_user",
+]
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 
 #: Retries for production use; tests pass ``reconciler.http.NO_WAIT_RETRY``.
 DEFAULT_RETRY = RetryPolicy()
 
-AUTH_FIX = (
-    "the SCIM key must be created by a Lattice super admin and SCIM must be enabled "
-    "(Admin › Settings › Platform › Integrations › Enable SCIM)"
-)
-
-#: Plan field names every parsed user carries (``None`` when unset), so comparisons are simple.
+#: Plan field names a parsed user may carry; each one the dialect locates is always present
+#: (``None`` when unset), so comparisons are simple.
 STANDARD_FIELD_NAMES: tuple[str, ...] = (
     "email",
     "first_name",
@@ -67,20 +83,15 @@ STANDARD_FIELD_NAMES: tuple[str, ...] = (
     "birth_date",
 )
 
-#: Keys of the Lattice extension that are standard fields, not custom attributes.
-LATTICE_STANDARD_KEYS: Mapping[str, str] = {"startDate": "start_date", "birthDate": "birth_date"}
+#: Key of ``TargetUser.fields`` holding ``name.formatted`` when it says more than the parts:
+#: present only when a name part is unknown (null) and could not be recovered from it. Not a
+#: plan field (plan fields never contain a dot), so the planner never diffs it by itself.
+FORMATTED_NAME_FIELD = "name.formatted"
 
-#: Where each plan field lives: (extension URN or None for core, attribute path segments).
-_LOCATIONS: Mapping[str, tuple[str | None, tuple[str, ...]]] = {
-    "first_name": (None, ("name", "givenName")),
-    "last_name": (None, ("name", "familyName")),
-    "preferred_name": (None, ("nickName",)),
-    "title": (None, ("title",)),
-    "department": (ENTERPRISE_URN, ("department",)),
-    "manager": (ENTERPRISE_URN, ("manager",)),
-    "start_date": (LATTICE_URN, ("startDate",)),
-    "birth_date": (LATTICE_URN, ("birthDate",)),
-}
+_NAME_PARTS = ("first_name", "last_name")
+_FORMATTED: Location = (None, ("name", "formatted"))
+#: Plan fields holding dates: their values are cut to YYYY-MM-DD when read.
+_DATE_FIELDS = frozenset({"start_date", "birth_date"})
 
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ].*)?$")
 # Deliberately loose: anything with an @ between non-separator characters is treated as an email.
@@ -94,54 +105,112 @@ logger = logging.getLogger("reconciler.targets.scim.client")
 # ---------------------------------------------------------------------------------------------
 
 
-def parse_user(resource: Mapping[str, object]) -> TargetUser:
+def parse_user(resource: Mapping[str, object], dialect: ScimDialect) -> TargetUser:
     """A SCIM user resource → ``TargetUser`` with normalised ``fields``.
 
+    ``fields`` holds ``email``, every field ``dialect`` locates (``None`` when unset), each
+    attribute of the dialect's extension that is not a standard field as ``custom:<key>``,
+    and ``FORMATTED_NAME_FIELD`` when ``name.formatted`` is all that is known of a name part.
     Raises ``ValueError`` (naming no personal data) when the resource has no ``id`` or no
     ``userName``/email; the caller turns it into an error located at its endpoint.
     """
-    target_id = _text(resource.get("id"))
+    top = _Caseless(resource)
+    target_id = _text(top.get("id"))
     if target_id is None:
         raise ValueError("a user resource has no id")
-    email = _text(resource.get("userName")) or _primary_email(resource.get("emails"))
+    email = _text(top.get("userName")) or _primary_email(top.get("emails"))
     if email is None:
         raise ValueError(f"user {target_id} has no userName")
-    name = _mapping(resource.get("name"))
-    enterprise = _mapping(resource.get(ENTERPRISE_URN))
-    lattice = _mapping(resource.get(LATTICE_URN))
 
-    fields: dict[str, FieldValue] = {
-        "email": email,
-        "first_name": _text(name.get("givenName")),
-        "last_name": _text(name.get("familyName")),
-        "preferred_name": _text(resource.get("nickName")),
-        "title": _text(resource.get("title")),
-        "department": _text(enterprise.get("department")),
-        "manager": _manager_id(enterprise.get("manager")),
-        "start_date": _date(lattice.get("startDate")),
-        "birth_date": _date(lattice.get("birthDate")),
-    }
-    for key, value in lattice.items():
-        if key not in LATTICE_STANDARD_KEYS:
-            fields[f"{CUSTOM_PREFIX}{key}"] = _value(value)
+    sections: dict[Location, _Caseless] = {}
+    fields: dict[str, FieldValue] = {"email": email}
+    for name, location in dialect.locations.items():
+        value = _read(top, sections, location)
+        if name == "manager":
+            fields[name] = _manager_id(value)
+        elif name in _DATE_FIELDS:
+            fields[name] = _date(value)
+        else:
+            fields[name] = _text(value)
+    located_name = "first_name" in fields or "last_name" in fields
+    if located_name and (fields.get("first_name") is None or fields.get("last_name") is None):
+        formatted = _text(_read(top, sections, _FORMATTED))
+        _recover_name_parts(fields, formatted, dialect)
+    if dialect.extension_urn is not None:
+        extension = top.get(dialect.extension_urn)
+        if isinstance(extension, Mapping):
+            standard = dialect.folded_standard_keys
+            for key, value in extension.items():
+                if isinstance(key, str) and key.casefold() not in standard:
+                    fields[f"{CUSTOM_PREFIX}{key}"] = _value(value)
 
-    active = resource.get("active", True)
+    active = top.get("active")
     return TargetUser(
         target_id=target_id,
         email=email,
         # SCIM leaves an absent ``active`` undefined; Lattice always sends it, and treating a
         # missing flag as deactivated would make us plan reactivations out of nothing.
         active=active if isinstance(active, bool) else True,
-        external_id=_text(resource.get("externalId")),
+        external_id=_text(top.get("externalId")),
         fields=fields,
     )
 
 
-def build_create_body(change: Change, manager_target_id: str | None) -> dict[str, object]:
+def _read(top: _Caseless, sections: dict[Location, _Caseless], location: Location) -> object:
+    """The value at ``location``; ``sections`` caches the objects on the way (``name``, …)."""
+    urn, segments = location
+    parent = (urn, segments[:-1])
+    section = sections.get(parent)
+    if section is None:
+        section = top if urn is None else _Caseless(top.get(urn))
+        for segment in segments[:-1]:
+            section = _Caseless(section.get(segment))
+        sections[parent] = section
+    return section.get(segments[-1])
+
+
+def _recover_name_parts(
+    fields: dict[str, FieldValue], formatted: str | None, dialect: ScimDialect
+) -> None:
+    """Fill a null name part from ``name.formatted`` when that is unambiguous, else keep it.
+
+    Some services (Lattice among them) return ``givenName``/``familyName`` as null and keep
+    only the full name. With ``dialect.formatted_is_given_family`` the full name is
+    "<given> <family>", so a missing part is recovered when the other part is known and the
+    full name starts (ends) with it, or when both are missing and the full name is exactly
+    two words. Anything else ("Mary Ann Smith" with no parts) is ambiguous: the parts stay
+    ``None`` and the full name is exposed as ``FORMATTED_NAME_FIELD`` for the comparison.
+    """
+    given, family = fields.get("first_name"), fields.get("last_name")
+    if formatted is None or (given is not None and family is not None):
+        return
+    words = formatted.split()
+    if dialect.formatted_is_given_family:
+        if given is None and family is None:
+            if len(words) == 2:
+                fields["first_name"], fields["last_name"] = words
+                return
+        elif given is not None:
+            known = str(given).split()
+            if words[: len(known)] == known:
+                fields["last_name"] = " ".join(words[len(known) :]) or None
+                return
+        else:
+            known = str(family).split()
+            if len(words) >= len(known) and words[len(words) - len(known) :] == known:
+                fields["first_name"] = " ".join(words[: len(words) - len(known)]) or None
+                return
+    fields[FORMATTED_NAME_FIELD] = formatted
+
+
+def build_create_body(
+    change: Change, manager_target_id: str | None, dialect: ScimDialect
+) -> dict[str, object]:
     """The ``POST /Users`` body for a ``create`` change.
 
-    Every field with a value is written; ``manager`` is written (as ``manager_target_id``) only
-    when the change has a ``manager`` field and the caller resolved it to a SCIM id.
+    Every field with a value is written where ``dialect`` locates it; ``manager`` is written
+    (as ``manager_target_id``) only when the change has a ``manager`` field and the caller
+    resolved it to a SCIM id. ``name.formatted`` is "given family" when either part is set.
     """
     if change.action is not Action.CREATE:
         raise ValueError(f"build_create_body needs a create change, not {change.action.value}")
@@ -158,32 +227,38 @@ def build_create_body(change: Change, manager_target_id: str | None) -> dict[str
         name = field_change.name
         if name == "email":
             continue  # change.email is the identity written above
+        urn, segments = _locate(name, dialect)
         if name == "manager":
             if manager_target_id is not None:
-                _put(body, ENTERPRISE_URN, ("manager",), {"value": manager_target_id})
+                _put(body, urn, segments, {"value": manager_target_id})
             continue
-        urn, segments = _locate(name)
         if field_change.after is not None:
             _put(body, urn, segments, field_change.after)
-    name_parts = body.get("name", {})
-    formatted = " ".join(
-        str(part)
-        for part in (name_parts.get("givenName"), name_parts.get("familyName"))
-        if part is not None
-    )
+    formatted = _formatted(change.field("first_name"), change.field("last_name"))
     if formatted:
-        name_parts["formatted"] = formatted
-    body["schemas"] = _schemas_for(body)
+        _put(body, *_FORMATTED, formatted)
+    body["schemas"] = _schemas_for(body, dialect)
     return body
 
 
-def build_patch_body(change: Change, manager_target_id: str | None) -> dict[str, object]:
+def build_patch_body(
+    change: Change,
+    manager_target_id: str | None,
+    dialect: ScimDialect,
+    *,
+    current: Mapping[str, FieldValue] | None = None,
+) -> dict[str, object]:
     """The one ``PATCH /Users/{id}`` body for a link, reactivate, update or deactivate change.
 
     One ``replace`` op without ``path`` carries everything being set (extension attributes
     nested under their URN); each field set to ``None`` becomes a ``remove`` op with a path.
     For ``manager`` the change holds Personio ids; ``manager_target_id`` is the resolved new
     manager (``None`` removes it).
+
+    When a name part changes, ``name.formatted`` is rewritten as "given family" so a rename
+    does not leave the full name old. A part the change does not touch is taken from
+    ``current`` (the user's parsed ``fields``); when it is not known there either, the full
+    name cannot be computed and is left as it is (logged, without the name).
     """
     if change.action is Action.CREATE:
         raise ValueError("a create change is sent with build_create_body, not as a PATCH")
@@ -202,20 +277,35 @@ def build_patch_body(change: Change, manager_target_id: str | None) -> dict[str,
         name, after = field_change.name, field_change.after
         if name == "email":
             if after is None:
-                raise ValueError("email cannot be removed from a Lattice user")
+                raise ValueError(f"email cannot be removed from a {dialect.name} user")
             values["userName"] = after
             values["emails"] = [{"value": after, "primary": True, "type": "work"}]
             continue
-        urn, segments = _locate(name)
+        urn, segments = _locate(name, dialect)
         value: object = after
         if name == "manager":
-            # the change carries Personio ids; what Lattice needs is the resolved SCIM id
+            # the change carries Personio ids; what the service needs is the resolved SCIM id
             value = None if manager_target_id is None else {"value": manager_target_id}
         if value is not None:
             _put(values, urn, segments, value)
             continue
-        path = ".".join(segments)
-        removals.append(f"{urn}:{path}" if urn else path)
+        removals.append(_path(urn, segments))
+
+    if any(change.field(part) is not None for part in _NAME_PARTS):
+        parts = [_name_part(change, part, current) for part in _NAME_PARTS]
+        if any(part is _UNKNOWN for part in parts):
+            logger.warning(
+                "%s user %s: a name part changes but the other is unknown; "
+                "name.formatted is left as it is",
+                dialect.name,
+                change.target_id,
+            )
+        else:
+            formatted = " ".join(str(part) for part in parts if part is not None)
+            if formatted:
+                _put(values, *_FORMATTED, formatted)
+            else:
+                removals.append(_path(*_FORMATTED))
 
     operations: list[dict[str, object]] = []
     if values:
@@ -253,16 +343,49 @@ def build_filter(attribute: str, value: str) -> str:
     return f'{attribute} eq "{escaped}"'
 
 
-def _locate(name: str) -> tuple[str | None, tuple[str, ...]]:
+class _Unknown:
+    """A name part neither the change nor the current fields tell."""
+
+
+_UNKNOWN = _Unknown()
+
+
+def _name_part(
+    change: Change, name: str, current: Mapping[str, FieldValue] | None
+) -> FieldValue | _Unknown:
+    field_change = change.field(name)
+    if field_change is not None:
+        return field_change.after
+    # A part parsed as None next to an exposed full name is unknown, not absent.
+    if current is None or FORMATTED_NAME_FIELD in current:
+        return _UNKNOWN
+    return current.get(name)
+
+
+def _formatted(*changes: FieldChange | None) -> str:
+    return " ".join(
+        str(change.after) for change in changes if change is not None and change.after is not None
+    )
+
+
+def _locate(name: str, dialect: ScimDialect) -> Location:
     if name.startswith(CUSTOM_PREFIX):
         attribute = name.removeprefix(CUSTOM_PREFIX)
         if not attribute:
             raise ValueError("a custom field needs an attribute name")
-        return LATTICE_URN, (attribute,)
+        if dialect.extension_urn is None:
+            raise ValueError(f"{dialect.name} has no custom attributes (field {name!r})")
+        return dialect.extension_urn, (attribute,)
     try:
-        return _LOCATIONS[name]
+        return dialect.locations[name]
     except KeyError:
-        raise ValueError(f"unknown Lattice field {name!r}") from None
+        raise ValueError(f"unknown {dialect.name} field {name!r}") from None
+
+
+def _path(urn: str | None, segments: tuple[str, ...]) -> str:
+    # Extension attribute names may contain dots ("Dept. code"): never split them again.
+    path = ".".join(segments)
+    return f"{urn}:{path}" if urn else path
 
 
 def _put(target: dict[str, Any], urn: str | None, segments: tuple[str, ...], value: object) -> None:
@@ -272,10 +395,46 @@ def _put(target: dict[str, Any], urn: str | None, segments: tuple[str, ...], val
     container[segments[-1]] = value
 
 
-def _schemas_for(body: Mapping[str, object]) -> list[str]:
-    # Only announce extensions that are used: a SCIM service without the Lattice extension
-    # would reject a resource claiming it.
-    return [CORE_URN] + [urn for urn in (ENTERPRISE_URN, LATTICE_URN) if urn in body]
+def _schemas_for(body: Mapping[str, object], dialect: ScimDialect) -> list[str]:
+    # Only announce extensions that are used: a SCIM service without an extension would
+    # reject a resource claiming it.
+    return [CORE_URN] + [urn for urn in dialect.schema_extensions if urn in body]
+
+
+_MISSING = object()
+_EMPTY: Mapping[Any, object] = {}
+
+
+class _Caseless:
+    """Read access to a JSON object by attribute name, case-insensitively (RFC 7643 §2.1).
+
+    The exact spelling wins; otherwise the first key in sorted order that matches when
+    casefolded, so the result never depends on the order of keys in the JSON.
+    """
+
+    __slots__ = ("_mapping",)
+
+    def __init__(self, value: object) -> None:
+        # ``type(...) is dict`` first: JSON gives dicts, and the ABC check is slow
+        self._mapping: Mapping[Any, object] = (
+            value if type(value) is dict or isinstance(value, Mapping) else _EMPTY
+        )
+
+    def get(self, key: str) -> object:
+        mapping = self._mapping
+        value = mapping.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
+        folded = key.casefold()
+        match: str | None = None
+        for candidate in mapping:
+            if (
+                type(candidate) is str
+                and candidate.casefold() == folded
+                and (match is None or candidate < match)
+            ):
+                match = candidate
+        return None if match is None else mapping[match]
 
 
 def _mapping(value: object) -> Mapping[str, object]:
@@ -283,6 +442,8 @@ def _mapping(value: object) -> Mapping[str, object]:
 
 
 def _text(value: object) -> str | None:
+    if type(value) is str:
+        return value.strip() or None
     if value is None or isinstance(value, (Mapping, list)):
         return None
     text = str(value).strip()
@@ -292,7 +453,7 @@ def _text(value: object) -> str | None:
 def _primary_email(value: object) -> str | None:
     if not isinstance(value, list):
         return None
-    entries = [entry for entry in value if isinstance(entry, Mapping)]
+    entries = [_Caseless(entry) for entry in value if isinstance(entry, Mapping)]
     entries.sort(key=lambda entry: entry.get("primary") is not True)
     for entry in entries:
         email = _text(entry.get("value"))
@@ -304,7 +465,7 @@ def _primary_email(value: object) -> str | None:
 def _manager_id(value: object) -> str | None:
     # RFC 7643 makes manager a complex attribute; a few providers send the bare id.
     if isinstance(value, Mapping):
-        return _text(value.get("value"))
+        return _text(_Caseless(value).get("value"))
     return _text(value)
 
 
@@ -325,7 +486,7 @@ def _value(value: object) -> FieldValue:
         return int(value) if value.is_integer() else value
     if isinstance(value, Mapping):
         # a relationship attribute may arrive as {"value": "<email>", ...}
-        return _value(value.get("value"))
+        return _value(_Caseless(value).get("value"))
     if isinstance(value, list):
         parts = [text for text in (_text(item) for item in value) if text is not None]
         return ", ".join(parts) or None
