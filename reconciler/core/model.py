@@ -101,7 +101,10 @@ class CustomAttribute:
 
 @dataclass(frozen=True, slots=True)
 class Threshold:
-    """Refuse when either limit is exceeded; ``None`` means no limit of that kind."""
+    """Refuse when either limit is exceeded; ``None`` means no limit of that kind.
+
+    ``count`` is a number of changes (or errors); ``percent`` a share of the rule's population.
+    """
 
     count: int | None = None
     percent: float | None = None
@@ -109,8 +112,49 @@ class Threshold:
 
 @dataclass(frozen=True, slots=True)
 class SafetySettings:
+    """The limits a plan must stay within, each read by one rule of ``core.safety``.
+
+    Every ``Threshold`` field is one rule's limit; adding a rule adds one field here, one entry
+    under ``safety`` in ``schemas/integration.schema.json`` and one rule in ``core.safety``. The
+    config loader and the starter config follow these fields, so they need no edit. Why each
+    default is what it is:
+
+    - ``max_deactivations`` {count 10, percent 5} of the active Lattice users: deactivating cuts
+      people off, so only a normal week of leavers passes; a gutted Personio answer or a scope
+      edit that drops half the company does not.
+    - ``max_reactivations`` {count 10, percent 5}: the mirror image, and as harmful — it gives
+      leavers their access back. Returning employees come one or two at a time; 85 at once
+      means a status (``inactive``) or an employment type was added to the scope by mistake.
+    - ``max_creates`` {count 50, percent 25}: a new Lattice user may be invited by email, so
+      "create everyone" must not slip through — the sign of a config pointed at the wrong
+      Lattice. 50 covers the largest onboarding day of a company of a few thousand; 25 % covers
+      a small company's hiring wave. An initial load into a (nearly) empty Lattice is not
+      refused: the thresholds start at ``min_population`` active users.
+    - ``max_links`` {percent 25}: links adopt users that exist in Lattice but were never synced,
+      overwriting their fields. A few at a time is routine (someone invited by hand); a quarter
+      of the company at once is a takeover — the first run against an established Lattice, or
+      its ids wiped — which deserves one deliberate ``--force``. No count limit: in a large
+      Lattice, dozens of hand-invited users are adopted without harm.
+    - ``max_updates`` {percent 30}: a mass field change shows up as updates; a reorganisation
+      may move a quarter of the company, a broken field mapping moves everyone.
+    - ``max_errors`` {percent 10} of the Personio employees: people with errors are left
+      untouched, but when most of them have errors (1,911 of 2,000), the input is broken — a
+      wrong source field, a wrong Personio account — and the rest of the plan is suspect. A
+      healthy account has a few (the sandbox: 2 of 60). No count limit: errors write nothing,
+      so only their share says something is wrong.
+    - ``min_population`` 10: the thresholds apply once the rule's population (active Lattice
+      users; Personio employees for ``max_errors``) reaches this, so a first load into an empty
+      Lattice and a tiny company are not refused for percentages of almost nothing.
+    - ``min_source_employees`` 1: an empty Personio answer is a lost credential, not "everyone
+      left"; never forceable.
+    """
+
     max_deactivations: Threshold = Threshold(count=10, percent=5)
+    max_reactivations: Threshold = Threshold(count=10, percent=5)
+    max_creates: Threshold = Threshold(count=50, percent=25)
+    max_links: Threshold = Threshold(percent=25)
     max_updates: Threshold = Threshold(percent=30)
+    max_errors: Threshold = Threshold(percent=10)
     min_population: int = 10
     min_source_employees: int = 1
 

@@ -17,7 +17,8 @@ import logging
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from functools import cache
 from pathlib import Path
 from typing import Any, NoReturn, cast
@@ -638,15 +639,18 @@ def _build_fields(fields: Mapping[str, Any]) -> tuple[FieldSetting, ...]:
 
 
 def _build_safety(safety: Mapping[str, Any]) -> SafetySettings:
+    # Follows the fields of SafetySettings, so a new rule's setting needs no edit here: the
+    # schema has already refused unknown keys and checked the types.
     defaults = SafetySettings()
-    return SafetySettings(
-        max_deactivations=_build_threshold(
-            safety.get("max_deactivations"), defaults.max_deactivations
-        ),
-        max_updates=_build_threshold(safety.get("max_updates"), defaults.max_updates),
-        min_population=int(safety.get("min_population", defaults.min_population)),
-        min_source_employees=int(safety.get("min_source_employees", defaults.min_source_employees)),
-    )
+    values: dict[str, Any] = {}
+    for setting in dataclass_fields(SafetySettings):
+        default = getattr(defaults, setting.name)
+        given = safety.get(setting.name)
+        if isinstance(default, Threshold):
+            values[setting.name] = _build_threshold(given, default)
+        else:
+            values[setting.name] = default if given is None else int(given)
+    return replace(defaults, **values)
 
 
 def _build_threshold(given: Mapping[str, Any] | None, default: Threshold) -> Threshold:

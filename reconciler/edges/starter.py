@@ -1,13 +1,24 @@
 """Render a starter config from Personio's attribute catalogue (for ``reconcile init``).
 Pure: imports only the standard library and reconciler.core.model; the caller fetches the catalogue.
+
+The ``sync`` and ``safety`` sections are written from the model's defaults (``SyncSettings()``,
+``SafetySettings()``), so a new setting appears in the starter with its default as it is added.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
 
-from reconciler.core.model import AttributeInfo, CustomType
+from reconciler.core.model import (
+    AttributeInfo,
+    CustomType,
+    SafetySettings,
+    SyncSettings,
+    Threshold,
+)
 
 #: Personio attribute types → the Lattice custom attribute type we suggest.
 _SUGGESTED_TYPE: dict[str, CustomType] = {
@@ -17,15 +28,90 @@ _SUGGESTED_TYPE: dict[str, CustomType] = {
 }
 
 
+#: A comment beside each setting the starter writes; a setting without one is written bare.
+_SYNC_COMMENTS: Mapping[str, str] = {
+    "employee_types": "internal, external, or both",
+    "statuses": "everyone else counts as having left",
+    "unmanaged_users": "ignore | deactivate",
+    "protected": "emails never created, changed or deactivated",
+}
+_SAFETY_COMMENTS: Mapping[str, str] = {
+    "max_deactivations": "count and/or percent of active Lattice users",
+    "max_reactivations": "leavers come back one or two at a time",
+    "max_creates": "'create everyone' means the wrong Lattice",
+    "max_links": "adopting Lattice users never synced before",
+    "max_updates": "field changes of users already linked",
+    "max_errors": "percent of the employees Personio returned",
+    "min_population": "limits apply from this many users/employees",
+    "min_source_employees": "an empty answer is an error, not 'everyone left'",
+}
+_COMMENT_COLUMN = 46
+
+#: Scalars YAML reads back as the same string without quotes.
+_PLAIN = re.compile(r"[a-z][a-z0-9_]*")
+_YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "y", "n"})
+
+
 def _quote(text: str) -> str:
     """A YAML double-quoted scalar (JSON strings are valid YAML)."""
     return json.dumps(text, ensure_ascii=False)
 
 
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    return text if _PLAIN.fullmatch(text) and text not in _YAML_WORDS else _quote(text)
+
+
+def _value(value: object) -> str | None:
+    """A setting's value as YAML flow text; ``None`` for a threshold without any limit (the
+    schema has no way to write one, and leaving the key out means the same)."""
+    if isinstance(value, Threshold):
+        limits = {"count": value.count, "percent": value.percent}
+        written = [f"{key}: {_scalar(limit)}" for key, limit in limits.items() if limit is not None]
+        return "{" + ", ".join(written) + "}" if written else None
+    if isinstance(value, frozenset):
+        return "[" + ", ".join(_scalar(item) for item in sorted(value, key=str)) + "]"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_scalar(item) for item in value) + "]"
+    return _scalar(value)
+
+
+def _section(
+    name: str, defaults: SyncSettings | SafetySettings, comments: Mapping[str, str]
+) -> list[str]:
+    """``name:`` and one line per field of the settings dataclass ``defaults``, in field order."""
+    lines = [f"{name}:"]
+    for setting in fields(defaults):
+        text = _value(getattr(defaults, setting.name))
+        comment = comments.get(setting.name)
+        if text is None:
+            lines.append(f"  # {setting.name}: no limit by default")
+            continue
+        line = f"  {setting.name}: {text}"
+        if comment:
+            line = f"{line.ljust(_COMMENT_COLUMN - 1)} # {comment}"
+        lines.append(line)
+    return lines
+
+
 def render_starter_config(
-    catalogue: Sequence[AttributeInfo], *, personio_base_url: str, app_id: str
+    catalogue: Sequence[AttributeInfo],
+    *,
+    personio_base_url: str,
+    app_id: str,
+    sync: SyncSettings | None = None,
+    safety: SafetySettings | None = None,
 ) -> str:
-    """A complete config that validates as written; custom attributes listed, commented out."""
+    """A complete config that validates as written; custom attributes listed, commented out.
+
+    ``sync`` and ``safety`` default to the model's defaults; every field is written.
+    """
     custom = sorted(
         (info for info in catalogue if info.key.startswith("dynamic_")),
         key=lambda info: (info.label.casefold(), info.key),
@@ -43,11 +129,7 @@ def render_starter_config(
         "  base_url: https://api.latticehq.com/scim/v2   # EU: https://api.emea.latticehq.com/scim/v2",
         "  token: env:LATTICE_SCIM_TOKEN               # created by a Lattice super admin",
         "  max_requests_per_second: 5",
-        "sync:",
-        "  employee_types: [internal, external]        # internal, external, or both",
-        "  statuses: [active, onboarding, leave]       # everyone else counts as having left",
-        "  unmanaged_users: ignore                     # ignore | deactivate",
-        "  protected: []              # emails that are never created, changed or deactivated",
+        *_section("sync", sync or SyncSettings(), _SYNC_COMMENTS),
         "fields:",
         "  preferred_name: true",
         "  title: true",
@@ -73,10 +155,7 @@ def render_starter_config(
     else:
         lines.append("custom_attributes: []   # Personio lists no custom attributes")
     lines += [
-        "safety:",
-        "  max_deactivations: {count: 10, percent: 5}",
-        "  max_updates: {percent: 30}",
-        "  min_population: 10",
-        "  min_source_employees: 1",
+        "# Plans beyond these limits are shown, then refused unless 'apply --force'.",
+        *_section("safety", safety or SafetySettings(), _SAFETY_COMMENTS),
     ]
     return "\n".join(lines) + "\n"

@@ -1,12 +1,14 @@
-"""The safety policy: empty or gutted Personio answers and mass deactivations by config are refused.
+"""The safety policy: empty or gutted Personio answers, mass deactivations or reactivations by
+config, the wrong Lattice and a Personio answer mostly in error are refused.
 
 Through the composition root and ``compute_violations``, and through the CLI against both
 emulators served on localhost (exit 3, nothing written), with ``--force`` applying exactly the
-forceable refusals and never the unforceable one.
+forceable refusals and never the unforceable one; the sandbox's plan passes the defaults.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 from collections.abc import Mapping
@@ -14,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from reliability_world import (
+    EXAMPLE_CONFIG,
     Recipe,
     Servers,
     World,
@@ -22,6 +26,7 @@ from reliability_world import (
     cli_env,
     load_example_config,
     run_cli,
+    set_wire_value,
     wire_id,
     wire_value,
     write_config,
@@ -237,3 +242,124 @@ def test_a_tenant_below_min_population_is_not_refused_by_the_cli(
     }
     assert len(internal) >= 5
     assert internal.isdisjoint(still_active)
+
+
+# ---------------------------------------------------------------------------------------------
+# Every kind of change has a limit: reactivations, creations, errors
+# ---------------------------------------------------------------------------------------------
+
+WITH_INACTIVE = {"statuses": ["active", "onboarding", "leave", "inactive"]}
+
+
+def test_adding_inactive_to_the_statuses_refuses_the_reactivations() -> None:
+    sync = dataclasses.replace(_config().sync, statuses=(*_config().sync.statuses, "inactive"))
+    run = app.plan(_config(sync=sync), sandbox_recipe().build().connections())
+
+    reactivations = run.plan.count(Action.REACTIVATE)
+    share = 100.0 * reactivations / run.plan.target_users
+    assert share > 5
+    assert [(v.rule, v.forceable) for v in run.violations] == [("max_reactivations.percent", True)]
+    assert run.violations[0].message == (
+        f"{reactivations} reactivations exceed safety.max_reactivations.percent = 5 % "
+        f"({reactivations} of {run.plan.target_users} active Lattice users, {share:.1f} %) — "
+        "review the plan, then re-run with --force or raise safety.max_reactivations.percent"
+    )
+
+
+def test_adding_inactive_to_the_statuses_exits_3_and_reactivates_nobody(
+    servers: Servers, tmp_path: Path
+) -> None:
+    world = _cli_world(servers, sandbox_recipe())
+    config = _config_file(tmp_path, servers, sync=WITH_INACTIVE)
+    before = _active_users(world)
+
+    result = run_cli("apply", "--config", config, "--no-progress", env=cli_env(world))
+
+    assert result.exit_code == EXIT_UNSAFE, result.output
+    assert "error: refused: " in result.stderr
+    assert "safety.max_reactivations.percent" in result.stderr
+    assert world.lattice.writes() == 0
+    assert _active_users(world) == before
+
+
+def _wrong_lattice() -> Recipe:
+    """Personio's company, but the Lattice of another company synced earlier."""
+    ours, theirs = build_recipe(200, 7), build_recipe(80, 11)
+    return dataclasses.replace(theirs, employees=ours.employees)
+
+
+def test_pointing_at_another_companys_lattice_refuses_creating_everyone() -> None:
+    run = app.plan(_config(), _wrong_lattice().build().connections())
+
+    creates = run.plan.count(Action.CREATE)
+    assert creates > 50
+    assert run.plan.target_users >= _config().safety.min_population
+    assert {"max_creates.count", "max_creates.percent"} <= {v.rule for v in run.violations}
+    assert all(v.forceable for v in run.violations)
+
+
+def test_pointing_at_another_companys_lattice_exits_3_and_invites_nobody(
+    servers: Servers, tmp_path: Path
+) -> None:
+    world = _cli_world(servers, _wrong_lattice())
+    config = _config_file(tmp_path, servers)
+    users = len(world.lattice.users)
+
+    planned = run_cli("plan", "--config", config, "--no-progress", env=cli_env(world))
+    applied = run_cli("apply", "--config", config, "--no-progress", env=cli_env(world))
+
+    assert (planned.exit_code, applied.exit_code) == (EXIT_UNSAFE, EXIT_UNSAFE)
+    assert "max_creates.count" in planned.stdout
+    assert world.lattice.writes() == 0
+    assert len(world.lattice.users) == users
+
+
+def test_an_initial_load_into_an_empty_lattice_is_not_refused() -> None:
+    recipe = dataclasses.replace(sandbox_recipe(), seed_history=False)
+    run = app.plan(_config(), recipe.build().connections())
+
+    assert run.plan.target_users == 0
+    assert run.plan.count(Action.CREATE) > 50
+    assert run.violations == ()
+
+
+def _mostly_in_error(recipe: Recipe) -> Recipe:
+    """Every employee but the first three shares one email: a broken email source field."""
+    employees = copy.deepcopy(list(recipe.employees))
+    for record in employees[3:]:
+        set_wire_value(record, "email", "shared.inbox@example.com")
+    return dataclasses.replace(recipe, employees=tuple(employees))
+
+
+def test_most_people_in_error_refuses_the_plan() -> None:
+    run = app.plan(_config(), _mostly_in_error(sandbox_recipe()).build().connections())
+
+    errors, people = len(run.plan.errors), run.plan.source_employees
+    assert errors > people // 2
+    assert [v.rule for v in run.violations] == ["max_errors.percent"]
+    assert run.violations[0].message == (
+        f"{errors} errors exceed safety.max_errors.percent = 10 % ({errors} of {people} Personio "
+        f"employees, {100.0 * errors / people:.1f} %) — fix them in Personio (the plan lists "
+        "them), or re-run with --force or raise safety.max_errors.percent"
+    )
+
+
+def test_the_sandbox_plan_has_every_kind_of_change_and_passes_the_example_policy() -> None:
+    run = app.plan(_config(), sandbox_recipe().build().connections())
+
+    assert all(run.plan.count(action) >= 1 for action in Action)
+    assert run.plan.errors
+    assert run.violations == ()
+
+
+def test_reconcile_plan_sandbox_passes_the_default_policy(tmp_path: Path) -> None:
+    # The starter's (the model's) defaults, not the example config's: they must agree on this.
+    document = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    document.pop("safety")
+    path = tmp_path / "integration.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+
+    result = run_cli("plan", "--sandbox", "--config", str(path), "--no-progress", env={})
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert "Safety: ok — within the safety policy" in result.stdout

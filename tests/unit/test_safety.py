@@ -1,10 +1,10 @@
-"""Safety policy: thresholds on deactivations and updates, and the minimum source population."""
+"""Safety policy: thresholds on every kind of change and on errors, and the minimum population."""
 
 from __future__ import annotations
 
 import pytest
 
-from reconciler.core.model import Action, Change, Plan, SafetySettings, Threshold
+from reconciler.core.model import Action, Change, Plan, Problem, SafetySettings, Threshold
 from reconciler.core.safety import Violation, compute_violations
 
 POLICY = SafetySettings(
@@ -16,21 +16,53 @@ POLICY = SafetySettings(
 
 
 def plan_with(
-    *, deactivations: int = 0, updates: int = 0, links: int = 0, target: int, source: int = 100
+    *,
+    deactivations: int = 0,
+    updates: int = 0,
+    links: int = 0,
+    creates: int = 0,
+    reactivations: int = 0,
+    errors: int = 0,
+    target: int,
+    source: int = 100,
 ) -> Plan:
     changes = [
+        *(Change(Action.CREATE, str(n), None, f"c{n}@example.com") for n in range(creates)),
         *(Change(Action.LINK, str(n), f"l{n}", f"l{n}@example.com") for n in range(links)),
+        *(
+            Change(Action.REACTIVATE, str(n), f"r{n}", f"r{n}@example.com")
+            for n in range(reactivations)
+        ),
         *(Change(Action.UPDATE, str(n), f"u{n}", f"u{n}@example.com") for n in range(updates)),
         *(
             Change(Action.DEACTIVATE, str(n), f"d{n}", f"d{n}@example.com")
             for n in range(deactivations)
         ),
     ]
-    return Plan(changes=tuple(changes), unchanged=0, source_employees=source, target_users=target)
+    problems = tuple(
+        Problem(str(n), "duplicate_email", f"employee {n}: duplicate email") for n in range(errors)
+    )
+    return Plan(
+        changes=tuple(changes),
+        unchanged=0,
+        errors=problems,
+        source_employees=source,
+        target_users=target,
+    )
 
 
 def test_a_plan_within_every_threshold_is_safe() -> None:
-    plan = plan_with(deactivations=10, updates=72, links=500, target=240)
+    # Each kind of change exactly at its limit (a limit is exceeded only by going over it).
+    plan = plan_with(
+        deactivations=10,
+        reactivations=10,
+        creates=50,
+        links=60,
+        updates=72,
+        errors=24,
+        target=240,
+        source=240,
+    )
 
     assert compute_violations(plan, POLICY) == ()
 

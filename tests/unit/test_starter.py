@@ -3,9 +3,11 @@ Imports the starter renderer, the config loader and yaml; no I/O."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import yaml
 
-from reconciler.core.model import AttributeInfo
+from reconciler.core.model import AttributeInfo, SafetySettings, SyncSettings, Threshold
 from reconciler.edges.config import parse_config
 from reconciler.edges.starter import render_starter_config
 
@@ -61,3 +63,59 @@ def test_without_custom_attributes_the_starter_says_so() -> None:
 
     assert "custom_attributes: []   # Personio lists no custom attributes" in text.splitlines()
     assert parse_config(text, "starter.yaml").custom_attributes == ()
+
+
+def starter_text(catalogue: tuple[AttributeInfo, ...] = CATALOGUE) -> str:
+    return render_starter_config(
+        catalogue, personio_base_url="https://api.personio.de/v1", app_id="acme-sync"
+    )
+
+
+def test_the_starter_safety_and_sync_sections_are_the_model_defaults() -> None:
+    config = parse_config(starter_text(), "starter.yaml")
+
+    assert config.safety == SafetySettings()
+    assert config.sync == SyncSettings()
+
+
+def test_the_starter_writes_every_safety_setting_explicitly_in_field_order() -> None:
+    safety = yaml.safe_load(starter_text())["safety"]
+
+    # Written, not left to the defaults: the operator sees every limit they run under.
+    assert list(safety) == [setting.name for setting in dataclasses.fields(SafetySettings)]
+    assert safety["max_creates"] == {"count": 50, "percent": 25}
+    assert safety["max_errors"] == {"percent": 10}
+
+
+def test_every_safety_line_of_the_starter_fits_the_line_length() -> None:
+    text = starter_text()
+    section = text[text.index("\nsafety:\n") :].splitlines()[1:]
+
+    assert section
+    assert all(len(line) <= 100 for line in section), section
+
+
+THREE = Threshold(count=3)
+NO_LIMIT = Threshold()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WithToyLimits(SafetySettings):
+    """A settings class as it would be with two more rules: the starter needs no edit for them."""
+
+    max_renames: Threshold = THREE
+    max_toys: Threshold = NO_LIMIT
+
+
+def test_a_new_safety_setting_appears_in_the_starter_with_its_default() -> None:
+    text = render_starter_config(
+        CATALOGUE,
+        personio_base_url="https://api.personio.de/v1",
+        app_id="acme-sync",
+        safety=WithToyLimits(max_updates=Threshold(count=7, percent=12.5)),
+    )
+    section = text[text.index("\nsafety:\n") :].splitlines()
+
+    assert "  max_renames: {count: 3}" in section
+    assert "  # max_toys: no limit by default" in section  # the schema has no way to write one
+    assert yaml.safe_load(text)["safety"]["max_updates"] == {"count": 7, "percent": 12.5}
