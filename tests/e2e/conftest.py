@@ -26,12 +26,14 @@ import yaml
 from click.testing import CliRunner, Result
 
 from reconciler.cli import cli
+from reconciler.sandbox import sample_config_path
 from reconciler.sandbox.lattice_emulator import RecordedRequest
 from reconciler.sandbox.scenario import Sandbox, build_sandbox
 from reconciler.sandbox.transport import EmulatorServer, Handler
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_CONFIG = REPO / "config" / "integration.yaml"
+#: The sample company's config, shipped with the sandbox (never the team's config/integration.yaml).
+EXAMPLE_CONFIG = sample_config_path()
 PLAN_SCHEMA = REPO / "schemas" / "plan.schema.json"
 CONFIG_CORPUS = REPO / "tests" / "config_corpus"
 

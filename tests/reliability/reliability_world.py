@@ -43,6 +43,7 @@ from reconciler.sandbox.personio_emulator import (
     PersonioEmulator,
     PersonioFaults,
 )
+from reconciler.sandbox.sample import sample_config_path
 from reconciler.sandbox.scenario import (
     LATTICE_CUSTOM_ATTRIBUTES,
     LATTICE_TOKEN,
@@ -54,7 +55,8 @@ from reconciler.sandbox.scenario import (
 from reconciler.sandbox.transport import EmulatorServer, Handler, in_process_transport
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_CONFIG = REPO / "config" / "integration.yaml"
+#: The sample company's config, shipped with the sandbox (never the team's config/integration.yaml).
+EXAMPLE_CONFIG = sample_config_path()
 PLAN_SCHEMA = REPO / "schemas" / "plan.schema.json"
 
 #: Base URLs of the in-process emulators (never resolved: the transports answer them).
