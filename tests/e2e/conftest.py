@@ -15,7 +15,8 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,25 @@ def run_cli(*args: str, env: Mapping[str, str | None] | None = None) -> Result:
     full_env: dict[str, str | None] = dict.fromkeys(SECRET_VARIABLES)
     full_env.update(env or {})
     return CliRunner().invoke(cli, list(args), env=full_env, catch_exceptions=False)
+
+
+#: ``python -c`` this, then the command: SIGINT back to its default disposition, then exec.
+_RESTORE_SIGINT = (
+    "import os, signal, sys; "
+    "signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+def interruptible(argv: Sequence[str]) -> list[str]:
+    """``argv`` to start with SIGINT at its default, so a SIGINT it is sent is a Ctrl-C.
+
+    A job started in the background (``cmd &``, nohup, some CI runners) ignores SIGINT, an
+    ignored signal stays ignored across fork and exec, and Python then installs no
+    KeyboardInterrupt handler: the child would never see the signal. The command itself is
+    exec'd unchanged (same process, so ``send_signal`` reaches it).
+    """
+    return [sys.executable, "-c", _RESTORE_SIGINT, *argv]
 
 
 def build_config_text(overrides: Mapping[str, Any]) -> str:
@@ -246,6 +266,7 @@ class Kit:
     config_corpus = CONFIG_CORPUS
     sandbox_summary = SANDBOX_SUMMARY
     run = staticmethod(run_cli)
+    interruptible = staticmethod(interruptible)
     config_text = staticmethod(build_config_text)
     checksum_in = staticmethod(checksum_in)
     summary_line = staticmethod(summary_line)
