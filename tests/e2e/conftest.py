@@ -36,7 +36,6 @@ REPO = Path(__file__).resolve().parents[2]
 #: The sample company's config, shipped with the sandbox (never the team's config/integration.yaml).
 EXAMPLE_CONFIG = sample_config_path()
 PLAN_SCHEMA = REPO / "schemas" / "plan.schema.json"
-CONFIG_CORPUS = REPO / "tests" / "config_corpus"
 
 #: The variables the example config references; every test run starts with them unset so the
 #: developer's own shell never leaks into a test.
@@ -263,7 +262,6 @@ class Kit:
     repo = REPO
     example_config = EXAMPLE_CONFIG
     plan_schema = PLAN_SCHEMA
-    config_corpus = CONFIG_CORPUS
     sandbox_summary = SANDBOX_SUMMARY
     run = staticmethod(run_cli)
     interruptible = staticmethod(interruptible)

@@ -571,7 +571,6 @@ class RecordSwap:
         self.inner = inner
         self.index = index
         self.replacement = replacement
-        self.swapped = 0
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         response = self.inner(request)
@@ -581,7 +580,6 @@ class RecordSwap:
             data = body.get("data", [])
             if start <= self.index < start + len(data):
                 data[self.index - start] = self.replacement
-                self.swapped += 1
                 return httpx.Response(200, json=body)
         return response
 
