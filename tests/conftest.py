@@ -5,7 +5,8 @@ Imports the standard library and pytest only.
 run on the sample company's config shipped in ``reconciler/sandbox/config.yaml``. An audit hook
 (``sys.addaudithook``, which sees every ``open`` of this process, whatever module calls it)
 records each opening of the team's file, and an autouse fixture fails the test that did it.
-Child processes (``subprocess``) are not seen: tests that start one give it its own directory.
+Child processes (``subprocess``) are not seen: a test that starts one passes ``--config`` or
+runs it in a directory of its own.
 """
 
 from __future__ import annotations
