@@ -20,18 +20,18 @@ from pathlib import Path
 from reconciler import app
 from reconciler.core.model import Config
 from reconciler.edges.config import load_config
+from reconciler.sandbox import sample_config_path
 from reconciler.sandbox.scenario import Sandbox
 
 #: One measured case: JSON-able values only (str, int, float, bool, None, lists, dicts).
 Row = dict[str, object]
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG_PATH = ROOT / "config" / "integration.yaml"
 
 
 def load_bench_config() -> Config:
-    """The example config: the sandbox tenant has exactly the custom attributes it maps."""
-    return load_config(CONFIG_PATH)
+    """The sample company's config: the sandbox tenant has exactly the custom attributes it maps."""
+    return load_config(sample_config_path())
 
 
 def sandbox_connections(

@@ -37,6 +37,7 @@ from reconciler.edges.config import load_config
 from reconciler.edges.connections import Connections
 from reconciler.edges.github import build_comment_body, upsert_pr_comment
 from reconciler.errors import ApplyError, ConfigError, ReconcilerError, UnsafePlanError
+from reconciler.sandbox import sample_config_path
 from reconciler.sandbox.scenario import build_sandbox
 from reconciler.sandbox.transport import EmulatorServer
 
@@ -213,8 +214,18 @@ class _Bars:
 # ------------------------------------------------------------------------------------ plan
 
 
+def _config_path(config_path: Path, sandbox: bool) -> Path:
+    """With ``--sandbox`` and no ``--config``, the sample company's own config."""
+    context = click.get_current_context(silent=True)
+    given = context is not None and context.get_parameter_source("config_path") not in (
+        None,
+        click.core.ParameterSource.DEFAULT,
+    )
+    return config_path if given or not sandbox else sample_config_path()
+
+
 def _load_and_connect(config_path: Path, sandbox: bool) -> tuple[Config, Connections]:
-    config = load_config(config_path)
+    config = load_config(_config_path(config_path, sandbox))
     if sandbox:
         return config, build_sandbox().connections()
     return config, app.connect(config, os.environ, source=str(config_path))
@@ -498,6 +509,7 @@ def doctor(config_path: Path, sandbox: bool) -> None:
     ✔/✘ every mapped Lattice custom attribute exists
     """
     with _expected_errors():
+        config_path = _config_path(config_path, sandbox)
         config = load_config(config_path)
         click.echo(f"✔ {config_path} is valid")
         conn = (

@@ -15,7 +15,8 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,14 +27,15 @@ import yaml
 from click.testing import CliRunner, Result
 
 from reconciler.cli import cli
+from reconciler.sandbox import sample_config_path
 from reconciler.sandbox.lattice_emulator import RecordedRequest
 from reconciler.sandbox.scenario import Sandbox, build_sandbox
 from reconciler.sandbox.transport import EmulatorServer, Handler
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_CONFIG = REPO / "config" / "integration.yaml"
+#: The sample company's config, shipped with the sandbox (never the team's config/integration.yaml).
+EXAMPLE_CONFIG = sample_config_path()
 PLAN_SCHEMA = REPO / "schemas" / "plan.schema.json"
-CONFIG_CORPUS = REPO / "tests" / "config_corpus"
 
 #: The variables the example config references; every test run starts with them unset so the
 #: developer's own shell never leaks into a test.
@@ -53,6 +55,25 @@ def run_cli(*args: str, env: Mapping[str, str | None] | None = None) -> Result:
     full_env: dict[str, str | None] = dict.fromkeys(SECRET_VARIABLES)
     full_env.update(env or {})
     return CliRunner().invoke(cli, list(args), env=full_env, catch_exceptions=False)
+
+
+#: ``python -c`` this, then the command: SIGINT back to its default disposition, then exec.
+_RESTORE_SIGINT = (
+    "import os, signal, sys; "
+    "signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+def interruptible(argv: Sequence[str]) -> list[str]:
+    """``argv`` to start with SIGINT at its default, so a SIGINT it is sent is a Ctrl-C.
+
+    A job started in the background (``cmd &``, nohup, some CI runners) ignores SIGINT, an
+    ignored signal stays ignored across fork and exec, and Python then installs no
+    KeyboardInterrupt handler: the child would never see the signal. The command itself is
+    exec'd unchanged (same process, so ``send_signal`` reaches it).
+    """
+    return [sys.executable, "-c", _RESTORE_SIGINT, *argv]
 
 
 def build_config_text(overrides: Mapping[str, Any]) -> str:
@@ -241,9 +262,9 @@ class Kit:
     repo = REPO
     example_config = EXAMPLE_CONFIG
     plan_schema = PLAN_SCHEMA
-    config_corpus = CONFIG_CORPUS
     sandbox_summary = SANDBOX_SUMMARY
     run = staticmethod(run_cli)
+    interruptible = staticmethod(interruptible)
     config_text = staticmethod(build_config_text)
     checksum_in = staticmethod(checksum_in)
     summary_line = staticmethod(summary_line)

@@ -14,20 +14,22 @@ from typing import TYPE_CHECKING
 from reconciler.sandbox.lattice_emulator import LatticeFaults
 
 if TYPE_CHECKING:
-    from conftest import LiveSandbox
+    from conftest import Kit, LiveSandbox
 
 WRITES = frozenset({"POST", "PATCH"})
 
 
 def test_ctrl_c_stops_apply_after_the_requests_in_flight_and_the_next_apply_converges(
-    live: LiveSandbox,
+    live: LiveSandbox, kit: Kit
 ) -> None:
     # Slow writes leave time to interrupt between the first and the last change.
     live.box.lattice.faults = LatticeFaults(slow_seconds=0.4, writes_only=True)
     config = live.write_config("one-at-a-time.yaml", {"lattice": {"max_requests_per_second": 2}})
     env = {**os.environ, **{k: v for k, v in live.env.items() if v is not None}}
     process = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "apply", "--config", str(config), "--no-progress"],
+        kit.interruptible(
+            [sys.executable, "-m", "reconciler", "apply", "--config", str(config), "--no-progress"]
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,

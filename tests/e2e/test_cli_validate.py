@@ -98,12 +98,18 @@ def test_a_directory_is_refused_as_not_a_config_file(tmp_path: Path, kit: Kit) -
     )
 
 
-def test_the_console_entry_validates_without_a_traceback() -> None:
+def test_the_console_entry_validates_without_a_traceback(kit: Kit, tmp_path: Path) -> None:
     broken = CONFIG_CORPUS / "literal-client-secret.yaml"
+    # The default --config is config/integration.yaml under the working directory: give it the
+    # sample config there (the repository's own is the team's, which no test reads).
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "integration.yaml").write_text(
+        kit.example_config.read_text(encoding="utf-8"), encoding="utf-8"
+    )
 
     good = subprocess.run(
         [sys.executable, "-m", "reconciler", "validate"],
-        cwd=REPO,
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,

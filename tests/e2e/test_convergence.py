@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 from reconciler import app
 from reconciler.core.model import Config, Outcome, Plan
 from reconciler.edges.config import load_config
+from reconciler.sandbox import sample_config_path
 from reconciler.sandbox.company import generate_company
 from reconciler.sandbox.lattice_emulator import LatticeEmulator, LatticeFaults
 from reconciler.sandbox.personio_emulator import PersonioCredential, PersonioEmulator
@@ -31,8 +31,7 @@ from reconciler.sandbox.scenario import (
 from reconciler.targets.lattice.profile import LATTICE_URN
 from reconciler.targets.scim.resources import ENTERPRISE_URN
 
-EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "config" / "integration.yaml"
-BASE_CONFIG = load_config(EXAMPLE_CONFIG)
+BASE_CONFIG = load_config(sample_config_path())
 MAX_APPLIES = 5
 
 #: What can have happened to a Lattice user since the last sync.

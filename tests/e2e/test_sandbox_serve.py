@@ -62,21 +62,23 @@ def read_until(lines: queue.Queue[str | None], last: str, timeout: float) -> lis
 def served(kit: Kit) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
     """``reconcile sandbox serve`` on two free ports; its banner; killed if a test leaves it."""
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "reconciler",
-            "sandbox",
-            "serve",
-            "--personio-port",
-            "0",
-            "--lattice-port",
-            "0",
-            "--employees",
-            "45",
-            "--seed",
-            "11",
-        ],
+        kit.interruptible(
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "sandbox",
+                "serve",
+                "--personio-port",
+                "0",
+                "--lattice-port",
+                "0",
+                "--employees",
+                "45",
+                "--seed",
+                "11",
+            ]
+        ),
         cwd=kit.repo,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -43,6 +43,7 @@ from reconciler.sandbox.personio_emulator import (
     PersonioEmulator,
     PersonioFaults,
 )
+from reconciler.sandbox.sample import sample_config_path
 from reconciler.sandbox.scenario import (
     LATTICE_CUSTOM_ATTRIBUTES,
     LATTICE_TOKEN,
@@ -54,7 +55,8 @@ from reconciler.sandbox.scenario import (
 from reconciler.sandbox.transport import EmulatorServer, Handler, in_process_transport
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_CONFIG = REPO / "config" / "integration.yaml"
+#: The sample company's config, shipped with the sandbox (never the team's config/integration.yaml).
+EXAMPLE_CONFIG = sample_config_path()
 PLAN_SCHEMA = REPO / "schemas" / "plan.schema.json"
 
 #: Base URLs of the in-process emulators (never resolved: the transports answer them).
@@ -569,7 +571,6 @@ class RecordSwap:
         self.inner = inner
         self.index = index
         self.replacement = replacement
-        self.swapped = 0
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         response = self.inner(request)
@@ -579,7 +580,6 @@ class RecordSwap:
             data = body.get("data", [])
             if start <= self.index < start + len(data):
                 data[self.index - start] = self.replacement
-                self.swapped += 1
                 return httpx.Response(200, json=body)
         return response
 

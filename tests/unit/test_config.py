@@ -27,7 +27,6 @@ from reconciler.core.model import (
     Threshold,
 )
 from reconciler.edges.config import (
-    DEFAULT_CONFIG_PATH,
     DEFAULT_LATTICE_BASE_URL,
     DEFAULT_PERSONIO_BASE_URL,
     Credentials,
@@ -38,6 +37,7 @@ from reconciler.edges.config import (
     resolve_secret,
 )
 from reconciler.errors import ConfigError, ConfigProblem
+from reconciler.sandbox import sample_config_path, sample_config_text
 from reconciler.sources.personio.profile import PERSONIO as PERSONIO_PROFILE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,8 +82,8 @@ def problems_of(text: str) -> tuple[ConfigProblem, ...]:
 # ------------------------------------------------------------------------------ loading
 
 
-def test_example_config_loads_into_the_exact_expected_config() -> None:
-    config = load_config(ROOT / DEFAULT_CONFIG_PATH)
+def test_the_sample_config_loads_into_the_exact_expected_config() -> None:
+    config = load_config(sample_config_path())
 
     assert config == Config(
         personio=PERSONIO,
@@ -114,9 +114,16 @@ def test_example_config_loads_into_the_exact_expected_config() -> None:
     )
 
 
-def test_example_config_points_editors_at_the_schema() -> None:
-    first_line = (ROOT / DEFAULT_CONFIG_PATH).read_text(encoding="utf-8").splitlines()[0]
+def test_the_sample_config_points_editors_at_the_packaged_schema() -> None:
+    first_line = sample_config_text().splitlines()[0]
     assert first_line == "# yaml-language-server: $schema=../schemas/integration.schema.json"
+    schema = sample_config_path().parent / first_line.split("$schema=")[1]
+    assert schema.samefile(ROOT / "reconciler" / "schemas" / "integration.schema.json")
+
+
+def test_the_sample_config_text_is_the_file_at_its_path() -> None:
+    assert sample_config_text() == sample_config_path().read_text(encoding="utf-8")
+    assert sample_config_path().is_relative_to(ROOT / "reconciler" / "sandbox")
 
 
 def test_minimal_config_gets_every_default() -> None:
