@@ -23,7 +23,7 @@ from reconciler.core.model import (
     Plan,
     Problem,
 )
-from reconciler.core.planner import REDACTED, compute_checksum, plan_document
+from reconciler.core.plan_document import REDACTED, compute_checksum, plan_document
 from reconciler.core.safety import Violation
 
 #: Fields whose values identify a person: Markdown shows only that they changed.

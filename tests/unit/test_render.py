@@ -23,7 +23,7 @@ from reconciler.core.model import (
     Plan,
     Problem,
 )
-from reconciler.core.planner import compute_checksum
+from reconciler.core.plan_document import compute_checksum
 from reconciler.core.safety import Violation
 from reconciler.render import (
     mask_email,
@@ -549,7 +549,7 @@ JSON = """\
       "personio_id": "7"
     }
   ],
-  "format_version": 1,
+  "format_version": 2,
   "summary": {
     "create": 2,
     "deactivate": 2,
