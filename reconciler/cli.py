@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, NoReturn
@@ -228,17 +228,13 @@ def _write_or_echo(text: str, out: Path | None) -> None:
 
 
 def _render_plan(run: app.PlanRun, fmt: str) -> str:
-    if fmt == "json":
-        return render.render_json(run.plan)
-    if fmt == "markdown":
-        return render.render_markdown(run.plan, run.violations)
-    return render.render_text(run.plan, run.violations)
+    return render.get_format(fmt).render_plan(run.plan, run.violations)
 
 
 format_option = click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
+    type=click.Choice(sorted(render.FORMATS)),
     default="text",
     show_default=True,
     help="text for terminals, markdown for pull-request comments, json for machines.",
@@ -323,7 +319,7 @@ def plan(
 )
 @click.option(
     "--report-format",
-    type=click.Choice(["text", "markdown", "json"]),
+    type=click.Choice(sorted(render.FORMATS)),
     default="text",
     show_default=True,
     help="Format of the plan shown before applying and of the apply report; markdown masks "
@@ -389,12 +385,7 @@ def apply(
             click.echo("Nothing to apply.")
             return
         report = _run_apply(run, conn, audit_log, bars_enabled=not no_progress)
-        renderers: dict[str, Callable[..., str]] = {
-            "text": render.render_report_text,
-            "markdown": render.render_report_markdown,
-            "json": render.render_report_json,
-        }
-        text = renderers[report_format](report)
+        text = render.get_format(report_format).render_report(report)
         if report_format != "json":
             click.echo()  # the report stands apart from the plan above it
         if report_out is not None:
