@@ -1,5 +1,6 @@
 """The plan document and its checksum: what a reviewer approves, and what does not make a
-reviewed plan stale (message wording, summary counts, population figures)."""
+reviewed plan stale (message wording, summary counts, population figures); and how two
+documents are told apart (reconciler.render.compare)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ from reconciler.core.plan_document import (
     redact_value,
 )
 from reconciler.core.planner import compute_plan
+from reconciler.render import render_json
+from reconciler.render.compare import describe_plan_difference
 
 SCHEMA = jsonschema.Draft202012Validator(
     json.loads(
@@ -236,3 +239,192 @@ def test_the_checksum_keeps_its_format() -> None:
     )
 
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", checksum)
+
+
+# ---------------------------------------------------------------------------------------------
+# Telling two documents apart
+# ---------------------------------------------------------------------------------------------
+
+#: Title, manager and birth date are synced; the Cost Center is sensitive (see CONFIG).
+DIFF_CONFIG = dataclasses.replace(
+    CONFIG,
+    fields=tuple(
+        FieldSetting(name, name in ("title", "manager", "birth_date"), source)
+        for name, source in STANDARD_FIELDS.items()
+    ),
+)
+DIFF_USERS = [
+    TargetUser(
+        f"u{n}",
+        f"person{n}@example.com",
+        True,
+        str(n),
+        {
+            "first_name": f"Given{n}",
+            "last_name": "Example",
+            "title": "Intern" if n == 2 else "Engineer",
+            "manager": None,
+            "birth_date": f"1980-01-{n:02d}",
+            "custom:Cost Center": "CC-1",
+        },
+    )
+    for n in (1, 2, 3, 4, 9)
+]
+
+
+def person(number: int, **attributes: AttrValue) -> Employee:
+    values: dict[str, AttrValue] = {
+        "supervisor": None,
+        "birthday": dt.date(1980, 1, number),
+        "dynamic_1": "CC-1",
+    }
+    values.update(attributes)
+    return employee(number, **values)
+
+
+def reviewed_people() -> list[Employee]:
+    """1-4 exist in Lattice (2 with an old title), 5 is new, 7 and 8 share an email, and 10
+    reports to 7; Lattice user u9 has nobody in Personio."""
+    return [
+        person(1),
+        person(2),
+        person(3),
+        person(4),
+        person(5),
+        person(7, email="shared@example.com"),
+        person(8, email="shared@example.com"),
+        person(10, supervisor="7"),
+    ]
+
+
+def fresh_people() -> list[Employee]:
+    """Since the review: 2 got a new title and name, 3 a new name, 4 a new birthdate, 5 left,
+    6 joined, and 7 and 8 have their own emails again."""
+    return [
+        person(1),
+        person(2, position="Staff Engineer", first_name="Renamed"),
+        person(3, first_name="Other"),
+        person(4, birthday=dt.date(1980, 2, 4)),
+        person(6),
+        person(7),
+        person(8),
+        person(10, supervisor="7"),
+    ]
+
+
+def document_of(people: list[Employee], *, redact: bool = True) -> dict[str, object]:
+    plan = compute_plan(SourceSnapshot(tuple(people)), DIFF_USERS, DIFF_CONFIG)
+    return plan_document(plan, redact=redact)
+
+
+def test_the_same_plan_has_no_difference_even_reworded() -> None:
+    document = document_of(reviewed_people())
+    plan = compute_plan(SourceSnapshot(tuple(reviewed_people())), DIFF_USERS, DIFF_CONFIG)
+    reworded_plan = rechecked(plan, warnings=tuple(reworded(p) for p in plan.warnings))
+
+    assert describe_plan_difference(document, document_of(reviewed_people())) == ()
+    assert describe_plan_difference(document, plan_document(reworded_plan)) == ()
+
+
+def test_every_difference_between_two_real_plans_gets_one_line() -> None:
+    lines = describe_plan_difference(document_of(reviewed_people()), document_of(fresh_people()))
+
+    assert lines == (
+        "change removed: create 5 (new)",
+        "change added: create 6 (new)",
+        "change added: create 7 (new)",
+        "change added: create 8 (new)",
+        "create 10 (new): now after the create of 7",
+        "create 10 (new): field manager added",
+        "update 2 (Lattice u2): field first_name added",
+        "update 2 (Lattice u2): field title changed",
+        "change added: update 3 (Lattice u3)",
+        "change added: update 4 (Lattice u4)",
+        "error removed: duplicate_email for 7",
+        "error removed: duplicate_email for 8",
+        "warning removed: manager_not_found for 10",
+    )
+    # The other way round, what was added is removed.
+    backwards = describe_plan_difference(
+        document_of(fresh_people()), document_of(reviewed_people())
+    )
+    assert "change added: create 5 (new)" in backwards
+    assert "error added: duplicate_email for 7" in backwards
+    assert "create 10 (new): no longer after the create of 7" in backwards
+    assert "update 2 (Lattice u2): field first_name removed" in backwards
+
+
+def test_no_line_shows_a_value_a_name_or_an_email() -> None:
+    reviewed = document_of(reviewed_people(), redact=False)
+    fresh = document_of(fresh_people(), redact=False)
+    # An email changes too: the document carries it outside the fields as well.
+    moved = fresh_people()
+    moved[1] = person(2, position="Staff Engineer", first_name="Renamed", email="moved@example.com")
+    moved_document = document_of(moved, redact=False)
+
+    lines = describe_plan_difference(reviewed, fresh) + describe_plan_difference(
+        fresh, moved_document
+    )
+
+    assert "update 2 (Lattice u2): email changed" in lines
+    assert "update 2 (Lattice u2): field email added" in lines
+    values = set()
+    for document in (reviewed, fresh, moved_document):
+        for change in document["changes"]:  # type: ignore[attr-defined]
+            values.add(change["email"])
+            for field in change["fields"].values():
+                values.update(v for v in field.values() if isinstance(v, str) and not v.isdigit())
+    assert {"Renamed", "Staff Engineer", "1980-02-04", "CC-1", "moved@example.com"} <= values
+    for line in lines:
+        assert "@" not in line
+        assert not [value for value in values if value in line], line
+
+
+def test_a_changed_redacted_value_is_reported_without_it() -> None:
+    changed = reviewed_people()
+    changed[3] = person(4, birthday=dt.date(1980, 3, 4))
+    reviewed_fresh = reviewed_people()
+    reviewed_fresh[3] = person(4, birthday=dt.date(1980, 2, 4))
+
+    lines = describe_plan_difference(document_of(reviewed_fresh), document_of(changed))
+
+    assert lines == ("a redacted value differs (the documents show no other difference)",)
+
+
+def test_a_reviewed_file_compares_like_its_document() -> None:
+    plan = compute_plan(SourceSnapshot(tuple(reviewed_people())), DIFF_USERS, DIFF_CONFIG)
+    from_file = json.loads(render_json(plan))
+    fresh = document_of(fresh_people())
+
+    assert describe_plan_difference(from_file, fresh) == describe_plan_difference(
+        plan_document(plan), fresh
+    )
+
+
+def test_an_older_format_and_odd_entries_are_described_not_fatal() -> None:
+    reviewed = document_of(reviewed_people())
+    errors = reviewed["errors"]
+    assert isinstance(errors, list)
+    older = {
+        **reviewed,
+        "format_version": 1,
+        "errors": [*errors, errors[0], "not an entry"],
+        "changes": [
+            *reviewed["changes"],  # type: ignore[misc]
+            {"action": "update", "personio_id": "a b@example.com", "lattice_id": "u5"},
+            42,
+        ],
+    }
+
+    lines = describe_plan_difference(older, reviewed)
+
+    assert lines == (
+        "format version 1 → 2",
+        "change removed: update (unreadable) (Lattice u5)",
+        "error duplicate_email for 7: 2 → 1 times",
+    )
+    assert describe_plan_difference({}, {}) == ()
+    assert (
+        describe_plan_difference({"checksum": "sha256:0"}, reviewed)[0]
+        == "format version (none) → 2"
+    )
