@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, NoReturn
@@ -258,20 +258,11 @@ def _write_or_echo(text: str, out: Path | None) -> None:
 
 
 def _render_plan(run: app.PlanRun, fmt: str) -> str:
-    if fmt == "json":
-        return render.render_json(run.plan)
-    if fmt == "markdown":
-        return render.render_markdown(run.plan, run.violations)
-    return render.render_text(run.plan, run.violations)
+    return render.get_format(fmt).render_plan(run.plan, run.violations)
 
 
 def _render_report(report: ApplyReport, fmt: str) -> str:
-    renderers: dict[str, Callable[[ApplyReport], str]] = {
-        "text": render.render_report_text,
-        "markdown": render.render_report_markdown,
-        "json": render.render_report_json,
-    }
-    return renderers[fmt](report)
+    return render.get_format(fmt).render_report(report)
 
 
 @contextmanager
@@ -299,7 +290,7 @@ def _stop_on_signals(stop: threading.Event, what: str) -> Iterator[None]:
 format_option = click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
+    type=click.Choice(sorted(render.FORMATS)),
     default="text",
     show_default=True,
     help="text for terminals, markdown for pull-request comments, json for machines.",
@@ -384,7 +375,7 @@ def plan(
 )
 @click.option(
     "--report-format",
-    type=click.Choice(["text", "markdown", "json"]),
+    type=click.Choice(sorted(render.FORMATS)),
     default="text",
     show_default=True,
     help="Format of the plan shown before applying and of the apply report; markdown masks "

@@ -7,9 +7,7 @@ Nothing here does I/O: the same inputs, in any order, give a byte-identical plan
 
 from __future__ import annotations
 
-import hashlib
 import heapq
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
@@ -29,12 +27,8 @@ from reconciler.core.model import (
     TargetUser,
 )
 from reconciler.core.normalise import fold, id_sort_key
+from reconciler.core.plan_document import compute_checksum
 from reconciler.core.profiles import SourceProfile, TargetProfile
-
-FORMAT_VERSION = 1
-
-#: What a sensitive value looks like in every document and rendering.
-REDACTED = "(redacted)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -588,65 +582,3 @@ def _create_changes(
         for report in reports.get(pid, ()):
             heapq.heappush(ready, (id_sort_key(report), report))
     return ordered
-
-
-# ---------------------------------------------------------------------------------------------
-# The canonical document and its checksum
-# ---------------------------------------------------------------------------------------------
-
-
-def plan_document(plan: Plan, *, redact: bool = True) -> dict[str, object]:
-    """The canonical JSON document of a plan (``schemas/plan.schema.json``).
-
-    With ``redact`` every sensitive field shows ``(redacted)`` instead of a value that is set
-    (an unset value stays ``null``, so "set" and "cleared" remain distinguishable).
-    """
-    document = _document_body(plan, redact=redact)
-    document["checksum"] = plan.checksum or compute_checksum(plan)
-    return document
-
-
-def compute_checksum(plan: Plan) -> str:
-    """``sha256:<hex>`` over the canonical, unredacted document (population figures excluded)."""
-    body = _document_body(plan, redact=False)
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _document_body(plan: Plan, *, redact: bool) -> dict[str, object]:
-    hidden = plan.sensitive_fields if redact else frozenset()
-    changes: list[dict[str, object]] = []
-    for change in plan.changes:
-        entry: dict[str, object] = {
-            "action": change.action.value,
-            "personio_id": change.source_id,
-            "lattice_id": change.target_id,
-            "email": change.email,
-            "fields": {
-                field.name: {
-                    "from": redact_value(field.before) if field.name in hidden else field.before,
-                    "to": redact_value(field.after) if field.name in hidden else field.after,
-                }
-                for field in change.fields
-            },
-        }
-        if change.depends_on is not None:
-            entry["depends_on"] = change.depends_on
-        changes.append(entry)
-    return {
-        "format_version": FORMAT_VERSION,
-        "summary": plan.summary,
-        "changes": changes,
-        "warnings": [_problem_entry(problem) for problem in plan.warnings],
-        "errors": [_problem_entry(problem) for problem in plan.errors],
-    }
-
-
-def redact_value(value: FieldValue) -> FieldValue:
-    """``(redacted)`` for a value that is set; ``None`` stays ``None``."""
-    return None if value is None else REDACTED
-
-
-def _problem_entry(problem: Problem) -> dict[str, object]:
-    # Problem.email is for matching decisions only; it never leaves the process.
-    return {"personio_id": problem.source_id, "code": problem.code, "message": problem.message}

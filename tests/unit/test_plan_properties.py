@@ -31,7 +31,8 @@ from reconciler.core.model import (
     SyncSettings,
     TargetUser,
 )
-from reconciler.core.planner import compute_plan, plan_document
+from reconciler.core.plan_document import plan_document
+from reconciler.core.planner import compute_plan
 from reconciler.sources.personio.profile import PERSONIO, default_fields
 from reconciler.targets.lattice.profile import LATTICE
 

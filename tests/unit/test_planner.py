@@ -32,7 +32,8 @@ from reconciler.core.model import (
     SyncSettings,
     TargetUser,
 )
-from reconciler.core.planner import compute_checksum, compute_plan, plan_document
+from reconciler.core.plan_document import compute_checksum, plan_document
+from reconciler.core.planner import compute_plan
 from reconciler.sources.personio.profile import PERSONIO
 from reconciler.targets.lattice.profile import LATTICE
 
@@ -169,7 +170,7 @@ def test_a_mixed_plan_creates_updates_and_deactivates() -> None:
 
     document = plan_document(plan)
     assert document == {
-        "format_version": 1,
+        "format_version": 2,
         "summary": {
             "create": 1,
             "link": 0,
@@ -888,14 +889,21 @@ def test_a_redacted_value_that_is_cleared_stays_null() -> None:
     ]
 
 
-def test_the_checksum_is_sha256_of_the_canonical_unredacted_document() -> None:
+def test_the_checksum_is_sha256_of_the_changes_and_the_problem_codes_and_ids() -> None:
     employees, users, config = sample()
     plan = compute_plan(
         SourceSnapshot(tuple(employees)), users, config, source=PERSONIO, target=LATTICE
     )
+    assert plan.errors  # the sample exercises both problem lists
+    assert plan.warnings
 
-    body = plan_document(plan, redact=False)
-    del body["checksum"]
+    document = plan_document(plan, redact=False)
+    body = {
+        "format_version": document["format_version"],
+        "changes": document["changes"],
+        "warnings": problem_keys(document["warnings"]),
+        "errors": problem_keys(document["errors"]),
+    }
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert plan.checksum == "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
     assert compute_checksum(plan) == plan.checksum
@@ -903,6 +911,11 @@ def test_the_checksum_is_sha256_of_the_canonical_unredacted_document() -> None:
     assert compute_checksum(dataclasses.replace(plan, target_users=1, source_employees=1)) == (
         plan.checksum
     )
+
+
+def problem_keys(problems: object) -> list[list[str]]:
+    assert isinstance(problems, list)
+    return sorted([problem["personio_id"] or "", problem["code"]] for problem in problems)
 
 
 def test_a_plan_built_by_hand_still_gets_a_checksum_in_its_document() -> None:
@@ -917,7 +930,7 @@ def test_a_plan_built_by_hand_still_gets_a_checksum_in_its_document() -> None:
 @pytest.mark.parametrize(
     "document",
     [
-        {"format_version": 2},
+        {"format_version": 1},
         {"checksum": "md5:abc"},
         {
             "changes": [

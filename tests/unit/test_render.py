@@ -23,9 +23,10 @@ from reconciler.core.model import (
     Plan,
     Problem,
 )
-from reconciler.core.planner import compute_checksum
+from reconciler.core.plan_document import compute_checksum
 from reconciler.core.safety import Violation
 from reconciler.render import (
+    FORMATS,
     mask_email,
     render_json,
     render_markdown,
@@ -549,7 +550,7 @@ JSON = """\
       "personio_id": "7"
     }
   ],
-  "format_version": 1,
+  "format_version": 2,
   "summary": {
     "create": 2,
     "deactivate": 2,
@@ -686,6 +687,9 @@ def test_no_format_ever_shows_a_sensitive_value() -> None:
         render_report_markdown(report, mask_personal=False),
         render_report_json(report),
     ]
+    # Whatever formats are registered, through the interface the CLI uses.
+    outputs += [fmt.render_plan(plan, VIOLATIONS) for fmt in FORMATS.values()]
+    outputs += [fmt.render_report(report) for fmt in FORMATS.values()]
 
     for output in outputs:
         assert BIRTHDATE not in output

@@ -1,0 +1,143 @@
+"""Pieces every format shares: one-line summaries, how a value is shown, email masking, the
+checksum line, and the size cap long Markdown documents need.
+Imports only the standard library and the pure core (model, plan_document).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from reconciler.core.model import Action, ApplyReport, ChangeResult, FieldValue, Outcome, Plan
+from reconciler.core.plan_document import REDACTED, compute_checksum
+
+NONE = "(none)"
+
+
+def render_summary(plan: Plan) -> str:
+    """One line, octoDNS-style: ``Plan: 2 to create, 5 to update, 240 unchanged``."""
+    parts = [f"{plan.count(action)} to {action.value}" for action in Action if plan.count(action)]
+    if not parts:
+        return f"Plan: no changes, {plan.unchanged} unchanged"
+    return f"Plan: {', '.join(parts)}, {plan.unchanged} unchanged"
+
+
+def render_report_summary(report: ApplyReport) -> str:
+    """One line: ``Apply: 5 applied, 1 failed, 0 skipped (of 6 changes)``."""
+    counts = ", ".join(f"{report.count(outcome)} {outcome.value}" for outcome in Outcome)
+    total = len(report.results)
+    return f"Apply: {counts} (of {total} {'change' if total == 1 else 'changes'})"
+
+
+def mask_email(email: str) -> str:
+    """``a•••@example.com``: enough to recognise, not enough to read out."""
+    local, at, domain = email.strip().partition("@")
+    if not at:
+        return "•••"
+    return f"{local[:1]}•••@{domain}"
+
+
+def show_value(value: FieldValue, hidden: bool) -> str:
+    """A value as shown to people: strings quoted, ``(none)``, or ``(redacted)``."""
+    if value is None:
+        return NONE
+    if hidden:
+        return REDACTED
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def plan_checksum(plan: Plan) -> str:
+    """The plan's checksum, computed for a plan built by hand without one."""
+    return plan.checksum or compute_checksum(plan)
+
+
+def result_detail(result: ChangeResult) -> str:
+    return result.detail or "(no detail)"
+
+
+# ---------------------------------------------------------------------------------------------
+# The size cap
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A part of a Markdown document whose entries may be cut, with a note saying so."""
+
+    header: tuple[str, ...]
+    entries: tuple[str, ...]
+    footer: tuple[str, ...]
+    note: str
+
+    def render(self, shown: int) -> list[str]:
+        if not self.entries:
+            return []
+        lines = [*self.header, *self.entries[:shown]]
+        left = len(self.entries) - shown
+        if left:
+            lines.append(self.note_line(left))
+        return [*lines, *self.footer]
+
+    def note_line(self, left: int) -> str:
+        # The blank line ends the list or table, so the note is not read as part of it.
+        return f"\n_… and {left} more not shown ({self.note})_"
+
+    def growth(self, shown: int) -> int:
+        """How many characters showing one more entry adds (the note shrinks or goes)."""
+        left = len(self.entries) - shown
+        entry = len(self.entries[shown]) + 1
+        if left == 1:
+            return entry - len(self.note_line(1)) - 1
+        return entry + len(self.note_line(left - 1)) - len(self.note_line(left))
+
+
+def fit(
+    head: Sequence[str],
+    sections: Sequence[Section],
+    priority: Sequence[Sequence[int]],
+    tail: Sequence[str],
+    max_chars: int,
+) -> str:
+    """Join the document, leaving out whole entries until it fits ``max_chars``.
+
+    Every section first gets its header and an "… and N more" note. Then entries are added
+    group by group (``priority``), taking turns between the sections of a group, while they
+    fit; a group that did not fit entirely lets nothing of later groups in. Sizes are
+    tracked exactly, so the cap is used fully and never exceeded.
+    """
+
+    def join(shown: dict[int, int]) -> str:
+        lines = list(head)
+        for index, section in enumerate(sections):
+            lines += section.render(shown[index])
+        return "\n".join([*lines, *tail]) + "\n"
+
+    shown = dict.fromkeys(range(len(sections)), 0)
+    document = join(shown)
+    if len(document) > max_chars:
+        return _cut_lines(document, max_chars)
+    size = len(document)
+    for group in priority:
+        filling = [index for index in group if sections[index].entries]
+        while filling:
+            still_filling = []
+            for index in filling:
+                growth = sections[index].growth(shown[index])
+                if size + growth > max_chars:
+                    continue  # this section is full: later entries must not jump ahead
+                size += growth
+                shown[index] += 1
+                if shown[index] < len(sections[index].entries):
+                    still_filling.append(index)
+            filling = still_filling
+        if any(shown[index] < len(sections[index].entries) for index in group):
+            break
+    return join(shown)
+
+
+def _cut_lines(document: str, max_chars: int) -> str:
+    """Whole lines from the start that fit: only for caps too small for even the skeleton."""
+    return document[: document.rfind("\n", 0, max_chars) + 1]

@@ -1,0 +1,106 @@
+"""The ``text`` format: plans and apply reports for the operator's terminal.
+Imports only the standard library, the pure core and reconciler.render.common.
+
+Emails and values are shown as they are; sensitive values are ``(redacted)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reconciler.core.model import Action, ApplyReport, Change, FieldChange, Outcome, Plan, Problem
+from reconciler.core.safety import Violation
+from reconciler.render.common import (
+    plan_checksum,
+    render_report_summary,
+    render_summary,
+    result_detail,
+    show_value,
+)
+
+_TITLES = {
+    Action.CREATE: "Create",
+    Action.LINK: "Link",
+    Action.REACTIVATE: "Reactivate",
+    Action.UPDATE: "Update",
+    Action.DEACTIVATE: "Deactivate",
+}
+
+
+class TextFormat:
+    """Plain text for a terminal (the default of ``plan`` and ``apply``)."""
+
+    name = "text"
+    description = "plain text for the terminal: emails and values, sensitive values redacted"
+
+    def render_plan(self, plan: Plan, violations: Sequence[Violation]) -> str:
+        return render_text(plan, violations)
+
+    def render_report(self, report: ApplyReport) -> str:
+        return render_report_text(report)
+
+
+def render_text(plan: Plan, violations: Sequence[Violation] = ()) -> str:
+    """The plan for the operator's terminal: emails and values, sensitive values redacted."""
+    lines = [render_summary(plan)]
+    for action in Action:
+        group = [change for change in plan.changes if change.action is action]
+        if not group:
+            continue
+        lines += ["", f"{_TITLES[action]} ({len(group)}):"]
+        for change in group:
+            lines.append(f"  {_who(change)}")
+            lines += [f"      {_field(plan, change, field)}" for field in change.fields]
+            if change.depends_on is not None:
+                lines.append(f"      after the create of {change.depends_on} (their manager)")
+    for title, problems in (("Errors", plan.errors), ("Warnings", plan.warnings)):
+        if problems:
+            lines += ["", f"{title} ({len(problems)}):"]
+            lines += [f"  {_problem(problem)}" for problem in problems]
+    lines += ["", *_verdict(violations), f"Checksum: {plan_checksum(plan)}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_report_text(report: ApplyReport) -> str:
+    """What apply did, for the terminal: counts, then every failed and skipped change."""
+    lines = [render_report_summary(report), render_summary(report.plan)]
+    if report.interrupted:
+        lines.append("Interrupted: apply was stopped; changes not started were skipped.")
+    for outcome, title in ((Outcome.FAILED, "Failed"), (Outcome.SKIPPED, "Skipped")):
+        results = [result for result in report.results if result.outcome is outcome]
+        if results:
+            lines += ["", f"{title} ({len(results)}):"]
+            lines += [
+                f"  {result.change.action.value} {_who(result.change)}: {result_detail(result)}"
+                for result in results
+            ]
+    lines += ["", f"Checksum: {plan_checksum(report.plan)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _who(change: Change) -> str:
+    where = "new" if change.target_id is None else f"Lattice {change.target_id}"
+    return f"{change.source_id or '(no Personio id)'} {change.email} ({where})"
+
+
+def _field(plan: Plan, change: Change, field: FieldChange) -> str:
+    hidden = field.name in plan.sensitive_fields
+    after = show_value(field.after, hidden)
+    if change.action is Action.CREATE:
+        return f"{field.name}: {after}"
+    return f"{field.name}: {show_value(field.before, hidden)} → {after}"
+
+
+def _problem(problem: Problem) -> str:
+    return f"{problem.source_id or '-'} {problem.code}: {problem.message}"
+
+
+def _verdict(violations: Sequence[Violation]) -> list[str]:
+    if not violations:
+        return ["Safety: ok — within the safety policy"]
+    lines = ["Safety: REFUSED by the safety policy"]
+    lines += [
+        f"  - {v.message}{'' if v.forceable else ' (--force cannot override this)'}"
+        for v in violations
+    ]
+    return lines
