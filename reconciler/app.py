@@ -33,14 +33,13 @@ from reconciler.core.model import (
 from reconciler.core.planner import compute_plan
 from reconciler.core.safety import Violation, compute_violations
 from reconciler.edges.config import resolve_credentials, resolve_secrets
-from reconciler.edges.http import NO_WAIT_RETRY, RetryPolicy
+from reconciler.edges.http import DEFAULT_RETRY, NO_WAIT_RETRY, RetryPolicy
 from reconciler.edges.starter import render_starter_config
 from reconciler.errors import ReconcilerError, StalePlanError
 from reconciler.sandbox.scenario import Sandbox
-from reconciler.sources.personio.client import PersonioClient, check_allowed_attributes
+from reconciler.sources.personio.client import PersonioClient
+from reconciler.sources.personio.parse import check_allowed_attributes
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter
-
-DEFAULT_RETRY = RetryPolicy()
 
 #: progress(stage, done, total): stage is "personio", "lattice" or "apply".
 Progress = Callable[[str, int, int], None]

@@ -28,7 +28,7 @@ from reconciler.core.model import (
 from reconciler.sandbox.company import SampleCompany, generate_company
 from reconciler.sandbox.lattice_emulator import LatticeEmulator
 from reconciler.sandbox.personio_emulator import PersonioCredential, PersonioEmulator
-from reconciler.sources.personio.client import parse_attribute_catalogue, parse_employee
+from reconciler.sources.personio.parse import parse_attribute_catalogue, parse_employee
 from reconciler.targets.scim.resources import ENTERPRISE_URN, build_create_body
 
 PERSONIO_CLIENT_ID = "sandbox-client"

@@ -403,7 +403,8 @@ def test_a_create_that_never_gets_an_answer_gives_up_after_the_retry_budget(
 
     assert post.call_count == 3
     assert str(caught.value) == (
-        "lattice POST Users: no usable answer (ConnectError) (gave up after 3 attempts)"
+        "lattice POST Users: no usable answer to POST https://lattice.example.com/scim/v2/Users"
+        " (ConnectError) (gave up after 3 attempts)"
         " — check that lattice is reachable, then run again"
     )
 

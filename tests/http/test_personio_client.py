@@ -272,8 +272,8 @@ def test_a_refused_credential_is_an_auth_error_that_says_what_to_check(
     with make_client() as client, pytest.raises(AuthError) as caught:
         client.fetch_employees()
     assert str(caught.value) == (
-        f"personio POST /auth → {refusal.status_code}: Personio refused the credential "
-        "(Die Zugangsdaten sind ungültig.) — check PERSONIO_CLIENT_ID/SECRET (Personio › "
+        f"personio POST /auth → {refusal.status_code}: Personio refused the credential at "
+        "login (Die Zugangsdaten sind ungültig.) — check PERSONIO_CLIENT_ID/SECRET (Personio › "
         "Settings › Integrations › API credentials) and that the credential is active"
     )
     assert caught.value.detail == "Die Zugangsdaten sind ungültig."
@@ -569,5 +569,5 @@ def test_a_malformed_auth_request_is_an_invalid_value_error(personio: respx.Mock
     with make_client() as client, pytest.raises(InvalidValueError) as caught:
         client.fetch_attributes()
     assert str(caught.value) == (
-        "personio POST /auth → 400: Personio rejected the authentication request (Ungültig)"
+        "personio POST /auth → 400: Personio rejected the login request (Ungültig)"
     )
