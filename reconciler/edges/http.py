@@ -434,7 +434,7 @@ class Sender:
                 self._check_stop(method, url)
             remaining = self._remaining(budget)
             if remaining <= 0.0:
-                raise self._out_of_time(method, path, url, attempt, budget)
+                raise self._out_of_time(method, path, url, attempt, budget, run=self._run_over())
             attempt += 1
             rate_limited = False
             retry_after: float | None = None
@@ -491,8 +491,8 @@ class Sender:
                         raise self._final(error, attempt)
                     rate_limited = status == 429
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if self.deadline is not None and self.deadline.expired:
-                raise self._out_of_time(method, path, url, attempt, budget)
+            if self._run_over():
+                raise self._out_of_time(method, path, url, attempt, budget, run=True)
             if unknown_outcome and not retry_transport_errors:
                 if settle is None:
                     raise self._final(error, attempt)
@@ -504,8 +504,8 @@ class Sender:
                 raise self._gave_up(error, attempt)
             if delay >= self._remaining(budget):
                 # Sleeping would pass the deadline: give up now rather than later.
-                if self.deadline is not None and delay >= self.deadline.remaining():
-                    raise self._out_of_time(method, path, url, attempt, budget)
+                if self._run_over(after=delay):
+                    raise self._out_of_time(method, path, url, attempt, budget, run=True)
                 raise self._gave_up(error, attempt)
             waited += delay
             self._wait(delay)
@@ -514,7 +514,12 @@ class Sender:
 
     def _url(self, path: str) -> str:
         """The full URL of ``path`` without a query string, for messages."""
-        return str(self.client.base_url.join(path).copy_with(query=None, fragment=None))
+        url = httpx.URL(path)
+        if not url.is_absolute_url:
+            # as httpx merges it: the path goes under the base URL's path, never replaces it
+            base = str(self.client.base_url.copy_with(query=None, fragment=None))
+            url = httpx.URL(base.rstrip("/") + "/" + path.lstrip("/"))
+        return str(url.copy_with(query=None, fragment=None))
 
     def _remaining(self, budget: Deadline) -> float:
         remaining = budget.remaining()
@@ -543,10 +548,14 @@ class Sender:
         error.message = f"{error.message} (gave up after {attempts} {noun})"
         return self._final(error, attempts)
 
+    def _run_over(self, after: float = 0.0) -> bool:
+        """Whether the run's deadline has passed (or will have, ``after`` seconds from now)."""
+        return self.deadline is not None and self.deadline.remaining() <= after
+
     def _out_of_time(
-        self, method: str, path: str, url: str, attempts: int, budget: Deadline
+        self, method: str, path: str, url: str, attempts: int, budget: Deadline, *, run: bool
     ) -> ApiError:
-        if self.deadline is not None and self.deadline.expired:
+        if run:
             message = f"the run's time limit was reached during {self.system} {method} {url}"
             fix = "run again later, or allow the run more time"
         else:
