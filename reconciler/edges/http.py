@@ -350,7 +350,8 @@ class Sender:
     ``detail_of`` extracts the server's own error text (Personio ``error.message``, SCIM
     ``detail``) for error messages; it must not return personal data the server echoed.
     ``deadline`` is the run's time limit, ``stop`` ends waits and keeps new requests from
-    starting. ``label_of`` names requests an auth flow sent (e.g. the login).
+    starting; with ``stop`` given, waits are ``stop.wait`` (``sleep`` is the seam for tests
+    without one). ``label_of`` names requests an auth flow sent (e.g. the login).
     """
 
     client: httpx.Client
@@ -459,6 +460,9 @@ class Sender:
                 # raised inside an auth flow (a login answer that is not JSON): retryable
                 error = exc
                 unknown_outcome = True
+            except ApiError as exc:
+                # an auth flow's refusal (a credential the login was refused for): final
+                raise self._final(exc, attempt) from None
             else:
                 status = response.status_code
                 if status in ok_statuses:

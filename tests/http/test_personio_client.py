@@ -285,6 +285,7 @@ def test_a_refused_credential_is_an_auth_error_that_says_what_to_check(
         "Settings › Integrations › API credentials) and that the credential is active"
     )
     assert caught.value.detail == "Die Zugangsdaten sind ungültig."
+    assert caught.value.attempts == 1
     assert personio.routes[0].call_count == 1  # a refused credential is not retried
     assert employees.call_count == 0
 

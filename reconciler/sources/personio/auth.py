@@ -119,7 +119,7 @@ class PersonioAuth(httpx.Auth):
     def label(self, request: httpx.Request) -> str | None:
         """``"the login request"`` for the token request, ``None`` for any other."""
         plain = request.url.copy_with(query=None, fragment=None)
-        return LOGIN if str(plain) == self.token_url else None
+        return LOGIN if plain == httpx.URL(self.token_url) else None
 
     def _token_from(self, response: httpx.Response) -> str | None:
         status = response.status_code
