@@ -42,7 +42,8 @@ from reconciler.errors import (
     StalePlanError,
     UnsafePlanError,
 )
-from reconciler.sources.personio.client import PersonioClient, check_allowed_attributes
+from reconciler.sources.personio.client import PersonioClient
+from reconciler.sources.personio.parse import check_allowed_attributes
 from reconciler.sources.personio.profile import PERSONIO
 from reconciler.targets.lattice.profile import LATTICE
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter

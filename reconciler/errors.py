@@ -12,7 +12,9 @@ Imports nothing from the project (stdlib only), so every module may import it.
     │   ├── InvalidValueError       400/422: the server rejected a value
     │   ├── RateLimitedError        429 after every retry
     │   ├── ServerError             5xx after every retry
-    │   ├── TransportError          no usable answer: timeout, reset, DNS, malformed body
+    │   ├── TransportError          no usable answer: timeout, reset, DNS, malformed body, or
+    │                               the run's time limit reached
+    ├── StoppedError                asked to stop (Ctrl-C, a signal) before the work finished
     ├── UnsafePlanError             the safety policy refused the plan (exit 3)
     ├── StalePlanError              the reviewed checksum no longer matches (never forceable)
     └── ApplyError                  apply finished, but some changes failed
@@ -98,12 +100,15 @@ class ApiError(ReconcilerError):
         status: int | None = None,
         detail: str | None = None,
         fix: str | None = None,
+        attempts: int = 0,
     ) -> None:
         self.system = system
         self.method = method
         self.path = path
         self.status = status
         self.detail = detail
+        #: requests sent for this logical request before giving up (0: not sent by the retry loop)
+        self.attempts = attempts
         where = f"{system} {method} {path}"
         if status is not None:
             where = f"{where} → {status}"
@@ -136,6 +141,10 @@ class ServerError(ApiError):
 
 class TransportError(ApiError):
     """No usable answer: connection refused or reset, timeout, or a body that is not JSON."""
+
+
+class StoppedError(ReconcilerError):
+    """Asked to stop before the work finished: no new request was started after the request."""
 
 
 class UnsafePlanError(ReconcilerError):

@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from reconciler.edges.http import DEFAULT_RATE, RetryPolicy
-
-DEFAULT_RETRY = RetryPolicy()
+from reconciler.edges.http import DEFAULT_REQUESTS_PER_SECOND, DEFAULT_RETRY, RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -29,5 +27,5 @@ class Connections:
     lattice_transport: httpx.BaseTransport | None = None
     retry: RetryPolicy = DEFAULT_RETRY
     #: requests per second towards each system; 0 means unlimited (the in-process sandbox)
-    personio_rate: float = DEFAULT_RATE
-    lattice_rate: float = DEFAULT_RATE
+    personio_rate: float = DEFAULT_REQUESTS_PER_SECOND
+    lattice_rate: float = DEFAULT_REQUESTS_PER_SECOND

@@ -17,7 +17,7 @@ from typing import Literal
 
 import httpx
 
-from reconciler.edges.http import RetryPolicy, Sender, Sleep, build_client, json_body
+from reconciler.edges.http import DEFAULT_RETRY, RetryPolicy, Sender, Sleep, build_client, json_body
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -160,7 +160,7 @@ def upsert_pr_comment(
         sender = Sender(
             client=client,
             system=SYSTEM,
-            retry=retry if retry is not None else RetryPolicy(),
+            retry=retry if retry is not None else DEFAULT_RETRY,
             sleep=sleep,
             detail_of=lambda response: _github_detail(response, token),
         )

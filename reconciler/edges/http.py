@@ -1,5 +1,13 @@
-"""Shared HTTP plumbing for both clients: client factory, rate limiter, retry policy, error mapping.
+"""Shared HTTP plumbing: client factory, rate limiter, deadlines and the one retry loop.
 Imports httpx, the standard library and reconciler.errors; knows nothing of planning.
+
+Every request of every client goes through ``Sender.request``: one attempt counter and one
+deadline per logical request, whatever mix of 429, 5xx, transport errors and unreadable bodies
+it meets. We keep our own loop rather than stamina or tenacity: the loop's decisions (a body
+that is not JSON is retryable, ``Retry-After`` and the 429 floor, a write whose outcome is
+unknown is settled by a lookup instead of being re-sent, waits that wake on a stop event and
+never pass the run's deadline) are the code; wrapped in a library's callbacks they would read
+no shorter and be harder to follow.
 """
 
 from __future__ import annotations
@@ -9,7 +17,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -24,6 +32,7 @@ from reconciler.errors import (
     NotFoundError,
     RateLimitedError,
     ServerError,
+    StoppedError,
     TransportError,
 )
 
@@ -34,12 +43,72 @@ log = logging.getLogger(__name__)
 
 #: Statuses worth another try: rate limiting and transient server trouble.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+OK_STATUSES = frozenset({200, 201, 204})
 
 USER_AGENT = "personio-lattice-reconciler/0.1"
 
-#: Requests per second towards each system unless the config says otherwise (both vendors
-#: document budgets well above this; see docs/decisions.md).
-DEFAULT_RATE = 5.0
+# The HTTP defaults, each named once; the clients import them.
+#: Seconds to open a connection.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+#: Seconds to wait for the next bytes (and to write, and for a pooled connection).
+DEFAULT_READ_TIMEOUT = 30.0
+#: Seconds one attempt may take in all, body included, however the server drips it out.
+DEFAULT_REQUEST_TIMEOUT = 60.0
+#: Requests per second towards one system (Personio documents bursts of ~15/s, ~300/min).
+DEFAULT_REQUESTS_PER_SECOND = 5.0
+#: Pages fetched at once by one client.
+DEFAULT_MAX_CONCURRENCY = 4
+#: Connections one client keeps.
+DEFAULT_MAX_CONNECTIONS = 8
+
+#: The request extension carrying an attempt's ``Deadline`` to the response hook.
+DEADLINE_EXTENSION = "reconciler.deadline"
+
+
+class Deadline:
+    """A point in time on ``clock``: the run's time limit, or one attempt's.
+
+    ``Deadline.after(600)`` ends ten minutes from now; ``remaining()`` never goes below 0.
+    """
+
+    __slots__ = ("_at", "_clock", "seconds")
+
+    def __init__(self, at: float, *, seconds: float, clock: Clock = time.monotonic) -> None:
+        self._at = at
+        self._clock = clock
+        #: the length it was created with, for messages
+        self.seconds = seconds
+
+    @classmethod
+    def after(cls, seconds: float, clock: Clock = time.monotonic) -> Deadline:
+        return cls(clock() + seconds, seconds=seconds, clock=clock)
+
+    def remaining(self) -> float:
+        return max(0.0, self._at - self._clock())
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining() <= 0.0
+
+    def __repr__(self) -> str:
+        return f"Deadline(remaining={self.remaining():.3f})"
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Connect/read timeouts and the total time one attempt may take (body included)."""
+
+    connect: float = DEFAULT_CONNECT_TIMEOUT
+    read: float = DEFAULT_READ_TIMEOUT
+    total: float = DEFAULT_REQUEST_TIMEOUT
+
+    def for_attempt(self, remaining: float) -> httpx.Timeout:
+        """httpx timeouts for one attempt that has ``remaining`` seconds in all."""
+        read = max(0.001, min(self.read, self.total, remaining))
+        return httpx.Timeout(read, connect=max(0.001, min(self.connect, read)))
+
+
+DEFAULT_TIMEOUTS = Timeouts()
 
 
 class RequestCounter:
@@ -83,20 +152,55 @@ class ClosingClient:
         self.close()
 
 
+class _DeadlineStream(httpx.SyncByteStream):
+    """A response body that ends in ``ReadTimeout`` once its attempt's deadline has passed.
+
+    The read timeout bounds each wait for bytes; this bounds the whole body, so a server that
+    drips a byte every few seconds is abandoned too. The clock is checked between chunks.
+    """
+
+    def __init__(
+        self, inner: httpx.SyncByteStream, deadline: Deadline, request: httpx.Request
+    ) -> None:
+        self._inner = inner
+        self._deadline = deadline
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            if self._deadline.expired:
+                raise httpx.ReadTimeout(
+                    f"the answer took longer than {self._deadline.seconds:g} s in all",
+                    request=self._request,
+                )
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _enforce_deadline(response: httpx.Response) -> None:
+    """Response hook: bound the body by the deadline its request carries (if any)."""
+    deadline = response.request.extensions.get(DEADLINE_EXTENSION)
+    if isinstance(deadline, Deadline) and isinstance(response.stream, httpx.SyncByteStream):
+        response.stream = _DeadlineStream(response.stream, deadline, response.request)
+
+
 def build_client(
     base_url: str,
     *,
     headers: Mapping[str, str] | None = None,
     auth: httpx.Auth | None = None,
     transport: httpx.BaseTransport | None = None,
-    timeout: float = 30.0,
-    max_connections: int = 8,
+    timeout: float = DEFAULT_READ_TIMEOUT,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
     request_hooks: Sequence[Callable[[httpx.Request], None]] = (),
 ) -> httpx.Client:
     """The one way clients are built: same timeouts, limits and User-Agent everywhere.
 
     ``transport`` is the test seam: an emulator's in-process transport, respx, or the network.
-    ``request_hooks`` see every request sent (e.g. a ``RequestCounter``).
+    ``request_hooks`` see every request sent (e.g. a ``RequestCounter``). ``Sender`` sets each
+    attempt's own timeouts; ``timeout`` only covers requests sent without one.
     """
     all_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     all_headers.update(headers or {})
@@ -105,12 +209,12 @@ def build_client(
         headers=all_headers,
         auth=auth,
         transport=transport,
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        timeout=httpx.Timeout(timeout, connect=min(timeout, DEFAULT_CONNECT_TIMEOUT)),
         limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         ),
         follow_redirects=False,
-        event_hooks={"request": list(request_hooks), "response": []},
+        event_hooks={"request": list(request_hooks), "response": [_enforce_deadline]},
     )
 
 
@@ -137,7 +241,8 @@ class RateLimiter:
         self._tokens = float(self.burst)
         self._updated = clock()
 
-    def acquire(self) -> None:
+    def acquire(self, stop: threading.Event | None = None) -> None:
+        """Wait for a slot; with ``stop``, the wait is ``stop.wait`` and ends when it is set."""
         if self.rate <= 0:
             return
         with self._lock:
@@ -147,29 +252,56 @@ class RateLimiter:
             self._tokens -= 1.0
             wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
         if wait > 0:
-            self._sleep(wait)
+            if stop is not None:
+                stop.wait(wait)
+            else:
+                self._sleep(wait)
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter, bounded in attempts and in total waiting time."""
+    """Exponential backoff with full jitter, bounded in attempts, waiting and elapsed time.
+
+    ``max_elapsed`` bounds one logical request, attempts and waits together.
+    ``min_rate_limit_delay`` is the least wait after a 429 that names no ``Retry-After``
+    (Personio: "wait at least 1 s after a 429").
+    """
 
     max_attempts: int = 5
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_total_delay: float = 120.0
     jitter: bool = True
+    min_rate_limit_delay: float = 1.0
+    max_elapsed: float = 300.0
 
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+    def delay(
+        self,
+        attempt: int,
+        retry_after: float | None,
+        rng: random.Random,
+        *,
+        rate_limited: bool = False,
+    ) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1).
+
+        ``Retry-After`` wins (capped at ``max_delay``); otherwise backoff, and after a 429
+        at least ``min_rate_limit_delay``.
+        """
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_delay)
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        return rng.uniform(ceiling / 2, ceiling) if self.jitter else ceiling
+        backoff = rng.uniform(ceiling / 2, ceiling) if self.jitter else ceiling
+        return max(backoff, self.min_rate_limit_delay) if rate_limited else backoff
 
+
+#: Retries for production use; frozen, so one shared default is safe.
+DEFAULT_RETRY = RetryPolicy()
 
 #: A policy for tests and the in-process sandbox: same logic, no real waiting.
-NO_WAIT_RETRY = RetryPolicy(base_delay=0.0, max_delay=0.0, max_total_delay=0.0, jitter=False)
+NO_WAIT_RETRY = RetryPolicy(
+    base_delay=0.0, max_delay=0.0, max_total_delay=0.0, jitter=False, min_rate_limit_delay=0.0
+)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -189,23 +321,53 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 ErrorDetail = Callable[[httpx.Response], str | None]
+#: Names a request that is not the one asked for (e.g. "the login request"), else ``None``.
+RequestLabel = Callable[[httpx.Request], str | None]
+#: Called when a request that must not be re-sent blindly got no usable answer; returns the
+#: id of what the request turned out to have created, or ``None`` when it did not land.
+Settle = Callable[[ApiError], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What one logical request came to.
+
+    ``response``/``payload`` are the answer (``payload`` only when JSON was expected);
+    ``settled`` is set instead when a lookup proved that an unanswered write had landed.
+    ``attempts`` counts the requests the loop sent (auth requests not included).
+    """
+
+    response: httpx.Response | None
+    payload: object
+    attempts: int
+    settled: str | None = None
 
 
 @dataclass
 class Sender:
-    """Sends requests for one system with rate limiting, retries and error mapping.
+    """Sends requests for one system with rate limiting, retries, deadlines and error mapping.
 
     ``detail_of`` extracts the server's own error text (Personio ``error.message``, SCIM
     ``detail``) for error messages; it must not return personal data the server echoed.
+    ``deadline`` is the run's time limit, ``stop`` ends waits and keeps new requests from
+    starting; with ``stop`` given, waits are ``stop.wait`` (``sleep`` is the seam for tests
+    without one). ``label_of`` names requests an auth flow sent (e.g. the login).
     """
 
     client: httpx.Client
     system: str
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = DEFAULT_RETRY
     limiter: RateLimiter | None = None
     sleep: Sleep = time.sleep
     detail_of: ErrorDetail | None = None
     rng: random.Random = field(default_factory=random.Random)
+    timeouts: Timeouts = DEFAULT_TIMEOUTS
+    deadline: Deadline | None = None
+    stop: threading.Event | None = None
+    clock: Clock = time.monotonic
+    label_of: RequestLabel | None = None
+    #: what to check when the answer is a web page instead of the API
+    not_api_fix: str = "check the base_url"
 
     def send(
         self,
@@ -215,69 +377,227 @@ class Sender:
         params: Mapping[str, str | int] | None = None,
         json: object | None = None,
         retry_transport_errors: bool = True,
-        ok_statuses: frozenset[int] = frozenset({200, 201, 204}),
+        ok_statuses: frozenset[int] = OK_STATUSES,
     ) -> tuple[httpx.Response, int]:
-        """Send one logical request; returns the response and the number of attempts made.
-
-        Retries 429/5xx always and transport errors only when ``retry_transport_errors``
-        (a POST whose outcome is unknown must not be re-sent blindly). Raises ``ApiError``.
-        """
-        attempt = 0
-        waited = 0.0
-        while True:
-            attempt += 1
-            if self.limiter is not None:
-                self.limiter.acquire()
-            try:
-                response = self.client.request(method, path, params=params, json=json)
-            except httpx.HTTPError as exc:
-                error: ApiError = TransportError(
-                    f"no usable answer ({type(exc).__name__})",
-                    system=self.system,
-                    method=method,
-                    path=_plain_path(path),
-                    fix=f"check that {self.system} is reachable, then run again",
-                )
-                if not retry_transport_errors:
-                    raise error from exc
-                retry_after = None
-            else:
-                if response.status_code in ok_statuses:
-                    return response, attempt
-                error = self.error_for(method, path, response)
-                if response.status_code not in RETRYABLE_STATUSES:
-                    raise error
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            delay = self.retry.delay(attempt, retry_after, self.rng)
-            if attempt >= self.retry.max_attempts or waited + delay > self.retry.max_total_delay:
-                error.message = f"{error.message} (gave up after {attempt} attempts)"
-                raise error
-            waited += delay
-            if delay > 0:
-                self.sleep(delay)
+        """Send one logical request; returns the response and the number of attempts made."""
+        reply = self.request(
+            method,
+            path,
+            params=params,
+            json=json,
+            retry_transport_errors=retry_transport_errors,
+            ok_statuses=ok_statuses,
+        )
+        assert reply.response is not None  # only a ``settle`` callback ends without one
+        return reply.response, reply.attempts
 
     def get_json(
         self, path: str, *, params: Mapping[str, str | int] | None = None
     ) -> tuple[object, httpx.Response]:
         """GET ``path`` and decode its JSON body, with the response it came in.
 
-        A body that is not JSON is fetched again under the same retry policy (a GET is safe to
-        repeat); when every attempt fails, a ``TransportError`` says so.
+        A body that is not JSON is one more retryable outcome of the same loop.
         """
+        reply = self.request("GET", path, params=params, expect_json=True)
+        assert reply.response is not None
+        return reply.payload, reply.response
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: object | None = None,
+        retry_transport_errors: bool = True,
+        ok_statuses: frozenset[int] = OK_STATUSES,
+        expect_json: bool = False,
+        settle: Settle | None = None,
+    ) -> Reply:
+        """Send one logical request: the one retry loop every client uses.
+
+        Retries 429/5xx always; transport errors and bodies that are not JSON (when
+        ``expect_json``) only when ``retry_transport_errors`` — a POST whose outcome is unknown
+        must not be re-sent blindly: ``settle`` is asked whether it landed, and only when it
+        says no is the request sent again (within the same attempt budget). At most
+        ``retry.max_attempts`` requests go out; no attempt runs and no wait sleeps past the
+        request's ``retry.max_elapsed`` or the run's ``deadline``. Raises ``ApiError`` with
+        ``attempts`` set, or ``StoppedError``.
+        """
+        url = self._url(path)
+        budget = Deadline.after(self.retry.max_elapsed, self.clock)
         attempt = 0
+        waited = 0.0
         while True:
+            self._check_stop(method, url)
+            if self.limiter is not None:
+                self.limiter.acquire(self.stop)
+                self._check_stop(method, url)
+            remaining = self._remaining(budget)
+            if remaining <= 0.0:
+                raise self._out_of_time(method, path, url, attempt, budget, run=self._run_over())
             attempt += 1
-            response, _ = self.send("GET", path, params=params)
+            rate_limited = False
+            retry_after: float | None = None
+            unknown_outcome = False
             try:
-                return json_body(response, system=self.system, method="GET", path=path), response
+                response = self.client.request(
+                    method,
+                    path,
+                    params=params,
+                    json=json,
+                    timeout=self.timeouts.for_attempt(remaining),
+                    extensions={
+                        DEADLINE_EXTENSION: Deadline.after(
+                            min(self.timeouts.total, remaining), self.clock
+                        )
+                    },
+                )
+            except httpx.HTTPError as exc:
+                error: ApiError = self._transport_error(exc, method, path, url)
+                unknown_outcome = True
             except TransportError as exc:
-                if attempt >= self.retry.max_attempts:
-                    exc.message = f"{exc.message} (gave up after {attempt} attempts)"
-                    raise
-                log.debug("malformed answer from GET %s (attempt %d); retrying", path, attempt)
-                delay = self.retry.delay(attempt, None, self.rng)
-                if delay > 0:
-                    self.sleep(delay)
+                # raised inside an auth flow (a login answer that is not JSON): retryable
+                error = exc
+                unknown_outcome = True
+            except ApiError as exc:
+                # an auth flow's refusal (a credential the login was refused for): final
+                raise self._final(exc, attempt) from None
+            else:
+                status = response.status_code
+                if status in ok_statuses:
+                    if not expect_json:
+                        return Reply(response, None, attempt)
+                    if _is_html(response):
+                        raise self._final(
+                            not_json_error(
+                                response,
+                                system=self.system,
+                                method=method,
+                                path=path,
+                                fix=self.not_api_fix,
+                            ),
+                            attempt,
+                        )
+                    try:
+                        payload = response.json()
+                    except ValueError:
+                        error = not_json_error(
+                            response, system=self.system, method=method, path=path
+                        )
+                        log.debug("malformed answer from %s %s (attempt %d)", method, url, attempt)
+                        unknown_outcome = True
+                    else:
+                        return Reply(response, payload, attempt)
+                else:
+                    error = self.error_for(method, path, response)
+                    if status not in RETRYABLE_STATUSES:
+                        raise self._final(error, attempt)
+                    rate_limited = status == 429
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if self._run_over():
+                raise self._out_of_time(method, path, url, attempt, budget, run=True)
+            if unknown_outcome and not retry_transport_errors:
+                if settle is None:
+                    raise self._final(error, attempt)
+                settled = settle(error)
+                if settled is not None:
+                    return Reply(None, None, attempt, settled)
+            delay = self.retry.delay(attempt, retry_after, self.rng, rate_limited=rate_limited)
+            if attempt >= self.retry.max_attempts or waited + delay > self.retry.max_total_delay:
+                raise self._gave_up(error, attempt)
+            if delay >= self._remaining(budget):
+                # Sleeping would pass the deadline: give up now rather than later.
+                if self._run_over(after=delay):
+                    raise self._out_of_time(method, path, url, attempt, budget, run=True)
+                raise self._gave_up(error, attempt)
+            waited += delay
+            self._wait(delay)
+
+    # -- the loop's parts -------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        """The full URL of ``path`` without a query string, for messages."""
+        url = httpx.URL(path)
+        if not url.is_absolute_url:
+            # as httpx merges it: the path goes under the base URL's path, never replaces it
+            base = str(self.client.base_url.copy_with(query=None, fragment=None))
+            url = httpx.URL(base.rstrip("/") + "/" + path.lstrip("/"))
+        return str(url.copy_with(query=None, fragment=None))
+
+    def _remaining(self, budget: Deadline) -> float:
+        remaining = budget.remaining()
+        if self.deadline is not None:
+            remaining = min(remaining, self.deadline.remaining())
+        return remaining
+
+    def _check_stop(self, method: str, url: str) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise StoppedError(f"stopped before {method} {url} finished", where=self.system)
+
+    def _wait(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        if self.stop is not None:
+            self.stop.wait(seconds)
+        else:
+            self.sleep(seconds)
+
+    def _final(self, error: ApiError, attempts: int) -> ApiError:
+        error.attempts = attempts
+        return error
+
+    def _gave_up(self, error: ApiError, attempts: int) -> ApiError:
+        noun = "attempt" if attempts == 1 else "attempts"
+        error.message = f"{error.message} (gave up after {attempts} {noun})"
+        return self._final(error, attempts)
+
+    def _run_over(self, after: float = 0.0) -> bool:
+        """Whether the run's deadline has passed (or will have, ``after`` seconds from now)."""
+        return self.deadline is not None and self.deadline.remaining() <= after
+
+    def _out_of_time(
+        self, method: str, path: str, url: str, attempts: int, budget: Deadline, *, run: bool
+    ) -> ApiError:
+        if run:
+            message = f"the run's time limit was reached during {self.system} {method} {url}"
+            fix = "run again later, or allow the run more time"
+        else:
+            message = (
+                f"{self.system} {method} {url} did not succeed within "
+                f"{budget.seconds:g} s ({attempts} attempts)"
+            )
+            fix = f"check that {self.system} is reachable and answering, then run again"
+        return self._final(
+            TransportError(
+                message, system=self.system, method=method, path=_plain_path(path), fix=fix
+            ),
+            attempts,
+        )
+
+    def _label(self, request: httpx.Request | None) -> str | None:
+        if request is None or self.label_of is None:
+            return None
+        return self.label_of(request)
+
+    def _transport_error(
+        self, exc: httpx.HTTPError, method: str, path: str, url: str
+    ) -> TransportError:
+        """No answer: the message names the request that failed (an auth flow's login, say)."""
+        failed = _request_of(exc)
+        sent_method, sent_url = method, url
+        if failed is not None:
+            sent_method = failed.method
+            sent_url = str(failed.url.copy_with(query=None, fragment=None))
+        label = self._label(failed)
+        what = f"{label} ({sent_method} {sent_url})" if label else f"{sent_method} {sent_url}"
+        return TransportError(
+            f"no usable answer to {what} ({type(exc).__name__})",
+            system=self.system,
+            method=method,
+            path=_plain_path(path),
+            fix=f"check that {self.system} is reachable, then run again",
+        )
 
     def error_for(self, method: str, path: str, response: httpx.Response) -> ApiError:
         """Map an unsuccessful response to the matching ``ApiError`` subclass."""
@@ -299,6 +619,9 @@ class Sender:
             cls = ServerError
         else:
             cls = ApiError
+        label = self._label(_request_of(response))
+        if label:
+            message = f"{label} failed: {message}"
         return cls(
             message,
             system=self.system,
@@ -309,21 +632,65 @@ class Sender:
         )
 
 
+def _request_of(source: httpx.Response | httpx.HTTPError) -> httpx.Request | None:
+    """The request a response or an httpx error belongs to, when httpx knows it."""
+    try:
+        return source.request
+    except RuntimeError:
+        return None
+
+
 def _plain_path(path: str) -> str:
     """The path without a query string (we never put secrets there, but be sure)."""
     return path.split("?", 1)[0]
 
 
-def json_body(response: httpx.Response, *, system: str, method: str, path: str) -> object:
-    """The response body as JSON, or a ``TransportError`` naming the endpoint."""
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise TransportError(
-            "the answer is not valid JSON",
+def _is_html(response: httpx.Response) -> bool:
+    content_type = response.headers.get("Content-Type", "")
+    return content_type.split(";", 1)[0].strip().lower() in ("text/html", "application/xhtml+xml")
+
+
+def not_json_error(
+    response: httpx.Response,
+    *,
+    system: str,
+    method: str,
+    path: str,
+    fix: str = "check the base_url",
+) -> TransportError:
+    """The error for an answer that is not JSON: a web page (a proxy's, a login portal's) is
+    not the API; anything else is usually a truncated answer."""
+    if _is_html(response):
+        return TransportError(
+            "the answer is a web page, not the API",
             system=system,
             method=method,
             path=_plain_path(path),
             status=response.status_code,
-            fix="this is usually transient; run again",
-        ) from exc
+            fix=fix,
+        )
+    return TransportError(
+        "the answer is not valid JSON",
+        system=system,
+        method=method,
+        path=_plain_path(path),
+        status=response.status_code,
+        fix="this is usually transient; run again",
+    )
+
+
+def json_body(
+    response: httpx.Response,
+    *,
+    system: str,
+    method: str,
+    path: str,
+    not_api_fix: str = "check the base_url",
+) -> object:
+    """The response body as JSON, or a ``TransportError`` naming the endpoint."""
+    if _is_html(response):
+        raise not_json_error(response, system=system, method=method, path=path, fix=not_api_fix)
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise not_json_error(response, system=system, method=method, path=path) from exc

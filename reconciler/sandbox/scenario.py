@@ -30,7 +30,7 @@ from reconciler.edges.http import NO_WAIT_RETRY
 from reconciler.sandbox.company import SampleCompany, generate_company
 from reconciler.sandbox.lattice_emulator import LatticeEmulator
 from reconciler.sandbox.personio_emulator import PersonioCredential, PersonioEmulator
-from reconciler.sources.personio.client import parse_attribute_catalogue, parse_employee
+from reconciler.sources.personio.parse import parse_attribute_catalogue, parse_employee
 from reconciler.sources.personio.profile import PERSONIO, default_fields
 from reconciler.targets.lattice.profile import LATTICE, LATTICE_SCIM
 from reconciler.targets.scim.resources import ENTERPRISE_URN, build_create_body

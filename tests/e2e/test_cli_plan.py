@@ -304,7 +304,8 @@ def test_an_unreachable_personio_is_one_line_and_exit_1_without_a_traceback(
     assert completed.stdout == ""
     assert "SENTINEL" not in completed.stderr
     assert completed.stderr == (
-        "error: personio GET /company/employees/attributes: no usable answer (ConnectError) "
+        "error: personio GET /company/employees/attributes: no usable answer to the login "
+        f"request (POST http://127.0.0.1:{port}/v1/auth) (ConnectError) "
         "(gave up after 5 attempts) — check that personio is reachable, then run again\n"
     )
 

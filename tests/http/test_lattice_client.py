@@ -4,6 +4,8 @@ Each test scripts exactly what the server says and asserts exactly what the clie
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -11,15 +13,17 @@ import pytest
 import respx
 
 from reconciler.core.model import Action, Change, FieldChange
-from reconciler.edges.http import NO_WAIT_RETRY, RetryPolicy
+from reconciler.edges.http import NO_WAIT_RETRY, Deadline, RetryPolicy
 from reconciler.errors import (
     AuthError,
     ConflictError,
     InvalidValueError,
     NotFoundError,
     ServerError,
+    StoppedError,
     TransportError,
 )
+from reconciler.sandbox.lattice_emulator import LatticeEmulator, LatticeFaults
 from reconciler.targets.lattice.profile import AUTH_FIX
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter, WriteResult
 from reconciler.targets.scim.resources import LIST_RESPONSE_URN
@@ -404,7 +408,8 @@ def test_a_create_that_never_gets_an_answer_gives_up_after_the_retry_budget(
 
     assert post.call_count == 3
     assert str(caught.value) == (
-        "lattice POST Users: no usable answer (ConnectError) (gave up after 3 attempts)"
+        "lattice POST Users: no usable answer to POST https://lattice.example.com/scim/v2/Users"
+        " (ConnectError) (gave up after 3 attempts)"
         " — check that lattice is reachable, then run again"
     )
 
@@ -429,3 +434,117 @@ def test_a_conflict_with_someone_else_is_a_conflict_error(router: respx.MockRout
         client.create(CREATE, None)
 
     assert str(caught.value) == "lattice POST Users → 409: userName <email> is taken"
+
+
+# ---------------------------------------------------------------------------------------------
+# One attempt budget for writes, deadlines and stopping
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_patch_reports_every_request_that_carried_it(router: respx.MockRouter) -> None:
+    patch = router.patch("/Users/u_000042").mock(
+        side_effect=[
+            scim_error(503, "down"),
+            httpx.Response(429),
+            httpx.ConnectError("refused"),
+            httpx.Response(200, json=resource(42, "1234")),
+        ]
+    )
+    with writer() as client:
+        assert client.patch(UPDATE, None) == WriteResult("u_000042", 4)
+    assert patch.call_count == 4
+
+
+def test_a_create_counts_posts_not_lookups(router: respx.MockRouter) -> None:
+    # first POST: reset (outcome unknown) → lookups find nothing → second POST: 201
+    post = router.post("/Users").mock(
+        side_effect=[httpx.ReadError("reset"), httpx.Response(201, json=resource(7, "1234"))]
+    )
+    handle, _ = lookup_server({})
+    lookups = router.get("/Users").mock(side_effect=handle)
+    with writer() as client:
+        assert client.create(CREATE, None) == WriteResult("u_000007", 2)
+    assert post.call_count == 2
+    assert lookups.call_count == 2  # by externalId, then by userName: not counted
+
+
+def test_a_conflict_after_retries_reports_the_attempts_it_took(
+    router: respx.MockRouter,
+) -> None:
+    router.post("/Users").mock(
+        side_effect=[scim_error(503, "down"), scim_error(409, "taken", "uniqueness")]
+    )
+    handle, _ = lookup_server({'externalId eq "1234"': resource(9, "1234")})
+    router.get("/Users").mock(side_effect=handle)
+    with writer() as client:
+        assert client.create(CREATE, None) == WriteResult("u_000009", 2)
+
+
+def test_one_list_page_costs_at_most_five_requests(router: respx.MockRouter) -> None:
+    broken = httpx.Response(
+        200, content=b'{"Resources": [', headers={"Content-Type": "application/scim+json"}
+    )
+    users = router.get("/Users").mock(
+        side_effect=[broken, httpx.Response(429), scim_error(503, "down"), broken, broken]
+    )
+    with reader() as client, pytest.raises(TransportError) as caught:
+        client.fetch_users()
+    assert users.call_count == 5
+    assert caught.value.attempts == 5
+
+
+def test_a_web_page_instead_of_scim_says_to_check_the_base_url(router: respx.MockRouter) -> None:
+    router.get("/Users").mock(return_value=httpx.Response(200, html="<html>Login</html>"))
+    with reader() as client, pytest.raises(TransportError) as caught:
+        client.check_access()
+    assert str(caught.value) == (
+        "lattice GET Users → 200: the answer is a web page, not the API — this is not the "
+        "SCIM API: check lattice.base_url (…/scim/v2)"
+    )
+
+
+def test_when_the_runs_time_is_up_the_writer_sends_nothing(router: respx.MockRouter) -> None:
+    patch = router.patch("/Users/u_000042").mock(return_value=httpx.Response(200))
+    with writer(deadline=Deadline.after(0.0)) as client, pytest.raises(TransportError) as caught:
+        client.patch(UPDATE, None)
+    assert caught.value.message == (
+        f"the run's time limit was reached during lattice PATCH {BASE}/Users/u_000042"
+    )
+    assert patch.call_count == 0
+
+
+def test_a_set_stop_event_keeps_the_writer_from_starting(router: respx.MockRouter) -> None:
+    post = router.post("/Users").mock(return_value=httpx.Response(201, json=resource(1)))
+    stop = threading.Event()
+    stop.set()
+    with writer(stop=stop) as client, pytest.raises(StoppedError):
+        client.create(CREATE, None)
+    assert post.call_count == 0
+
+
+def test_setting_stop_ends_a_slow_listing_within_about_one_page() -> None:
+    slow = 0.15
+    lattice = LatticeEmulator(
+        token=TOKEN,
+        users=[
+            {"userName": f"person{n}@example.com", "externalId": str(n)} for n in range(1, 4001)
+        ],
+        faults=LatticeFaults(slow_seconds=slow),
+    )
+    stop = threading.Event()
+    stopped_at: list[float] = []
+
+    def set_stop() -> None:
+        stopped_at.append(time.monotonic())
+        stop.set()
+
+    client = reader(transport=lattice.transport(), stop=stop, max_concurrency=4)
+    # all 40 pages take about 10 × 0.15 s; stop while the first concurrent ones are in flight
+    threading.Timer(3 * slow, set_stop).start()
+    with client, pytest.raises(StoppedError) as caught:
+        client.fetch_users()
+    waited = time.monotonic() - stopped_at[0]
+    pages = sum(1 for r in lattice.requests if r.method == "GET")
+    assert str(caught.value) == "lattice GET Users: stopped before reading Lattice's users finished"
+    assert waited < 2 * slow + 0.2  # the pages in flight finish; no other starts
+    assert pages < 12  # of 40

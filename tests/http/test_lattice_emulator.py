@@ -436,12 +436,13 @@ def test_rate_limiting_is_waited_out_as_retry_after_says() -> None:
 
 
 def test_rate_limiting_without_retry_after_backs_off() -> None:
-    lattice = emulator(users=1, faults=LatticeFaults(rate_limit=2, retry_after=None))
+    lattice = emulator(users=1, faults=LatticeFaults(rate_limit=3, retry_after=None))
     sleeps: list[float] = []
-    policy = RetryPolicy(base_delay=0.25, jitter=False)
+    # after a 429 without Retry-After the wait is at least min_rate_limit_delay
+    policy = RetryPolicy(base_delay=0.25, jitter=False, min_rate_limit_delay=0.4)
     with reader(lattice, retry=policy, sleep=sleeps.append) as client:
         assert len(client.fetch_users()) == 1
-    assert sleeps == [0.25, 0.5]
+    assert sleeps == [0.4, 0.5, 1.0]
 
 
 def test_server_errors_alternate_500_and_503_and_are_retried() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -12,7 +13,7 @@ import pytest
 import respx
 
 from reconciler.core.model import AttributeInfo, Employee, SourceSnapshot
-from reconciler.edges.http import NO_WAIT_RETRY
+from reconciler.edges.http import DEADLINE_EXTENSION, NO_WAIT_RETRY, Deadline, Timeouts
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -20,7 +21,14 @@ from reconciler.errors import (
     RateLimitedError,
     ServerError,
     SourceDataError,
+    StoppedError,
     TransportError,
+)
+from reconciler.sandbox.company import generate_company
+from reconciler.sandbox.personio_emulator import (
+    PersonioCredential,
+    PersonioEmulator,
+    PersonioFaults,
 )
 from reconciler.sources.personio.client import PersonioClient
 
@@ -272,11 +280,12 @@ def test_a_refused_credential_is_an_auth_error_that_says_what_to_check(
     with make_client() as client, pytest.raises(AuthError) as caught:
         client.fetch_employees()
     assert str(caught.value) == (
-        f"personio POST /auth → {refusal.status_code}: Personio refused the credential "
-        "(Die Zugangsdaten sind ungültig.) — check PERSONIO_CLIENT_ID/SECRET (Personio › "
+        f"personio POST /auth → {refusal.status_code}: Personio refused the credential at "
+        "login (Die Zugangsdaten sind ungültig.) — check PERSONIO_CLIENT_ID/SECRET (Personio › "
         "Settings › Integrations › API credentials) and that the credential is active"
     )
     assert caught.value.detail == "Die Zugangsdaten sind ungültig."
+    assert caught.value.attempts == 1
     assert personio.routes[0].call_count == 1  # a refused credential is not retried
     assert employees.call_count == 0
 
@@ -569,5 +578,157 @@ def test_a_malformed_auth_request_is_an_invalid_value_error(personio: respx.Mock
     with make_client() as client, pytest.raises(InvalidValueError) as caught:
         client.fetch_attributes()
     assert str(caught.value) == (
-        "personio POST /auth → 400: Personio rejected the authentication request (Ungültig)"
+        "personio POST /auth → 400: Personio rejected the login request (Ungültig)"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# One attempt budget, deadlines, stopping, and answers that are not the API
+# ---------------------------------------------------------------------------------------------
+
+
+def test_one_page_costs_at_most_five_requests_whatever_mix_of_failures(
+    personio: respx.MockRouter,
+) -> None:
+    broken = httpx.Response(
+        200, content=b'{"success": tr', headers={"Content-Type": "application/json"}
+    )
+    employees = personio.get("/company/employees").mock(
+        side_effect=[
+            personio_error(503, "Wartung"),
+            broken,
+            personio_error(429, "Zu viele Anfragen"),
+            broken,
+            personio_error(503, "Wartung"),
+            page([1], 1, 0),  # a sixth request would succeed: it is never sent
+        ]
+    )
+    with make_client() as client, pytest.raises(ServerError) as caught:
+        client.fetch_employees()
+    assert employees.call_count == 5
+    assert caught.value.attempts == 5
+
+
+def test_the_403_personio_gives_an_invalid_token_re_authenticates_once(
+    personio: respx.MockRouter,
+) -> None:
+    employees = personio.get("/company/employees").mock(
+        side_effect=[personio_error(403, "Provided authorization is not valid"), page([1], 1, 0)]
+    )
+    with make_client() as client:
+        snapshot = client.fetch_employees()
+        assert client.auth_calls == 2
+    assert snapshot.employees == (parsed_employee(1),)
+    assert [call.request.headers["Authorization"] for call in employees.calls] == [
+        f"Bearer {TOKEN}",
+        "Bearer token-SENTINEL-2",
+    ]
+
+
+def test_an_invalid_token_after_re_authenticating_fails_clearly(
+    personio: respx.MockRouter,
+) -> None:
+    employees = personio.get("/company/employees").mock(
+        return_value=personio_error(403, "Provided authorization is not valid")
+    )
+    with make_client() as client, pytest.raises(AuthError) as caught:
+        client.fetch_employees()
+    assert str(caught.value) == (
+        "personio GET /company/employees → 403: Personio refused the request even after "
+        "re-authenticating (Provided authorization is not valid) — check that the Personio API "
+        "credential is active and may read employees"
+    )
+    assert personio.routes[0].call_count == 2
+    assert employees.call_count == 2
+
+
+def test_a_proxys_web_page_is_reported_as_not_the_api(personio: respx.MockRouter) -> None:
+    employees = personio.get("/company/employees").mock(
+        return_value=httpx.Response(200, html="<html><body>Corporate sign-in</body></html>")
+    )
+    with make_client() as client, pytest.raises(TransportError) as caught:
+        client.fetch_employees()
+    assert str(caught.value) == (
+        "personio GET /company/employees → 200: the answer is a web page, not the API — this "
+        "is not the API: check personio.base_url (e.g. https://api.personio.de/v1)"
+    )
+    assert "usually transient" not in str(caught.value)
+    assert employees.call_count == 1
+
+
+def test_the_login_request_carries_the_clients_timeouts(personio: respx.MockRouter) -> None:
+    personio.get("/company/employees").mock(side_effect=company_pages(1))
+    with make_client(timeouts=Timeouts(connect=2.0, read=3.0, total=5.0)) as client:
+        client.fetch_employees()
+    login = personio.routes[0].calls[0].request
+    assert login.extensions["timeout"] == {"connect": 2.0, "read": 3.0, "write": 3.0, "pool": 3.0}
+    assert isinstance(login.extensions[DEADLINE_EXTENSION], Deadline)
+
+
+def test_a_login_that_times_out_says_it_was_the_login(personio: respx.MockRouter) -> None:
+    personio.routes[0].mock(side_effect=httpx.ReadTimeout("slow"))
+    with make_client() as client, pytest.raises(TransportError) as caught:
+        client.fetch_attributes()
+    assert caught.value.message == (
+        f"no usable answer to the login request (POST {BASE}/auth) (ReadTimeout) "
+        "(gave up after 5 attempts)"
+    )
+    assert caught.value.attempts == 5
+    assert_no_secrets(str(caught.value))
+
+
+def test_a_login_answer_that_is_not_json_is_retried_in_the_same_budget(
+    personio: respx.MockRouter,
+) -> None:
+    broken = httpx.Response(
+        200, content=b'{"data": {"tok', headers={"Content-Type": "application/json"}
+    )
+    personio.routes[0].mock(side_effect=[broken, broken, *auth_ok(TOKEN)])
+    personio.get("/company/employees").mock(side_effect=company_pages(1))
+    with make_client() as client:
+        assert len(client.fetch_employees().employees) == 1
+        assert client.request_count == 4  # three logins, one page
+
+
+def test_when_the_runs_time_is_up_no_request_is_sent(personio: respx.MockRouter) -> None:
+    employees = personio.get("/company/employees").mock(side_effect=company_pages(1))
+    with (
+        make_client(deadline=Deadline.after(0.0)) as client,
+        pytest.raises(TransportError) as caught,
+    ):
+        client.fetch_employees()
+    assert caught.value.message == (
+        f"the run's time limit was reached during personio GET {BASE}/company/employees"
+    )
+    assert employees.call_count == 0
+    assert personio.routes[0].call_count == 0
+
+
+def test_setting_stop_ends_a_slow_fetch_within_about_one_page() -> None:
+    company = generate_company(4000, seed=3, quirks=False)
+    slow = 0.15
+    emulator = PersonioEmulator(
+        company.employees,
+        company.attributes,
+        credentials={CLIENT_ID: PersonioCredential(SECRET)},
+        faults=PersonioFaults(slow_seconds=slow),
+    )
+    stop = threading.Event()
+    stopped_at: list[float] = []
+
+    def progress(done: int, total: int) -> None:
+        assert total == 4000
+        if done >= 300 and not stop.is_set():  # pages are in flight now
+            stopped_at.append(time.monotonic())
+            stop.set()
+
+    client = make_client(transport=emulator.transport(), stop=stop, max_concurrency=4)
+    with client, pytest.raises(StoppedError) as caught:
+        client.fetch_employees(progress=progress)
+    waited = time.monotonic() - stopped_at[0]
+    pages = sum(1 for r in emulator.requests if r.path.endswith("/company/employees"))
+    assert str(caught.value) == (
+        "personio GET /company/employees: stopped before reading Personio's employees finished"
+    )
+    assert waited < 2 * slow + 0.2  # the pages in flight finish; no other starts
+    assert pages < 12  # of 40

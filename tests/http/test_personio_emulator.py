@@ -29,7 +29,8 @@ from reconciler.sandbox.personio_emulator import (
     RecordedRequest,
 )
 from reconciler.sandbox.transport import EmulatorServer
-from reconciler.sources.personio.client import PersonioClient, check_allowed_attributes
+from reconciler.sources.personio.client import PersonioClient
+from reconciler.sources.personio.parse import check_allowed_attributes
 from reconciler.sources.personio.profile import PERSONIO
 
 ROOT = "http://personio.test"

@@ -16,7 +16,7 @@ from reconciler.sandbox.company import (
     generate_company,
     sandbox_company,
 )
-from reconciler.sources.personio.client import compute_snapshot, parse_employee
+from reconciler.sources.personio.parse import compute_snapshot, parse_employee
 
 
 def employees_of(company: SampleCompany) -> dict[str, Employee]:

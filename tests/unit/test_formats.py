@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from reconciler import render
 from reconciler.cli import cli
 from reconciler.core.model import (
-    STANDARD_FIELDS,
     ApplyReport,
     ChangeResult,
     Config,
@@ -74,7 +73,8 @@ def real_plan() -> Plan:
         lattice=LatticeSettings("https://api.latticehq.com/scim/v2", SecretRef("LTOKEN")),
         sync=SyncSettings(unmanaged_users="deactivate"),
         fields=tuple(
-            FieldSetting(name, name == "title", source) for name, source in PERSONIO.default_sources.items()
+            FieldSetting(name, name == "title", source)
+            for name, source in PERSONIO.default_sources.items()
         ),
     )
     employees = [

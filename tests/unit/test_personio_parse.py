@@ -18,7 +18,7 @@ from reconciler.core.model import (
     SourceSnapshot,
 )
 from reconciler.errors import SourceDataError
-from reconciler.sources.personio.client import (
+from reconciler.sources.personio.parse import (
     check_allowed_attributes,
     compute_id_sort_key,
     compute_missing_attributes,

@@ -13,7 +13,6 @@ from pathlib import Path
 import jsonschema
 
 from reconciler.core.model import (
-    STANDARD_FIELDS,
     Action,
     AttrValue,
     Change,
@@ -54,7 +53,9 @@ CONFIG = Config(
     ),
     lattice=LatticeSettings("https://api.latticehq.com/scim/v2", SecretRef("LTOKEN")),
     sync=SyncSettings(unmanaged_users="deactivate"),
-    fields=tuple(FieldSetting(name, True, source) for name, source in PERSONIO.default_sources.items()),
+    fields=tuple(
+        FieldSetting(name, True, source) for name, source in PERSONIO.default_sources.items()
+    ),
     custom_attributes=(CustomAttribute("dynamic_1", "Cost Center", sensitive=True),),
 )
 

@@ -5,6 +5,7 @@ Imports httpx, the standard library, reconciler.errors, the HTTP edge and the SC
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -19,20 +20,26 @@ from reconciler.core.model import (
     WriteResult,
 )
 from reconciler.edges.http import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_REQUESTS_PER_SECOND,
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUTS,
     ClosingClient,
+    Deadline,
     RateLimiter,
+    Reply,
     RequestCounter,
     RetryPolicy,
     Sender,
+    Settle,
     Sleep,
+    Timeouts,
     build_client,
-    json_body,
 )
-from reconciler.errors import AuthError, ConflictError, TransportError
+from reconciler.errors import ApiError, AuthError, ConflictError, StoppedError, TransportError
 from reconciler.targets.lattice.profile import LATTICE_SCIM, SYSTEM
 from reconciler.targets.scim.dialect import ScimDialect
 from reconciler.targets.scim.resources import (
-    DEFAULT_RETRY,
     SCIM_MEDIA_TYPE,
     _mapping,
     _text,
@@ -43,6 +50,11 @@ from reconciler.targets.scim.resources import (
     parse_error_detail,
     parse_user,
 )
+
+#: Users asked for per page (``count``); Lattice serves at most 100.
+DEFAULT_PAGE_SIZE = 100
+#: What to check when the SCIM address answers with a web page.
+BASE_URL_FIX = "this is not the SCIM API: check lattice.base_url (…/scim/v2)"
 
 # ---------------------------------------------------------------------------------------------
 # HTTP plumbing shared by the reader and the writer (each builds its own)
@@ -82,11 +94,12 @@ class _ReadChannel:
         sleep: Sleep,
         requests_per_second: float,
         max_connections: int,
+        timeouts: Timeouts,
+        deadline: Deadline | None,
+        stop: threading.Event | None,
         dialect: ScimDialect,
     ) -> None:
         self.dialect = dialect
-        self.retry = retry
-        self.sleep = sleep
         self.rng = random.Random()
         self.counter = RequestCounter()
         self._client = build_client(
@@ -94,6 +107,7 @@ class _ReadChannel:
             headers={"Accept": f"{SCIM_MEDIA_TYPE}, application/json"},
             auth=_BearerAuth(token),
             transport=transport,
+            timeout=timeouts.read,
             max_connections=max(1, max_connections),
             request_hooks=[_scim_content_type, self.counter],
         )
@@ -105,9 +119,13 @@ class _ReadChannel:
             sleep=sleep,
             detail_of=parse_error_detail,
             rng=self.rng,
+            timeouts=timeouts,
+            deadline=deadline,
+            stop=stop,
+            not_api_fix=BASE_URL_FIX,
         )
 
-    def send(
+    def request(
         self,
         method: str,
         path: str,
@@ -115,26 +133,29 @@ class _ReadChannel:
         params: Mapping[str, str | int] | None = None,
         json: object | None = None,
         retry_transport_errors: bool = True,
-    ) -> tuple[httpx.Response, int]:
+        expect_json: bool = False,
+        settle: Settle | None = None,
+    ) -> Reply:
+        """One logical request through the shared retry loop; a refused key gets the fix."""
         try:
-            return self._sender.send(
+            return self._sender.request(
                 method,
                 path,
                 params=params,
                 json=json,
                 retry_transport_errors=retry_transport_errors,
+                expect_json=expect_json,
+                settle=settle,
             )
         except AuthError as exc:
             exc.fix = self.dialect.auth_fix
             raise
 
     def get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
-        """GET a JSON object; a body that is not JSON is fetched again (a GET is safe to repeat)."""
-        try:
-            body, response = self._sender.get_json(path, params=params)
-        except AuthError as exc:
-            exc.fix = self.dialect.auth_fix
-            raise
+        """GET a JSON object; a body that is not JSON is retried inside the same loop."""
+        reply = self.request("GET", path, params=params, expect_json=True)
+        body, response = reply.payload, reply.response
+        assert response is not None  # no settle: the loop ends with an answer or raises
         if not isinstance(body, dict):
             raise TransportError(
                 "the answer is not a JSON object",
@@ -153,9 +174,23 @@ class _WriteChannel(_ReadChannel):
     """A read channel that may also send bodies; only ``LatticeWriter`` builds one."""
 
     def write(
-        self, method: str, path: str, body: object, *, retry_transport_errors: bool
-    ) -> tuple[httpx.Response, int]:
-        return self.send(method, path, json=body, retry_transport_errors=retry_transport_errors)
+        self,
+        method: str,
+        path: str,
+        body: object,
+        *,
+        retry_transport_errors: bool,
+        expect_json: bool = False,
+        settle: Settle | None = None,
+    ) -> Reply:
+        return self.request(
+            method,
+            path,
+            json=body,
+            retry_transport_errors=retry_transport_errors,
+            expect_json=expect_json,
+            settle=settle,
+        )
 
 
 def _parse_users(resources: Iterable[object], path: str, dialect: ScimDialect) -> list[TargetUser]:
@@ -201,7 +236,11 @@ def _find_user(channel: _ReadChannel, attribute: str, value: str) -> TargetUser 
 
 
 class LatticeReader(ClosingClient):
-    """Reads Lattice users over SCIM. It has no write methods: a dry run cannot write."""
+    """Reads Lattice users over SCIM. It has no write methods: a dry run cannot write.
+
+    ``deadline`` bounds the whole run; once ``stop`` is set no new request starts, pages in
+    flight finish and ``fetch_users`` raises ``StoppedError``.
+    """
 
     def __init__(
         self,
@@ -211,9 +250,12 @@ class LatticeReader(ClosingClient):
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Sleep = time.sleep,
-        requests_per_second: float = 5.0,
-        max_concurrency: int = 4,
-        page_size: int = 100,
+        requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        deadline: Deadline | None = None,
+        stop: threading.Event | None = None,
         dialect: ScimDialect = LATTICE_SCIM,
     ) -> None:
         if page_size < 1:
@@ -226,6 +268,9 @@ class LatticeReader(ClosingClient):
             sleep=sleep,
             requests_per_second=requests_per_second,
             max_connections=max_concurrency,
+            timeouts=timeouts,
+            deadline=deadline,
+            stop=stop,
             dialect=dialect,
         )
         self._max_concurrency = max(1, max_concurrency)
@@ -245,6 +290,14 @@ class LatticeReader(ClosingClient):
         ``totalResults`` that grew while listing (a user added meanwhile pushes the others
         down) is followed. ``progress(users_so_far, total)`` is called after each page.
         """
+        try:
+            return self._fetch_users(progress)
+        except StoppedError as exc:
+            raise StoppedError(
+                "stopped before reading Lattice's users finished", where=f"{SYSTEM} GET Users"
+            ) from exc
+
+    def _fetch_users(self, progress: Callable[[int, int], None] | None) -> tuple[TargetUser, ...]:
         first = self._channel.get_json("Users", {"startIndex": 1, "count": self._page_size})
         total, users = _list_page(first, "Users", self._channel.dialect)
         found = {user.target_id: user for user in users}
@@ -317,7 +370,11 @@ class LatticeReader(ClosingClient):
 
 
 class LatticeWriter(ClosingClient):
-    """Creates and patches Lattice users over SCIM. Built only by ``apply``."""
+    """Creates and patches Lattice users over SCIM. Built only by ``apply``.
+
+    ``deadline`` and ``stop`` as for ``LatticeReader``: once ``stop`` is set, no new write
+    starts (``StoppedError``).
+    """
 
     def __init__(
         self,
@@ -327,9 +384,12 @@ class LatticeWriter(ClosingClient):
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Sleep = time.sleep,
-        requests_per_second: float = 5.0,
-        max_concurrency: int = 4,
-        page_size: int = 100,
+        requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        deadline: Deadline | None = None,
+        stop: threading.Event | None = None,
         dialect: ScimDialect = LATTICE_SCIM,
     ) -> None:
         # page_size is accepted so both clients are built from the same settings.
@@ -342,6 +402,9 @@ class LatticeWriter(ClosingClient):
             sleep=sleep,
             requests_per_second=requests_per_second,
             max_connections=max_concurrency,
+            timeouts=timeouts,
+            deadline=deadline,
+            stop=stop,
             dialect=dialect,
         )
 
@@ -353,67 +416,70 @@ class LatticeWriter(ClosingClient):
         """``POST /Users``, never re-sent blindly.
 
         When the outcome is unknown (timeout, reset, unreadable answer) the user is looked up
-        by externalId, then userName; only when it is not there is the POST sent again. A 409
-        for a user that already carries our externalId counts as created (idempotent).
+        by externalId, then userName; only when it is not there is the POST sent again, inside
+        the same retry loop and attempt budget. A 409 for a user that already carries our
+        externalId counts as created (idempotent).
+
+        ``WriteResult.attempts`` counts the POSTs sent, i.e. the requests that carried the
+        write; the lookups carry nothing and are not counted (``request_count`` has them).
         """
         body = build_create_body(change, manager_target_id, self._channel.dialect)
         source_id = change.source_id
         assert source_id is not None  # build_create_body refuses a change without one
-        channel = self._channel
-        attempts = 0
-        while True:
-            try:
-                response, sent = channel.write("POST", "Users", body, retry_transport_errors=False)
-                attempts += sent
-                target_id = _text(
-                    _mapping(json_body(response, system=SYSTEM, method="POST", path="Users")).get(
-                        "id"
-                    )
-                )
-                if target_id is None:
-                    raise TransportError(
-                        "the answer carries no user id",
-                        system=SYSTEM,
-                        method="POST",
-                        path="Users",
-                        status=response.status_code,
-                    )
-            except ConflictError:
-                attempts += 1
-                existing = _find_user(channel, "externalId", source_id)
-                if existing is not None and existing.external_id == source_id:
-                    logger.info(
-                        "Lattice user %s already exists for Personio %s; treating as created",
-                        existing.target_id,
-                        source_id,
-                    )
-                    return WriteResult(existing.target_id, attempts)
-                raise
-            except TransportError as exc:
-                attempts += 1 if exc.status is None else 0
-                logger.warning(
-                    "POST Users for Personio %s: outcome unknown (%s); looking the user up",
+
+        def settle(error: ApiError) -> str | None:
+            logger.warning(
+                "POST Users for Personio %s: outcome unknown (%s); looking the user up",
+                source_id,
+                error.message,
+            )
+            existing = self._find_created(source_id, change.email)
+            return existing.target_id if existing is not None else None
+
+        try:
+            reply = self._channel.write(
+                "POST",
+                "Users",
+                body,
+                retry_transport_errors=False,
+                expect_json=True,
+                settle=settle,
+            )
+        except ConflictError as exc:
+            existing = _find_user(self._channel, "externalId", source_id)
+            if existing is not None and existing.external_id == source_id:
+                logger.info(
+                    "Lattice user %s already exists for Personio %s; treating as created",
+                    existing.target_id,
                     source_id,
-                    exc.message,
                 )
-                existing = self._find_created(source_id, change.email)
-                if existing is not None:
-                    logger.info(
-                        "found Lattice user %s for Personio %s after %d attempts",
-                        existing.target_id,
-                        source_id,
-                        attempts,
-                    )
-                    return WriteResult(existing.target_id, attempts)
-                if attempts >= channel.retry.max_attempts:
-                    exc.message = f"{exc.message} (gave up after {attempts} attempts)"
-                    raise
-                delay = channel.retry.delay(attempts, None, channel.rng)
-                if delay > 0:
-                    channel.sleep(delay)
-                continue
-            logger.info("created Lattice user %s for Personio %s", target_id, source_id)
-            return WriteResult(target_id, attempts)
+                return WriteResult(existing.target_id, exc.attempts)
+            raise
+        if reply.settled is not None:
+            logger.info(
+                "found Lattice user %s for Personio %s after %d attempts",
+                reply.settled,
+                source_id,
+                reply.attempts,
+            )
+            return WriteResult(reply.settled, reply.attempts)
+        target_id = _text(_mapping(reply.payload).get("id"))
+        if target_id is None:
+            # Created, but the answer does not say as whom: find the user instead.
+            status = reply.response.status_code if reply.response is not None else None
+            error = TransportError(
+                "the answer carries no user id",
+                system=SYSTEM,
+                method="POST",
+                path="Users",
+                status=status,
+                attempts=reply.attempts,
+            )
+            target_id = settle(error)
+            if target_id is None:
+                raise error
+        logger.info("created Lattice user %s for Personio %s", target_id, source_id)
+        return WriteResult(target_id, reply.attempts)
 
     def _find_created(self, source_id: str, email: str) -> TargetUser | None:
         by_key = _find_user(self._channel, "externalId", source_id)
@@ -435,7 +501,7 @@ class LatticeWriter(ClosingClient):
             raise ValueError(f"a {change.action.value} change needs the Lattice user's id")
         body = build_patch_body(change, manager_target_id, self._channel.dialect)
         path = f"Users/{quote(change.target_id, safe='')}"
-        _, attempts = self._channel.write("PATCH", path, body, retry_transport_errors=True)
+        attempts = self._channel.write("PATCH", path, body, retry_transport_errors=True).attempts
         logger.info(
             "%s Lattice user %s (Personio %s)",
             change.action.value,
