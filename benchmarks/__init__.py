@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler import app
+from reconciler.config import load_config
 from reconciler.core.model import Config
-from reconciler.edges.config import load_config
 from reconciler.sandbox import sample_config_path
 from reconciler.sandbox.scenario import Sandbox
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.applier import apply_plan, audit_record
+from reconciler.config import resolve_credentials, resolve_secrets
 from reconciler.core.mapping import needed_attributes, resolve_sources
 from reconciler.core.model import (
     Action,
@@ -33,9 +34,7 @@ from reconciler.core.model import (
 )
 from reconciler.core.planner import compute_plan
 from reconciler.core.safety import Violation, compute_violations, gate
-from reconciler.edges.config import resolve_credentials, resolve_secrets
 from reconciler.edges.connections import Connections
-from reconciler.edges.starter import render_starter_config
 from reconciler.errors import (
     ApplyError,
     ReconcilerError,
@@ -45,6 +44,7 @@ from reconciler.errors import (
 from reconciler.sources.personio.client import PersonioClient
 from reconciler.sources.personio.parse import check_allowed_attributes
 from reconciler.sources.personio.profile import PERSONIO
+from reconciler.starter import render_starter_config
 from reconciler.targets.lattice.profile import LATTICE
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter
 

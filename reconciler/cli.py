@@ -32,8 +32,8 @@ from rich.progress import (
 )
 
 from reconciler import app, render
+from reconciler.config import load_config
 from reconciler.core.model import ApplyReport, Config
-from reconciler.edges.config import load_config
 from reconciler.edges.connections import Connections
 from reconciler.edges.github import build_comment_body, upsert_pr_comment
 from reconciler.errors import ApplyError, ConfigError, ReconcilerError, UnsafePlanError
@@ -273,7 +273,7 @@ def _stop_on_signals(stop: threading.Event, what: str) -> Iterator[None]:
         yield
         return
 
-    def handle(signum: int, frame: object) -> None:
+    def handle(signum: int, _frame: object) -> None:
         if not stop.is_set():
             name = "interrupted" if signum == signal.SIGINT else "terminated"
             click.echo(f"{name}: {what}", err=True)

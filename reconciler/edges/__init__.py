@@ -1,1 +1,1 @@
-"""The edges of the process: config loading, HTTP plumbing, the GitHub comment, starter config."""
+"""The edges of the process: HTTP plumbing (one retry loop, deadlines), connections, GitHub."""

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from reconciler import app
+from reconciler.config import load_config
 from reconciler.core.model import Config, Outcome, Plan
-from reconciler.edges.config import load_config
 from reconciler.sandbox import sample_config_path
 from reconciler.sandbox.company import generate_company
 from reconciler.sandbox.lattice_emulator import LatticeEmulator, LatticeFaults

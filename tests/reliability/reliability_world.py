@@ -27,8 +27,8 @@ from click.testing import CliRunner, Result
 
 from reconciler import app
 from reconciler.cli import cli
+from reconciler.config import load_config
 from reconciler.core.model import ApplyReport, Config, Outcome, Plan
-from reconciler.edges.config import load_config
 from reconciler.edges.http import NO_WAIT_RETRY
 from reconciler.errors import ApiError, ReconcilerError
 from reconciler.sandbox.company import SampleCompany, generate_company

@@ -13,6 +13,16 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
+from reconciler.config import (
+    DEFAULT_LATTICE_BASE_URL,
+    DEFAULT_PERSONIO_BASE_URL,
+    Credentials,
+    load_config,
+    load_schema,
+    parse_config,
+    resolve_credentials,
+    resolve_secret,
+)
 from reconciler.core.model import (
     STANDARD_FIELDS,
     Config,
@@ -25,16 +35,6 @@ from reconciler.core.model import (
     SecretRef,
     SyncSettings,
     Threshold,
-)
-from reconciler.edges.config import (
-    DEFAULT_LATTICE_BASE_URL,
-    DEFAULT_PERSONIO_BASE_URL,
-    Credentials,
-    load_config,
-    load_schema,
-    parse_config,
-    resolve_credentials,
-    resolve_secret,
 )
 from reconciler.errors import ConfigError, ConfigProblem
 from reconciler.sandbox import sample_config_path, sample_config_text
@@ -644,7 +644,7 @@ def test_credentials_report_every_unset_variable_and_never_a_value(
     ]
     assert "SENTINEL" not in str(caught.value)
 
-    with caplog.at_level(logging.DEBUG, logger="reconciler.edges.config"):
+    with caplog.at_level(logging.DEBUG, logger="reconciler.config"):
         credentials = resolve_credentials(config, ENVIRON)
     assert credentials == Credentials(
         "papi-id-SENTINEL-1", "papi-secret-SENTINEL-2", "lat-SENTINEL-3"

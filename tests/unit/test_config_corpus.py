@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.edges.config import load_config
+from reconciler.config import load_config
 from reconciler.errors import ConfigError
 
 CORPUS = Path(__file__).resolve().parents[1] / "config_corpus"

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.config import load_schema, parse_config
 from reconciler.core.model import (
     Action,
     Change,
@@ -32,7 +33,6 @@ from reconciler.core.safety import (
     register_rule,
     unregister_rule,
 )
-from reconciler.edges.config import load_schema, parse_config
 from reconciler.errors import ConfigError
 
 MINIMAL = """\

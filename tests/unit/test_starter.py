@@ -7,9 +7,9 @@ import dataclasses
 
 import yaml
 
+from reconciler.config import parse_config
 from reconciler.core.model import AttributeInfo, SafetySettings, SyncSettings, Threshold
-from reconciler.edges.config import parse_config
-from reconciler.edges.starter import render_starter_config
+from reconciler.starter import render_starter_config
 
 CATALOGUE = (
     AttributeInfo("first_name", "First name", "standard"),

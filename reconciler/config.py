@@ -192,7 +192,7 @@ def load_schema() -> Mapping[str, Any]:
     """The integration config's JSON Schema, as shipped inside the package."""
     # Beside this module (``reconciler/schemas`` links to the repository's ``schemas/``), not via
     # importlib.resources: setuptools' editable finder does not serve package data through it.
-    schema_file = Path(__file__).parent.parent / "schemas" / "integration.schema.json"
+    schema_file = Path(__file__).with_name("schemas") / "integration.schema.json"
     return cast(Mapping[str, Any], json.loads(schema_file.read_text(encoding="utf-8")))
 
 
