@@ -12,9 +12,10 @@ import datetime as dt
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from reconciler.applier import apply_plan, audit_record
@@ -35,10 +36,12 @@ from reconciler.core.model import (
 from reconciler.core.planner import compute_plan
 from reconciler.core.safety import Violation, compute_violations, gate
 from reconciler.edges.connections import Connections
+from reconciler.edges.http import Deadline
 from reconciler.errors import (
     ApplyError,
     ReconcilerError,
     StalePlanError,
+    StoppedError,
     UnsafePlanError,
 )
 from reconciler.sources.personio.client import PersonioClient
@@ -95,7 +98,21 @@ def connect(
     )
 
 
-def open_personio(config: Config, conn: Connections) -> PersonioClient:
+@dataclass(frozen=True)
+class RunLimits:
+    """When one run must give up: a deadline for all of its requests, and a stop event that
+    Ctrl-C, SIGTERM or a failure on the other side sets (no new request starts after it)."""
+
+    deadline: Deadline | None = None
+    stop: threading.Event | None = None
+
+
+NO_LIMITS = RunLimits()
+
+
+def open_personio(
+    config: Config, conn: Connections, limits: RunLimits = NO_LIMITS
+) -> PersonioClient:
     return PersonioClient(
         base_url=conn.personio_base_url,
         client_id=conn.personio_client_id,
@@ -105,26 +122,32 @@ def open_personio(config: Config, conn: Connections) -> PersonioClient:
         transport=conn.personio_transport,
         retry=conn.retry,
         requests_per_second=conn.personio_rate,
+        deadline=limits.deadline,
+        stop=limits.stop,
     )
 
 
-def open_lattice_reader(conn: Connections) -> LatticeReader:
+def open_lattice_reader(conn: Connections, limits: RunLimits = NO_LIMITS) -> LatticeReader:
     return LatticeReader(
         base_url=conn.lattice_base_url,
         token=conn.lattice_token,
         transport=conn.lattice_transport,
         retry=conn.retry,
         requests_per_second=conn.lattice_rate,
+        deadline=limits.deadline,
+        stop=limits.stop,
     )
 
 
-def open_lattice_writer(conn: Connections) -> LatticeWriter:
+def open_lattice_writer(conn: Connections, limits: RunLimits = NO_LIMITS) -> LatticeWriter:
+    # No stop here: the applier itself stops starting changes; a write already begun finishes.
     return LatticeWriter(
         base_url=conn.lattice_base_url,
         token=conn.lattice_token,
         transport=conn.lattice_transport,
         retry=conn.retry,
         requests_per_second=conn.lattice_rate,
+        deadline=limits.deadline,
     )
 
 
@@ -156,21 +179,40 @@ def _stage(progress: Progress | None, stage: str) -> Callable[[int, int], None] 
     return report
 
 
-def plan(config: Config, conn: Connections, *, progress: Progress | None = None) -> PlanRun:
+def plan(
+    config: Config,
+    conn: Connections,
+    *,
+    progress: Progress | None = None,
+    limits: RunLimits = NO_LIMITS,
+) -> PlanRun:
     """Read both sides read-only, then decide. The reader used here has no write methods.
 
     Once Personio has accepted the credential and listed its attributes (where nearly every
     Personio failure shows), the employee list and the Lattice user list are read at the same
     time: their rate limits are independent, so a run takes as long as the slower side, not
-    the sum of both.
+    the sum of both. When one side fails, the other stops within one page and the first
+    failure is raised; ``limits.stop`` (Ctrl-C) stops both the same way.
     """
-    with open_personio(config, conn) as personio:
+    stop = limits.stop or threading.Event()
+    limits = RunLimits(limits.deadline, stop)
+    with open_personio(config, conn, limits) as personio:
         catalogue = personio.fetch_attributes()
         resolved = resolve_sources(config, catalogue)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lattice") as pool:
-            target = pool.submit(_read_lattice, conn, progress)
-            snapshot = personio.fetch_employees(progress=_stage(progress, "personio"))
-            check_allowed_attributes(snapshot, needed_attributes(resolved, PERSONIO))
+            target = pool.submit(_read_lattice, conn, progress, limits)
+            target.add_done_callback(partial(_stop_on_failure, stop))
+            try:
+                snapshot = personio.fetch_employees(progress=_stage(progress, "personio"))
+                check_allowed_attributes(snapshot, needed_attributes(resolved, PERSONIO))
+            except StoppedError:
+                failure = target.exception()  # waits: the Lattice side is stopping too
+                if failure is not None and not isinstance(failure, StoppedError):
+                    raise failure from None
+                raise
+            except BaseException:
+                stop.set()
+                raise
             actual, lattice_requests = target.result()
         personio_requests = personio.request_count
     computed = compute_plan(snapshot, actual, resolved, source=PERSONIO, target=LATTICE)
@@ -183,10 +225,15 @@ def plan(config: Config, conn: Connections, *, progress: Progress | None = None)
     )
 
 
+def _stop_on_failure(stop: threading.Event, done: Future[object]) -> None:
+    if done.exception() is not None:
+        stop.set()
+
+
 def _read_lattice(
-    conn: Connections, progress: Progress | None
+    conn: Connections, progress: Progress | None, limits: RunLimits
 ) -> tuple[tuple[TargetUser, ...], int]:
-    with open_lattice_reader(conn) as lattice:
+    with open_lattice_reader(conn, limits) as lattice:
         return lattice.fetch_users(progress=_stage(progress, "lattice")), lattice.request_count
 
 
@@ -284,9 +331,10 @@ def execute(
     on_result: Callable[[ChangeResult], None] | None = None,
     stop: threading.Event | None = None,
     concurrency: int = 4,
+    deadline: Deadline | None = None,
 ) -> ApplyReport:
     """Execute a reviewed, gated plan. The writer is built here and nowhere else."""
-    with open_lattice_writer(conn) as writer:
+    with open_lattice_writer(conn, RunLimits(deadline)) as writer:
         return apply_plan(
             run.plan,
             writer,
@@ -315,7 +363,7 @@ def apply(
     audit_path: Path | None = None,
     show_plan: Callable[[PlanRun], None] | None = None,
     progress: Progress | None = None,
-    stop: threading.Event | None = None,
+    limits: RunLimits = NO_LIMITS,
 ) -> ApplyResult:
     """Plan, verify the reviewed checksum, gate on the safety policy, execute, report.
 
@@ -325,7 +373,8 @@ def apply(
     the run was stopped, or the audit log could not be written — in which case no further
     change is started, so the log never misses a change that was made.
     """
-    run = plan(config, conn, progress=progress)
+    stop = limits.stop or threading.Event()
+    run = plan(config, conn, progress=progress, limits=RunLimits(limits.deadline, stop))
     verify_checksum(run.plan, expected_checksum)
     if show_plan is not None:
         show_plan(run)
@@ -338,7 +387,6 @@ def apply(
     if run.plan.is_empty:
         return ApplyResult(run, ApplyReport(run.plan, ()), verdict.overridden)
 
-    stop = stop or threading.Event()
     audit_failure: list[OSError] = []
     total = len(run.plan.changes)
     done = 0
@@ -357,7 +405,7 @@ def apply(
             if progress is not None:
                 progress("apply", done, total)
 
-        report = execute(run, conn, on_result=on_result, stop=stop)
+        report = execute(run, conn, on_result=on_result, stop=stop, deadline=limits.deadline)
     if audit_failure:
         reason = audit_failure[0].strerror or type(audit_failure[0]).__name__
         raise ApplyError(
@@ -389,12 +437,12 @@ class Check:
     details: tuple[str, ...] = ()
 
 
-def run_doctor(config: Config, conn: Connections) -> list[Check]:
+def run_doctor(config: Config, conn: Connections, limits: RunLimits = NO_LIMITS) -> list[Check]:
     """Check both credentials, the Personio allow-list and the Lattice custom attributes."""
     checks: list[Check] = []
     catalogue: tuple[AttributeInfo, ...] | None = None
     try:
-        with open_personio(config, conn) as personio:
+        with open_personio(config, conn, limits) as personio:
             catalogue = personio.fetch_attributes()
         checks.append(Check("the Personio credential authenticates", True))
     except ReconcilerError as error:
@@ -402,7 +450,7 @@ def run_doctor(config: Config, conn: Connections) -> list[Check]:
     if catalogue is not None:
         checks.append(_check_allow_list(config, catalogue))
     try:
-        with open_lattice_reader(conn) as lattice:
+        with open_lattice_reader(conn, limits) as lattice:
             lattice.check_access()
             names = lattice.fetch_custom_attribute_names()
         checks.append(Check("the Lattice SCIM key works (super admin, SCIM enabled)", True))
@@ -457,9 +505,9 @@ def bootstrap_config(*, base_url: str, app_id: str) -> Config:
     )
 
 
-def fetch_starter_config(config: Config, conn: Connections) -> str:
+def fetch_starter_config(config: Config, conn: Connections, limits: RunLimits = NO_LIMITS) -> str:
     """The starter config for ``init``, from the live (or sandbox) attribute catalogue."""
-    with open_personio(config, conn) as personio:
+    with open_personio(config, conn, limits) as personio:
         catalogue = personio.fetch_attributes()
     return render_starter_config(
         catalogue, personio_base_url=config.personio.base_url, app_id=config.personio.app_id

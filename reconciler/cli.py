@@ -36,6 +36,7 @@ from reconciler.config import load_config
 from reconciler.core.model import ApplyReport, Config
 from reconciler.edges.connections import Connections
 from reconciler.edges.github import build_comment_body, upsert_pr_comment
+from reconciler.edges.http import Deadline
 from reconciler.errors import ApplyError, ConfigError, ReconcilerError, UnsafePlanError
 from reconciler.sandbox import sample_config_path
 from reconciler.sandbox.scenario import build_sandbox
@@ -68,6 +69,18 @@ sandbox_option = click.option(
     is_flag=True,
     help="Run against the built-in Personio and Lattice emulators seeded with a sample "
     "company: no credentials, no network.",
+)
+#: How long one command may take in all, unless --timeout says otherwise: a nightly apply of
+#: 10,000 changes at 5 requests a second takes about 35 minutes.
+DEFAULT_TIMEOUT = 3600.0
+
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=1.0),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds the whole command may take; past it, the request in flight is abandoned and "
+    "the command ends with an error naming the system and URL.",
 )
 progress_option = click.option(
     "--no-progress", is_flag=True, help="Never show progress bars (they go to stderr, TTY only)."
@@ -318,6 +331,7 @@ format_option = click.option(
 )
 @sandbox_option
 @progress_option
+@timeout_option
 def plan(
     config_path: Path,
     fmt: str,
@@ -326,6 +340,7 @@ def plan(
     detailed_exitcode: bool,
     sandbox: bool,
     no_progress: bool,
+    timeout: float,
 ) -> None:
     """Show exactly which Lattice users would be created, linked, reactivated, updated or
     deactivated. Read-only: the Lattice client used here has no write methods.
@@ -335,8 +350,10 @@ def plan(
     """
     with _expected_errors():
         config, conn = _load_and_connect(config_path, sandbox)
-        with _Bars(not no_progress) as bars:
-            run = app.plan(config, conn, progress=bars.update)
+        stop = threading.Event()
+        limits = app.RunLimits(Deadline.after(timeout), stop)
+        with _Bars(not no_progress) as bars, _stop_on_signals(stop, "stopping after the pages…"):
+            run = app.plan(config, conn, progress=bars.update, limits=limits)
         _write_or_echo(_render_plan(run, fmt), out)
         if json_out is not None:
             _write_or_echo(render.render_json(run.plan), json_out)
@@ -388,6 +405,7 @@ def plan(
 )
 @sandbox_option
 @progress_option
+@timeout_option
 def apply(
     config_path: Path,
     checksum: str | None,
@@ -398,6 +416,7 @@ def apply(
     report_out: Path | None,
     sandbox: bool,
     no_progress: bool,
+    timeout: float,
 ) -> None:
     """Re-plan, verify the reviewed checksum, check the safety policy, then make the changes.
 
@@ -436,7 +455,7 @@ def apply(
                     audit_path=audit_log,
                     show_plan=show_plan,
                     progress=bars.update,
-                    stop=stop,
+                    limits=app.RunLimits(Deadline.after(timeout), stop),
                 )
             except UnsafePlanError as error:
                 for violation in error.violations:
@@ -489,7 +508,8 @@ def _finish_report(report: ApplyReport, fmt: str, out: Path | None, *, stderr: b
 @cli.command(epilog=EXIT_CODES_HELP)
 @config_option
 @sandbox_option
-def doctor(config_path: Path, sandbox: bool) -> None:
+@timeout_option
+def doctor(config_path: Path, sandbox: bool, timeout: float) -> None:
     """Check both credentials and the Personio attribute allow-list, one line per problem.
 
     \b
@@ -510,7 +530,7 @@ def doctor(config_path: Path, sandbox: bool) -> None:
         )
         click.echo("✔ every credential reference is set")
     failed = False
-    for check in app.run_doctor(config, conn):
+    for check in app.run_doctor(config, conn, app.RunLimits(Deadline.after(timeout))):
         mark = "✔" if check.ok else "✘"
         click.echo(f"{mark} {check.title}")
         for line in check.details:
@@ -539,7 +559,10 @@ def doctor(config_path: Path, sandbox: bool) -> None:
 @click.option("--personio-base-url", default="https://api.personio.de/v1", show_default=True)
 @click.option("--app-id", default="lattice-sync", show_default=True, help="X-Personio-App-ID.")
 @sandbox_option
-def init(out: Path, force: bool, personio_base_url: str, app_id: str, sandbox: bool) -> None:
+@timeout_option
+def init(
+    out: Path, force: bool, personio_base_url: str, app_id: str, sandbox: bool, timeout: float
+) -> None:
     """Write a starter config from the live Personio attribute list.
 
     Reads the credential from PERSONIO_CLIENT_ID and PERSONIO_CLIENT_SECRET (or uses the
@@ -556,7 +579,7 @@ def init(out: Path, force: bool, personio_base_url: str, app_id: str, sandbox: b
             if sandbox
             else app.connect(bootstrap, os.environ, personio_only=True)
         )
-        text = app.fetch_starter_config(bootstrap, conn)
+        text = app.fetch_starter_config(bootstrap, conn, app.RunLimits(Deadline.after(timeout)))
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from reconciler.sandbox.lattice_emulator import LatticeFaults
+from reconciler.sandbox.personio_emulator import PersonioFaults
+from reconciler.sandbox.scenario import build_sandbox
 
 if TYPE_CHECKING:
-    from conftest import LiveSandbox
+    from conftest import LiveSandbox, ServeSandbox
 
 FULL = Path("/dev/full")
 
@@ -122,3 +124,40 @@ def test_a_plan_written_to_a_full_stdout_is_one_clear_error(live: LiveSandbox) -
     assert completed.stderr.splitlines() == [
         "error: cannot write to standard output (No space left on device)"
     ]
+
+
+def test_a_run_past_its_timeout_ends_with_one_line_naming_the_system_and_url(
+    live: LiveSandbox,
+) -> None:
+    # Every employee page takes 3 s; the whole command may take 2 s.
+    live.box.personio.faults = PersonioFaults(slow_seconds=3.0)
+    started = time.monotonic()
+
+    result = live.run("plan", "--timeout", "2", "--no-progress")
+
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 1
+    assert elapsed < 10, f"the run was not abandoned at its deadline ({elapsed:.1f} s)"
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: personio GET ")
+    assert f"{live.personio_url}/v1/company/employees" in lines[0]
+    assert "time limit" in lines[0]
+
+
+def test_when_lattice_fails_the_personio_side_stops_within_a_page(
+    serve_sandbox: ServeSandbox,
+) -> None:
+    # 2,000 people are 20 Personio pages of 0.3 s each (4 at a time: ~1.5 s in all); Lattice
+    # refuses the key at once.
+    live = serve_sandbox(build_sandbox(employees=2000, drift=False))
+    live.box.personio.faults = PersonioFaults(slow_seconds=0.3)
+    env = {**live.env, "LATTICE_SCIM_TOKEN": "not-the-key"}
+
+    result = live.run("plan", "--no-progress", env=env)
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: lattice GET Users"), result.stderr
+    pages = [r for r in live.box.personio.requests if r.path == "/v1/company/employees"]
+    # The first page, then at most the pages already in flight when Lattice failed.
+    assert len(pages) <= 5, len(pages)
