@@ -33,6 +33,7 @@ from reconciler.core.model import (
     SecretRef,
     TargetUser,
 )
+from reconciler.core.plan_document import plan_document
 from reconciler.core.planner import compute_plan
 from reconciler.core.safety import Violation, compute_violations, gate
 from reconciler.edges.connections import Connections
@@ -44,6 +45,7 @@ from reconciler.errors import (
     StoppedError,
     UnsafePlanError,
 )
+from reconciler.render.compare import describe_plan_difference
 from reconciler.sources.personio.client import PersonioClient
 from reconciler.sources.personio.parse import check_allowed_attributes
 from reconciler.sources.personio.profile import PERSONIO
@@ -242,6 +244,14 @@ def _read_lattice(
 
 def read_plan_checksum(path: Path) -> str:
     """The checksum carried by a JSON plan written by ``plan --format json``."""
+    checksum = read_plan_file(path)["checksum"]
+    assert isinstance(checksum, str)  # read_plan_file checked it
+    return checksum
+
+
+def read_plan_file(path: Path) -> dict[str, object]:
+    """A JSON plan document written by ``plan --json-out`` (or ``--format json``), checked to
+    carry a checksum; what ``apply --plan`` compares the fresh plan with."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -259,13 +269,24 @@ def read_plan_checksum(path: Path) -> str:
             where=str(path),
             fix="pass the file written by 'reconcile plan --json-out FILE'",
         )
-    return checksum
+    assert isinstance(document, dict)  # it has a checksum, so it is an object
+    return document
 
 
-def verify_checksum(computed: Plan, expected: str | None) -> None:
-    """Apply exactly what was reviewed: a different plan now is refused, never forced."""
-    if expected is not None and expected.strip() != computed.checksum:
-        raise StalePlanError(expected.strip(), computed.checksum)
+def verify_checksum(
+    computed: Plan, expected: str | None, reviewed: Mapping[str, object] | None = None
+) -> None:
+    """Apply exactly what was reviewed: a different plan now is refused, never forced.
+
+    With the ``reviewed`` document the error also says what differs (deepdiff, ids and field
+    names only), so "stale" comes with the changes that made it stale.
+    """
+    if expected is None or expected.strip() == computed.checksum:
+        return
+    differences: tuple[str, ...] = ()
+    if reviewed is not None:
+        differences = describe_plan_difference(reviewed, plan_document(computed, redact=True))
+    raise StalePlanError(expected.strip(), computed.checksum, differences)
 
 
 def existing_target_ids(actual: tuple[TargetUser, ...], computed: Plan) -> dict[str, str]:
@@ -359,6 +380,7 @@ def apply(
     conn: Connections,
     *,
     expected_checksum: str | None = None,
+    reviewed: Mapping[str, object] | None = None,
     force: bool = False,
     audit_path: Path | None = None,
     show_plan: Callable[[PlanRun], None] | None = None,
@@ -375,7 +397,7 @@ def apply(
     """
     stop = limits.stop or threading.Event()
     run = plan(config, conn, progress=progress, limits=RunLimits(limits.deadline, stop))
-    verify_checksum(run.plan, expected_checksum)
+    verify_checksum(run.plan, expected_checksum, reviewed)
     if show_plan is not None:
         show_plan(run)
     verdict = gate(run.violations, force)

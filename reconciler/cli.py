@@ -37,7 +37,13 @@ from reconciler.core.model import ApplyReport, Config
 from reconciler.edges.connections import Connections
 from reconciler.edges.github import build_comment_body, upsert_pr_comment
 from reconciler.edges.http import Deadline
-from reconciler.errors import ApplyError, ConfigError, ReconcilerError, UnsafePlanError
+from reconciler.errors import (
+    ApplyError,
+    ConfigError,
+    ReconcilerError,
+    StalePlanError,
+    UnsafePlanError,
+)
 from reconciler.sandbox import sample_config_path
 from reconciler.sandbox.scenario import build_sandbox
 from reconciler.sandbox.transport import EmulatorServer
@@ -429,7 +435,8 @@ def apply(
         raise click.UsageError("give --checksum or --plan, not both")
     stop = threading.Event()
     with _expected_errors():
-        expected = app.read_plan_checksum(plan_file) if plan_file else checksum
+        reviewed = app.read_plan_file(plan_file) if plan_file else None
+        expected = str(reviewed["checksum"]) if reviewed is not None else checksum
         config, conn = _load_and_connect(config_path, sandbox)
 
         def show_plan(run: app.PlanRun) -> None:
@@ -451,12 +458,18 @@ def apply(
                     config,
                     conn,
                     expected_checksum=expected,
+                    reviewed=reviewed,
                     force=force,
                     audit_path=audit_log,
                     show_plan=show_plan,
                     progress=bars.update,
                     limits=app.RunLimits(Deadline.after(timeout), stop),
                 )
+            except StalePlanError as error:
+                click.echo(f"error: {error}", err=True)
+                for line in error.differences:
+                    click.echo(f"  {line}", err=True)
+                sys.exit(EXIT_ERROR)
             except UnsafePlanError as error:
                 for violation in error.violations:
                     click.echo(f"error: refused: {violation}", err=True)

@@ -168,9 +168,11 @@ class UnsafePlanError(ReconcilerError):
 class StalePlanError(ReconcilerError):
     """The plan computed now is not the plan that was reviewed."""
 
-    def __init__(self, expected: str, actual: str) -> None:
+    def __init__(self, expected: str, actual: str, differences: Sequence[str] = ()) -> None:
         self.expected = expected
         self.actual = actual
+        #: one line per difference from the reviewed plan file (ids and field names only)
+        self.differences = tuple(differences)
         super().__init__(
             f"plan is stale: Personio or Lattice changed since it was reviewed "
             f"(reviewed {expected}, now {actual})",

@@ -184,12 +184,17 @@ def test_a_stale_json_plan_file_is_refused(live: LiveSandbox, tmp_path: Path) ->
     plan_file = tmp_path / "plan.json"
     live.run("plan", "--format", "json", "--out", str(plan_file))
     document = json.loads(plan_file.read_text(encoding="utf-8"))
-    live.box.personio.update_employee(unchanged_employee(document), "position", "Tea Sommelier")
+    retitled = unchanged_employee(document)
+    live.box.personio.update_employee(retitled, "position", "Tea Sommelier")
 
     result = live.run("apply", "--plan", str(plan_file))
 
     assert result.exit_code == 1
     assert "error: plan is stale" in result.stderr
+    # What made it stale, named by id and field only (deepdiff over the two documents).
+    lines = result.stderr.splitlines()[1:]
+    assert any(retitled in line and "update" in line for line in lines), result.stderr
+    assert "Tea Sommelier" not in result.stderr
     assert live.writes() == []
 
 
