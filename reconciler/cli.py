@@ -47,6 +47,7 @@ from reconciler.errors import (
 from reconciler.sandbox import sample_config_path
 from reconciler.sandbox.scenario import build_sandbox
 from reconciler.sandbox.transport import EmulatorServer
+from reconciler.sources.personio.profile import DEFAULT_BASE_URL as PERSONIO_BASE_URL
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -569,7 +570,7 @@ def doctor(config_path: Path, sandbox: bool, timeout: float) -> None:
     help="Where to write the starter config.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-@click.option("--personio-base-url", default="https://api.personio.de/v1", show_default=True)
+@click.option("--personio-base-url", default=PERSONIO_BASE_URL, show_default=True)
 @click.option("--app-id", default="lattice-sync", show_default=True, help="X-Personio-App-ID.")
 @sandbox_option
 @timeout_option

@@ -41,14 +41,17 @@ from reconciler.core.model import (
     Threshold,
     UnmanagedPolicy,
 )
+from reconciler.core.normalise import is_email
 from reconciler.errors import ConfigError, ConfigProblem
+from reconciler.sources.personio.profile import DEFAULT_BASE_URL as PERSONIO_BASE_URL
 from reconciler.sources.personio.profile import PERSONIO
+from reconciler.targets.lattice.profile import DEFAULT_BASE_URL as LATTICE_BASE_URL
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_PATH = Path("config/integration.yaml")
-DEFAULT_PERSONIO_BASE_URL = "https://api.personio.de/v1"
-DEFAULT_LATTICE_BASE_URL = "https://api.latticehq.com/scim/v2"
+DEFAULT_PERSONIO_BASE_URL = PERSONIO_BASE_URL
+DEFAULT_LATTICE_BASE_URL = LATTICE_BASE_URL
 
 #: The config's sections describe Personio as the source: its vocabulary comes from its profile.
 SOURCE = PERSONIO
@@ -469,11 +472,6 @@ _BUILT_IN_LATTICE_FIELDS: Mapping[str, str] = {
     "full_name": "first_name",
 }
 
-_EMAIL = re.compile(
-    r"[^\s@]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
-)
-
 
 def _compute_cross_field_findings(data: Mapping[str, Any]) -> list[_Finding]:
     return [
@@ -559,7 +557,7 @@ def _check_standard_field_sources_are_unique(data: Mapping[str, Any]) -> Iterato
 def _check_protected_emails(data: Mapping[str, Any]) -> Iterator[_Finding]:
     protected: Sequence[str] = data.get("sync", {}).get("protected", [])
     for index, email in enumerate(protected):
-        if not _EMAIL.fullmatch(email.strip()):
+        if not is_email(email.strip()):
             yield (
                 ("sync", "protected", index),
                 "is not a valid email address — write it as name@domain.tld",

@@ -13,12 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields
 
 from reconciler.core.model import (
+    DEFAULT_REQUESTS_PER_SECOND,
     AttributeInfo,
     CustomType,
     SafetySettings,
     SyncSettings,
     Threshold,
 )
+from reconciler.targets.lattice.profile import DEFAULT_BASE_URL as LATTICE_BASE_URL
+from reconciler.targets.lattice.profile import EMEA_BASE_URL
 
 #: Personio attribute types → the Lattice custom attribute type we suggest.
 _SUGGESTED_TYPE: dict[str, CustomType] = {
@@ -126,9 +129,9 @@ def render_starter_config(
         "  client_secret: env:PERSONIO_CLIENT_SECRET",
         f"  app_id: {_quote(app_id)}",
         "lattice:",
-        "  base_url: https://api.latticehq.com/scim/v2   # EU: https://api.emea.latticehq.com/scim/v2",
+        f"  base_url: {LATTICE_BASE_URL}   # EU: {EMEA_BASE_URL}",
         "  token: env:LATTICE_SCIM_TOKEN               # created by a Lattice super admin",
-        "  max_requests_per_second: 5",
+        f"  max_requests_per_second: {DEFAULT_REQUESTS_PER_SECOND:g}",
         *_section("sync", sync or SyncSettings(), _SYNC_COMMENTS),
         "fields:",
         "  preferred_name: true",

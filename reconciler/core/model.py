@@ -37,6 +37,10 @@ ALWAYS_SENSITIVE_FIELDS: frozenset[str] = frozenset({"birth_date"})
 #: Prefix of plan field names that carry a Lattice custom attribute: ``custom:Cost Center``.
 CUSTOM_PREFIX = "custom:"
 
+#: Requests per second towards each system unless the config says otherwise; the HTTP edge
+#: uses the same value (docs/decisions.md says why it is safe for both vendors).
+DEFAULT_REQUESTS_PER_SECOND = 5.0
+
 CustomType = Literal["text", "number", "date", "user"]
 UnmanagedPolicy = Literal["ignore", "deactivate"]
 
@@ -64,7 +68,7 @@ class PersonioSettings:
 class LatticeSettings:
     base_url: str
     token: SecretRef
-    max_requests_per_second: float = 5.0
+    max_requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from typing import Self
 
 import httpx
 
+from reconciler.core.model import DEFAULT_REQUESTS_PER_SECOND as CORE_DEFAULT_RATE
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -55,7 +56,7 @@ DEFAULT_READ_TIMEOUT = 30.0
 #: Seconds one attempt may take in all, body included, however the server drips it out.
 DEFAULT_REQUEST_TIMEOUT = 60.0
 #: Requests per second towards one system (Personio documents bursts of ~15/s, ~300/min).
-DEFAULT_REQUESTS_PER_SECOND = 5.0
+DEFAULT_REQUESTS_PER_SECOND = CORE_DEFAULT_RATE
 #: Pages fetched at once by one client.
 DEFAULT_MAX_CONCURRENCY = 4
 #: Connections one client keeps.

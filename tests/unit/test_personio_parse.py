@@ -17,10 +17,10 @@ from reconciler.core.model import (
     Problem,
     SourceSnapshot,
 )
+from reconciler.core.normalise import id_sort_key
 from reconciler.errors import SourceDataError
 from reconciler.sources.personio.parse import (
     check_allowed_attributes,
-    compute_id_sort_key,
     compute_missing_attributes,
     compute_page_overlap,
     compute_snapshot,
@@ -352,7 +352,7 @@ def test_snapshot_sorts_ids_numerically_and_collects_every_attribute_key() -> No
 
 def test_numeric_ids_sort_before_other_ids_in_numeric_order() -> None:
     ids = ["100", "abc", "9", "010", "11"]
-    assert sorted(ids, key=compute_id_sort_key) == ["9", "010", "11", "100", "abc"]
+    assert sorted(ids, key=id_sort_key) == ["9", "010", "11", "100", "abc"]
 
 
 def test_two_records_with_one_id_are_both_kept_for_the_mapping_to_report() -> None:

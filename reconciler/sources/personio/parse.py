@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from reconciler.core.model import AttributeInfo, AttrValue, Employee, Problem, SourceSnapshot
+from reconciler.core.normalise import id_sort_key
 from reconciler.errors import SourceDataError
 
 SYSTEM = "personio"
@@ -46,13 +47,6 @@ _DATE_RE = re.compile(
 )
 
 
-def compute_id_sort_key(source_id: str) -> tuple[int, int, str]:
-    """Numeric-aware order: ``"9" < "10" < "abc"``."""
-    if source_id.isascii() and source_id.isdigit():
-        return (0, len(source_id.lstrip("0")), source_id)
-    return (1, 0, source_id)
-
-
 def compute_snapshot(
     records: Iterable[Employee | Problem], attribute_keys: Iterable[str] = ()
 ) -> SourceSnapshot:
@@ -71,12 +65,12 @@ def compute_snapshot(
             keys.update(record.attributes)
         else:
             problems.append(record)
-    employees.sort(key=lambda employee: compute_id_sort_key(employee.source_id))
+    employees.sort(key=lambda employee: id_sort_key(employee.source_id))
     problems.sort(
         # Records without an id first, then by id like the employees.
         key=lambda problem: (
             problem.source_id is not None,
-            compute_id_sort_key(problem.source_id or ""),
+            id_sort_key(problem.source_id or ""),
             problem.code,
             problem.message,
         )
@@ -97,7 +91,7 @@ def compute_page_overlap(pages: Iterable[Sequence[Employee | Problem]]) -> str |
         ids = {record.source_id for record in records if record.source_id is not None}
         overlap = ids & seen
         if overlap:
-            return min(overlap, key=compute_id_sort_key)
+            return min(overlap, key=id_sort_key)
         seen |= ids
     return None
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 from reconciler.core.model import STANDARD_FIELDS, FieldSetting
 from reconciler.core.profiles import SourceProfile
 
+#: Personio's API v1; the only host a Personio credential is sent to by default.
+DEFAULT_BASE_URL = "https://api.personio.de/v1"
+
 #: Allowed values in their canonical order; ``Config`` lists them in this order whatever the
 #: file says, so two files that mean the same thing load into equal values.
 STATUSES: tuple[str, ...] = ("active", "onboarding", "leave", "inactive")

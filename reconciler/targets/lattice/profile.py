@@ -10,6 +10,10 @@ from collections.abc import Mapping
 from reconciler.core.profiles import TargetProfile
 from reconciler.targets.scim.dialect import RFC7643_LOCATIONS, ScimDialect
 
+#: Lattice's SCIM service, and its EU twin.
+DEFAULT_BASE_URL = "https://api.latticehq.com/scim/v2"
+EMEA_BASE_URL = "https://api.emea.latticehq.com/scim/v2"
+
 LATTICE = TargetProfile(
     name="Lattice",
     # Lattice applies nickName only when a user is created.

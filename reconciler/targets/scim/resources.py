@@ -33,7 +33,6 @@ from reconciler.core.model import (
     FieldValue,
     TargetUser,
 )
-from reconciler.edges.http import RetryPolicy
 from reconciler.targets.scim.dialect import (
     CORE_URN,
     ENTERPRISE_URN,
@@ -47,7 +46,6 @@ from reconciler.targets.scim.dialect import (
 
 __all__ = [
     "CORE_URN",
-    "DEFAULT_RETRY",
     "ENTERPRISE_URN",
     "ERROR_URN",
     "FORMATTED_NAME_FIELD",
@@ -67,7 +65,6 @@ __all__ = [
 SCIM_MEDIA_TYPE = "application/scim+json"
 
 #: Retries for production use; tests pass ``reconciler.http.NO_WAIT_RETRY``.
-DEFAULT_RETRY = RetryPolicy()
 
 #: Plan field names a parsed user may carry; each one the dialect locates is always present
 #: (``None`` when unset), so comparisons are simple.
