@@ -274,7 +274,11 @@ class _Run:
                 written = self.writer.patch(change, manager_target_id)
         except ApiError as error:
             return ChangeResult(
-                change, Outcome.FAILED, change.target_id, _safe_detail(error), attempts=1
+                change,
+                Outcome.FAILED,
+                change.target_id,
+                _safe_detail(error),
+                attempts=max(1, error.attempts),
             )
         if change.action is Action.CREATE and change.source_id is not None:
             with self._lock:

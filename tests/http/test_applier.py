@@ -385,6 +385,8 @@ def test_a_server_that_keeps_failing_fails_the_change_after_every_retry(
         ),
         ("deactivate", "600", "applied", None),
     ]
+    # The report records the requests really sent for the failed create, not "1".
+    assert [r.attempts for r in report.results] == [NO_WAIT_RETRY.max_attempts, 1]
     assert "ada@example.com" not in state(emulator)
     assert state(emulator)["lea@example.com"]["active"] is False
 
