@@ -21,36 +21,31 @@ from reconciler.sandbox.personio_emulator import PersonioFaults
 from reconciler.sandbox.scenario import build_sandbox
 
 if TYPE_CHECKING:
-    from conftest import LiveSandbox, ServeSandbox
+    from conftest import Kit, LiveSandbox, ServeSandbox
 
 FULL = Path("/dev/full")
 
 
-def _restore_default_signals() -> None:
-    # A child of a background job inherits "ignore SIGINT"; the test needs the real defaults.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _child(live: LiveSandbox, *args: str) -> subprocess.Popen[str]:
+def _child(kit: Kit, live: LiveSandbox, *args: str) -> subprocess.Popen[str]:
+    """``reconcile ARGS`` in a child whose SIGINT is at its default (see ``kit.interruptible``)."""
     env = {**os.environ, **{k: v for k, v in live.env.items() if v is not None}}
     return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args],
+        kit.interruptible([sys.executable, "-m", "reconciler", *args]),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
         text=True,
-        preexec_fn=_restore_default_signals,  # noqa: PLW1509 - no threads in the parent here
     )
 
 
 def test_sigterm_stops_apply_with_a_complete_report_and_audit_log(
-    live: LiveSandbox, tmp_path: Path
+    kit: Kit, live: LiveSandbox, tmp_path: Path
 ) -> None:
     live.box.lattice.faults = LatticeFaults(slow_seconds=0.4, writes_only=True)
     config = live.write_config("slow.yaml", {"lattice": {"max_requests_per_second": 2}})
     audit = tmp_path / "audit.jsonl"
     process = _child(
+        kit,
         live,
         "apply",
         "--config",
@@ -161,3 +156,31 @@ def test_when_lattice_fails_the_personio_side_stops_within_a_page(
     pages = [r for r in live.box.personio.requests if r.path == "/v1/company/employees"]
     # The first page, then at most the pages already in flight when Lattice failed.
     assert len(pages) <= 5, len(pages)
+
+
+def test_ctrl_c_during_plan_stops_after_the_pages_in_flight(
+    kit: Kit, serve_sandbox: ServeSandbox
+) -> None:
+    # 2,000 people are 20 Personio pages of 0.5 s each: about 2.5 s to read them all.
+    live = serve_sandbox(build_sandbox(employees=2000, drift=False))
+    live.box.personio.faults = PersonioFaults(slow_seconds=0.5)
+    process = _child(kit, live, "plan", "--config", str(live.config), "--no-progress")
+    try:
+        deadline = time.monotonic() + 30
+        while not [r for r in live.box.personio.requests if r.path == "/v1/company/employees"]:
+            assert time.monotonic() < deadline, "plan never started reading employees"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+
+    assert process.returncode == 1
+    assert "interrupted: stopping after the pages" in stderr
+    assert "Traceback" not in stderr
+    assert stderr.splitlines()[-1] == (
+        "error: personio GET /company/employees: stopped before reading Personio's employees "
+        "finished"
+    )
+    pages = [r for r in live.box.personio.requests if r.path == "/v1/company/employees"]
+    assert len(pages) < 20
