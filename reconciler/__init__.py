@@ -1,5 +1,5 @@
 """personio-lattice-reconciler: keep Lattice users in step with Personio, the GitOps way.
-The package root imports nothing; see DESIGN.md §9 for the layout.
+The package root imports nothing; docs/architecture.md explains the layout.
 """
 
 __version__ = "0.1.0"

@@ -1,7 +1,7 @@
 """Execute a reviewed plan through a Lattice writer: dependency waves, concurrency, report, audit.
 Imports the standard library, the core model, reconciler.errors and the ports (a ``TargetWriter``).
 
-Order (DESIGN.md §2 step 6, §3): every create first, in waves so that a new manager exists
+Order (docs/architecture.md §1, §5.4): every create first, in waves so a new manager exists
 before the creates of their reports; then links, reactivations, updates and deactivations,
 each kind as one wave. Within a wave up to ``concurrency`` changes run at once; the writer's
 own rate limiter bounds the request rate and the writer retries 429/5xx itself.

@@ -1,7 +1,7 @@
 """Pure planning: desired users + actual Lattice users → an ordered, checksummed Plan.
 Imports only the standard library, reconciler.core.model, reconciler.errors and reconciler.mapping.
 
-Matching, lifecycle and manager rules follow DESIGN.md §3; the document and checksum §4.
+Matching, lifecycle and manager rules: docs/architecture.md §5.1; document and checksum §5.2.
 Nothing here does I/O: the same inputs, in any order, give a byte-identical plan.
 """
 

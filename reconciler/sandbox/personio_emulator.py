@@ -2,8 +2,9 @@
 Imports httpx, the standard library and reconciler.sandbox (transport, company); no client code.
 
 It is a request handler (``httpx.Request -> httpx.Response``), served in-process through
-``in_process_transport`` or over real HTTP by ``EmulatorServer``. It models the quirks of
-DESIGN.md §7: credentials only in the JSON body, token reuse, expiry and rotation, attributes
+``in_process_transport`` or over real HTTP by ``EmulatorServer``. It models the Personio quirks
+of docs/decisions.md ("Personio: what the source adapter relies on"): credentials only in the
+JSON body, token reuse, expiry and rotation, attributes
 the credential may not read omitted entirely, record offsets with ``limit`` capped at 100,
 Personio-style error bodies (German where Personio is), and injected faults.
 """

@@ -366,7 +366,7 @@ def test_reconcile_keeps_plan_audit_log_and_report_even_when_a_step_failed() -> 
 
 STUB = """\
 #!{python}
-# A stand-in for the reconcile CLI with its exit-code contract (DESIGN.md §4, cli.py).
+# A stand-in for the reconcile CLI with its exit-code contract (docs/architecture.md §5.5).
 import os, sys
 args = sys.argv[1:]
 with open(os.environ["STUB_LOG"], "a", encoding="utf-8") as log:
