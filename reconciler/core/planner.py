@@ -188,13 +188,19 @@ def _match(
     by_external: dict[str, TargetUser] = {}
     shared_external: dict[str, list[TargetUser]] = {}  # external id → every user with it
     by_email: dict[str, TargetUser] = {}
+    # id() of every user whose own email is protected: folded here once, where every email
+    # is folded anyway, rather than once per matched person below.
+    protected_users: set[int] = set()
     for user in users:
         external_id = user.external_id
         if external_id:
             first = by_external.setdefault(external_id, user)
             if first is not user:
                 shared_external.setdefault(external_id, [first]).append(user)
-        by_email.setdefault(user.email.strip().casefold(), user)
+        email = user.email.strip().casefold()
+        by_email.setdefault(email, user)
+        if email in protected:
+            protected_users.add(id(user))
 
     result = _Matching()
     for person in desired:
@@ -255,7 +261,7 @@ def _match(
             result.refused.add(pid)
             result.untouched.add(email_user.target_id)
             continue
-        if protected and (person.email in protected or fold(user.email) in protected):
+        if protected and (person.email in protected or id(user) in protected_users):
             result.protected.add(pid)
         result.matched[pid] = user
     return result
