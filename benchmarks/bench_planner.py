@@ -1,22 +1,31 @@
-"""Benchmark: pure planning (mapping + matching + diffs + checksum) for 10,000 and 100,000 people.
-Imports the pure core and its model only; run with `python benchmarks/bench_planner.py`.
+"""Benchmark: pure planning (`compute_plan`: mapping, matching, diffs, checksum) at 10k and 100k.
+Imports the pure core, the sandbox and the parsers; run with `python benchmarks/bench_planner.py`.
 
-Builds Employee and TargetUser values directly (no HTTP, no parsing) for two cases: a no-op
-plan (both sides identical) and a 5 % churn plan (1 % each: creates, links, reactivations,
-title updates, leavers; plus the manager updates of their reports). Prints wall time
-(untraced, best of ``--repeat``) and peak Python memory of planning alone (tracemalloc, a
-separate run), as a Markdown table.
+Two configs. *synthetic* builds Employee and TargetUser values directly with 2 custom
+attributes, for a no-op plan (both sides identical) and a 5 % churn plan (1 % each: creates,
+links, reactivations, title updates, leavers; plus the manager updates of their reports).
+*sample* is the sample company's own config (``reconciler/sandbox/config.yaml``, 7 custom
+attributes) resolved against the sandbox's attribute catalogue, on the sandbox's records parsed
+exactly as the clients parse them (JSON round trip, ``parse_employee``, ``parse_user``) — what
+``reconcile plan --sandbox`` plans; up to 10,000 its checksum is checked against ``app.plan``'s.
+Prints wall and CPU time (untraced, best of ``--repeat``) and peak Python memory of planning
+alone (tracemalloc, a separate run), as a Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
+import json
 import time
 import tracemalloc
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 
+from reconciler import app
+from reconciler.config import load_config
+from reconciler.core.mapping import resolve_sources
 from reconciler.core.model import (
     AttrValue,
     Config,
@@ -31,8 +40,23 @@ from reconciler.core.model import (
     TargetUser,
 )
 from reconciler.core.planner import compute_plan
+from reconciler.sandbox import sample_config_path
+from reconciler.sandbox.scenario import build_sandbox
+from reconciler.sources.personio.parse import (
+    compute_snapshot,
+    parse_attribute_catalogue,
+    parse_employee,
+)
 from reconciler.sources.personio.profile import PERSONIO, default_fields
-from reconciler.targets.lattice.profile import LATTICE
+from reconciler.targets.lattice.profile import LATTICE, LATTICE_SCIM
+from reconciler.targets.scim.resources import parse_user
+
+#: Above this size the sandbox is built without drift, as in bench_plan_e2e (a converged
+#: tenant: the same comparison work, a faster setup).
+MAX_DRIFT_EMPLOYEES = 20_000
+#: Up to this size the sample case is also planned through ``app.plan`` (the emulators over
+#: in-process HTTP) to check that the directly parsed inputs give the very same plan.
+MAX_CHECKED_EMPLOYEES = 10_000
 
 CONFIG = Config(
     personio=PersonioSettings(
@@ -50,10 +74,14 @@ DEPARTMENTS = ("Research", "Sales", "Support", "Finance", "People", "Legal", "Op
 
 @dataclass(frozen=True)
 class Result:
+    config: str
+    custom_attributes: int
     case: str
     people: int
     changes: int
     seconds: float
+    cpu_seconds: float
+    repeat: int
     peak_mib: float
 
 
@@ -140,39 +168,79 @@ def _iso(value: AttrValue) -> str:
     return value.isoformat()
 
 
+def sandbox_inputs(size: int) -> tuple[SourceSnapshot, list[TargetUser], Config, str | None]:
+    """The sample company at ``size``: its records parsed as the clients parse them, the
+    Lattice tenant's users, the sample config resolved against the sandbox catalogue, and
+    (up to ``MAX_CHECKED_EMPLOYEES``) the checksum of ``app.plan``'s plan of the same."""
+    box = build_sandbox(employees=size, seed=7, drift=size <= MAX_DRIFT_EMPLOYEES)
+    catalogue = parse_attribute_catalogue({"success": True, "data": list(box.company.attributes)})
+    config = load_config(sample_config_path())
+    resolved = resolve_sources(config, catalogue)
+    # The JSON round trip gives the parsers the very values they get from a response body.
+    records = json.loads(json.dumps(box.company.employees))
+    snapshot = compute_snapshot(parse_employee(raw) for raw in records)
+    resources = json.loads(json.dumps(list(box.lattice.users.values())))
+    users = [parse_user(resource, LATTICE_SCIM) for resource in resources]
+    checksum = None
+    if size <= MAX_CHECKED_EMPLOYEES:
+        checksum = app.plan(config, box.connections()).plan.checksum
+    return snapshot, users, resolved, checksum
+
+
 def measure(
+    config_name: str,
+    config: Config,
     case: str,
-    employees: list[Employee],
-    users: list[TargetUser],
+    snapshot: SourceSnapshot,
+    users: Sequence[TargetUser],
+    *,
     repeat: int,
 ) -> tuple[Result, Plan]:
-    snapshot = SourceSnapshot(tuple(employees))
-    seconds = float("inf")
-    plan = compute_plan(snapshot, users, CONFIG, source=PERSONIO, target=LATTICE)
+    """Best wall (and its CPU) time of ``repeat`` timed runs after one warm-up run."""
+    plan = compute_plan(snapshot, users, config, source=PERSONIO, target=LATTICE)
+    best = (float("inf"), float("inf"))
     for _ in range(repeat):
-        started = time.perf_counter()
-        plan = compute_plan(snapshot, users, CONFIG, source=PERSONIO, target=LATTICE)
-        seconds = min(seconds, time.perf_counter() - started)
+        del plan
+        gc.collect()  # every run starts from the same heap, not the last run's garbage
+        wall, cpu = time.perf_counter(), time.process_time()
+        plan = compute_plan(snapshot, users, config, source=PERSONIO, target=LATTICE)
+        best = min(best, (time.perf_counter() - wall, time.process_time() - cpu))
     tracemalloc.start()
-    compute_plan(snapshot, users, CONFIG, source=PERSONIO, target=LATTICE)
+    compute_plan(snapshot, users, config, source=PERSONIO, target=LATTICE)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    result = Result(case, len(employees), len(plan.changes), seconds, peak / 2**20)
+    result = Result(
+        config_name,
+        len(config.custom_attributes),
+        case,
+        len(snapshot.employees) + len(snapshot.problems),
+        len(plan.changes),
+        best[0],
+        best[1],
+        repeat,
+        peak / 2**20,
+    )
     return result, plan
 
 
 def collect(sizes: Sequence[int], repeat: int) -> Iterator[Result]:
-    """No-op and 5 % churn plans per size, checked; yields each result as it is measured."""
+    """Per size: the synthetic no-op and 5 % churn plans, then the sample company's plan,
+    checked; yields each result as it is measured."""
     for size in sizes:
         employees = build_employees(size)
         users = build_lattice(employees)
-        result, plan = measure("no-op", employees, users, repeat)
+        result, plan = measure(
+            "synthetic", CONFIG, "no-op", SourceSnapshot(tuple(employees)), users, repeat=repeat
+        )
         assert plan.is_empty, plan.summary
         assert plan.unchanged == size
         yield result
 
         changed_employees, changed_users = churn(employees, users)
-        result, plan = measure("5 % churn", changed_employees, changed_users, repeat)
+        snapshot = SourceSnapshot(tuple(changed_employees))
+        result, plan = measure(
+            "synthetic", CONFIG, "5 % churn", snapshot, changed_users, repeat=repeat
+        )
         expected = size // 100
         # Reports of leavers lose their manager and reports of new people get one: those
         # updates come on top of the 1 % of direct title changes.
@@ -183,12 +251,23 @@ def collect(sizes: Sequence[int], repeat: int) -> Iterator[Result]:
         assert summary["update"] >= expected, summary
         assert not plan.errors, plan.errors[:3]
         yield result
+        del employees, users, changed_employees, changed_users, snapshot, plan
+
+        snapshot, sample_users, sample_config, checksum = sandbox_inputs(size)
+        drift = size <= MAX_DRIFT_EMPLOYEES
+        case = "sandbox (drift)" if drift else "sandbox (converged)"
+        result, plan = measure("sample", sample_config, case, snapshot, sample_users, repeat=repeat)
+        assert checksum is None or plan.checksum == checksum, "differs from app.plan's plan"
+        if not drift:
+            assert plan.is_empty, plan.summary
+        yield result
+        del snapshot, sample_users, plan
 
 
 def run(quick: bool = False) -> list[dict[str, object]]:
     """The suite's entry point (``python -m benchmarks``): 10,000 and 100,000 people, best of
-    2 (1,000 and 10,000, best of 1, if quick)."""
-    sizes, repeat = ((1_000, 10_000), 1) if quick else ((10_000, 100_000), 2)
+    3 (1,000 and 10,000, best of 1, if quick)."""
+    sizes, repeat = ((1_000, 10_000), 1) if quick else ((10_000, 100_000), 3)
     return [asdict(result) for result in collect(sizes, repeat)]
 
 
@@ -198,16 +277,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
-    print("| case | people | changes | planning (s) | peak memory (MiB) |")
-    print("|---|---:|---:|---:|---:|")
+    print("| config | case | people | changes | planning (s) | CPU (s) | peak memory (MiB) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for result in collect(args.sizes, args.repeat):
         print(_row(result))
 
 
 def _row(result: Result) -> str:
     return (
-        f"| {result.case} | {result.people:,} | {result.changes:,} | {result.seconds:.3f} "
-        f"| {result.peak_mib:.1f} |"
+        f"| {result.config} ({result.custom_attributes} custom) | {result.case} "
+        f"| {result.people:,} | {result.changes:,} | {result.seconds:.3f} "
+        f"| {result.cpu_seconds:.3f} | {result.peak_mib:.1f} |"
     )
 
 

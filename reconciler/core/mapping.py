@@ -15,6 +15,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 
 from reconciler.core.model import (
     AttributeInfo,
@@ -30,6 +31,8 @@ from reconciler.core.model import (
 from reconciler.core.normalise import fold, id_sort_key, normalise_email
 from reconciler.core.profiles import SourceProfile, TargetProfile
 from reconciler.errors import ConfigError, ConfigProblem
+
+_SOURCE_ID = attrgetter("source_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,20 +149,25 @@ def compute_desired_users(
     blocked_ids: set[str] = set()
     blocked_emails: set[str] = set()
 
-    first: dict[str, Employee] = {}
+    # Ids are unique almost always: one C-level dict build finds that out, and only when
+    # the sizes differ is the record-by-record pass needed to collect the repeats.
+    first: dict[str, Employee] = dict(zip(map(_SOURCE_ID, employees), employees, strict=True))
     repeated: dict[str, list[Employee]] = {}
-    for employee in employees:
-        source_id = employee.source_id
-        if source_id in first:
-            repeated.setdefault(source_id, [first[source_id]]).append(employee)
-        else:
-            first[source_id] = employee
+    if len(first) != len(employees):
+        first = {}
+        for employee in employees:
+            source_id = employee.source_id
+            if source_id in first:
+                repeated.setdefault(source_id, [first[source_id]]).append(employee)
+            else:
+                first[source_id] = employee
 
     # Few objects per person on purpose: every container that survives the loop makes each
     # garbage-collector pass longer, which is most of the cost at 100,000 people.
     in_scope: list[Employee] = []
     employment_types: dict[str, str] = {}
     types, statuses = frozenset(config.sync.employee_types), frozenset(config.sync.statuses)
+    type_key, status_key = source.employment_type_key, source.status_key
     for source_id, employee in first.items():
         records = repeated.get(source_id)
         if records is not None:
@@ -180,8 +188,13 @@ def compute_desired_users(
                 if email
             )
             continue
-        employment_type = _lower(employee.attributes.get(source.employment_type_key))
-        status = _lower(employee.attributes.get(source.status_key))
+        # ``_lower`` inlined (twice per person).
+        employment_type = employee.attributes.get(type_key)
+        employment_type = (
+            employment_type.strip().lower() if isinstance(employment_type, str) else None
+        )
+        status = employee.attributes.get(status_key)
+        status = status.strip().lower() if isinstance(status, str) else None
         if not employment_type or not status:
             # Without them nobody can tell whether the person left: refuse, never deactivate.
             absent = " and ".join(
@@ -268,8 +281,19 @@ def compute_desired_users(
     )
 
 
+#: One field's rule: (field name, source attribute key, whether a ``str`` value is just trimmed
+#: ("" → None), whether a ``datetime.date`` value is just its ISO form, the full converter).
+_Rule = tuple[str, str, bool, bool, Callable[[AttrValue], "FieldValue | _Rejected"]]
+
+
 class _FieldRules:
-    """The per-field work of the mapping, prepared once per run (100,000 people must be fast)."""
+    """The per-field work of the mapping, prepared once per run (100,000 people must be fast).
+
+    Every field (standard and custom) is one ``_Rule`` in one flat list, so mapping a person is
+    a single loop. The flags say which of the common value types the loop may convert inline,
+    without calling the field's converter: they are set only where the converter would give
+    exactly that result (see ``_rule``), so the fast path never changes an outcome.
+    """
 
     def __init__(
         self,
@@ -282,42 +306,68 @@ class _FieldRules:
         self.contractor_type = source.contractor_type
         names = [("first_name", "first_name"), ("last_name", "last_name")]
         names += [(setting.name, setting.source) for setting in config.fields if setting.enabled]
-        self.standard: list[tuple[str, str, Callable[[AttrValue], FieldValue]]] = [
-            (name, source, _id if name == "manager" else normalise_value) for name, source in names
+        standard = [
+            _rule(name, key, "standard", _id if name == "manager" else normalise_value)
+            for name, key in names
         ]
-        self.contractor_standard = [
-            rule for rule in self.standard if rule[0] not in target.contractor_unmanaged_fields
-        ]
-        self.custom = [
-            (attr.field_name, attr.personio, _CUSTOM_CONVERTERS[attr.type], attr)
+        converters: Mapping[str, Callable[[AttrValue], FieldValue | _Rejected]] = {
+            "text": self._text,
+            "number": self._number,
+            "date": self._date,
+            "user": self._user,
+        }
+        custom = [
+            _rule(attr.field_name, attr.personio, attr.type, converters[attr.type])
             for attr in config.custom_attributes
         ]
+        #: field name → its custom attribute, to word a rejected value's warning
+        self.custom_by_name = {attr.field_name: attr for attr in config.custom_attributes}
+        self.rules: list[_Rule] = standard + custom
+        self.contractor_rules: list[_Rule] = [
+            rule for rule in standard if rule[0] not in target.contractor_unmanaged_fields
+        ] + custom
+        #: date → its ISO form, and tags → their joined form, computed once per distinct value
+        self.iso_dates: dict[dt.date, str] = {}
+        self.joined_tags: dict[tuple[str, ...], FieldValue] = {}
+        # Each person's fields start as a copy of a dict that already has every key: one
+        # right-sized allocation instead of a dict that grows (and is re-allocated) per field.
+        self.template: dict[str, FieldValue] = dict.fromkeys(rule[0] for rule in self.rules)
+        self.contractor_template: dict[str, FieldValue] = dict.fromkeys(
+            rule[0] for rule in self.contractor_rules
+        )
 
     def desired_user(
         self, employee: Employee, employment_type: str, email: str, warnings: list[Problem]
     ) -> DesiredUser:
-        attributes = employee.attributes
-        standard = (
-            self.contractor_standard if employment_type == self.contractor_type else self.standard
-        )
-        fields: dict[str, FieldValue] = {}
-        for name, source, normalise in standard:
-            value = attributes.get(source)
-            # The common cases inlined: this runs about ten times per person.
-            if value.__class__ is str:
+        get = employee.attributes.get
+        dates = self.iso_dates
+        if employment_type == self.contractor_type:
+            rules, fields = self.contractor_rules, self.contractor_template.copy()
+        else:
+            rules, fields = self.rules, self.template.copy()
+        # This runs about fifteen times per person: the common value types are converted
+        # inline (see ``_rule`` for when that is exactly what the converter would do).
+        for name, key, trims_text, isoformats_date, convert in rules:
+            value = get(key)
+            if value is None:
+                continue  # already None: every converter maps a missing value to None
+            if type(value) is str and trims_text:
                 fields[name] = value.strip() or None
-            elif value is None:
-                fields[name] = None
-            elif value.__class__ is dt.date:
-                fields[name] = value.isoformat()
-            else:
-                fields[name] = normalise(value)
-        for name, source, convert, attr in self.custom:
-            converted = convert(self, attributes.get(source))
+                continue
+            if type(value) is dt.date and isoformats_date:
+                # isoformat() costs several times a dict lookup, and dates repeat a lot
+                # (hire dates, birthdays): each distinct date is formatted once per run.
+                iso = dates.get(value)
+                if iso is None:
+                    iso = dates[value] = value.isoformat()
+                fields[name] = iso
+                continue
+            converted = convert(value)
             if isinstance(converted, _Rejected):
+                attr = self.custom_by_name[name]
                 warnings.append(_custom_problem(employee.source_id, attr, converted.code))
-                if converted.code == "custom_user_not_found":
-                    fields[name] = None
+                if converted.code != "custom_user_not_found":
+                    del fields[name]  # left unchanged: not compared, not written
                 continue
             fields[name] = converted
         return DesiredUser(employee.source_id, email, employment_type, fields)
@@ -325,8 +375,14 @@ class _FieldRules:
     def _text(self, value: AttrValue) -> FieldValue | _Rejected:
         if value.__class__ is str:
             return value.strip() or None
+        if type(value) is tuple:
+            # Tags (skills and the like) repeat across people: sort and join each set once.
+            if value in self.joined_tags:
+                return self.joined_tags[value]
+            joined = self.joined_tags[value] = normalise_value(value)
+            return joined
         normalised = normalise_value(value)
-        if isinstance(normalised, int | float):
+        if isinstance(normalised, (int, float)):
             return str(normalised)
         return normalised
 
@@ -376,12 +432,20 @@ class _Rejected:
     code: str
 
 
-_CUSTOM_CONVERTERS: Mapping[str, Callable[[_FieldRules, AttrValue], FieldValue | _Rejected]] = {
-    "text": _FieldRules._text,
-    "number": _FieldRules._number,
-    "date": _FieldRules._date,
-    "user": _FieldRules._user,
-}
+def _rule(
+    name: str, key: str, kind: str, convert: Callable[[AttrValue], FieldValue | _Rejected]
+) -> _Rule:
+    """A field's rule, with the inline conversions that are exact for its kind.
+
+    ``kind`` is "standard" (``normalise_value``, or ``_id`` for the manager) or a custom
+    attribute type. A ``str`` is just trimmed by ``normalise_value``, ``_id`` and ``_text``;
+    a number or date attribute parses text, a user attribute looks it up. A
+    ``datetime.date`` (not a datetime) is just ``isoformat()`` for every kind but number
+    (rejected) and user (looked up).
+    """
+    trims_text = kind in ("standard", "text")
+    isoformats_date = kind in ("standard", "text", "date")
+    return (name, key, trims_text, isoformats_date, convert)
 
 
 def _custom_problem(source_id: str, attr: CustomAttribute, code: str) -> Problem:
