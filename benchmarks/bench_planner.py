@@ -175,7 +175,7 @@ def sandbox_inputs(size: int) -> tuple[SourceSnapshot, list[TargetUser], Config,
     box = build_sandbox(employees=size, seed=7, drift=size <= MAX_DRIFT_EMPLOYEES)
     catalogue = parse_attribute_catalogue({"success": True, "data": list(box.company.attributes)})
     config = load_config(sample_config_path())
-    resolved = resolve_sources(config, catalogue)
+    resolved = resolve_sources(config, catalogue, PERSONIO)
     # The JSON round trip gives the parsers the very values they get from a response body.
     records = json.loads(json.dumps(box.company.employees))
     snapshot = compute_snapshot(parse_employee(raw) for raw in records)

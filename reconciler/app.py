@@ -200,7 +200,7 @@ def plan(
     limits = RunLimits(limits.deadline, stop)
     with open_personio(config, conn, limits) as personio:
         catalogue = personio.fetch_attributes()
-        resolved = resolve_sources(config, catalogue)
+        resolved = resolve_sources(config, catalogue, PERSONIO)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lattice") as pool:
             target = pool.submit(_read_lattice, conn, progress, limits)
             target.add_done_callback(partial(_stop_on_failure, stop))
@@ -487,7 +487,7 @@ def run_doctor(config: Config, conn: Connections, limits: RunLimits = NO_LIMITS)
 def _check_allow_list(config: Config, catalogue: tuple[AttributeInfo, ...]) -> Check:
     title = "every required and mapped Personio attribute is allowed on the credential"
     try:
-        resolved = resolve_sources(config, catalogue)
+        resolved = resolve_sources(config, catalogue, PERSONIO)
     except ReconcilerError as error:
         return Check(title, False, tuple(str(error).splitlines()))
     allowed = {info.key for info in catalogue}

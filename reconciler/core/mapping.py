@@ -55,12 +55,14 @@ class MappingResult:
 # ---------------------------------------------------------------------------------------------
 
 
-def resolve_sources(config: Config, catalogue: Sequence[AttributeInfo]) -> Config:
-    """Replace Personio labels in the config by attribute keys, so everything after works on keys.
+def resolve_sources(
+    config: Config, catalogue: Sequence[AttributeInfo], profile: SourceProfile
+) -> Config:
+    """Replace source labels in the config by attribute keys, so everything after works on keys.
 
     A key matches exactly first; otherwise a label matches case-insensitively. Disabled fields
     are not checked (their source is never read). Raises ``ConfigError`` listing every source
-    Personio does not know.
+    the source does not know.
     """
     keys = {info.key for info in catalogue}
     by_label: dict[str, str] = {}
@@ -78,8 +80,8 @@ def resolve_sources(config: Config, catalogue: Sequence[AttributeInfo]) -> Confi
             problems.append(
                 ConfigProblem(
                     path,
-                    f"Personio has no attribute {written!r} — check the spelling, or allow the "
-                    "attribute on the Personio API credential",
+                    f"{profile.name} has no attribute {written!r} — check the spelling, or allow "
+                    f"the attribute on the {profile.name} API credential",
                 )
             )
             return written
@@ -114,7 +116,7 @@ def needed_attributes(config: Config, profile: SourceProfile) -> dict[str, str]:
             )
     for attr in config.custom_attributes:
         if attr.personio not in needed:
-            needed[attr.personio] = f"{attr.personio} (Lattice attribute {attr.lattice!r})"
+            needed[attr.personio] = f"{attr.personio} (custom attribute {attr.lattice!r})"
     return needed
 
 

@@ -131,7 +131,7 @@ def build_sandbox(employees: int = 60, seed: int = 7, *, drift: bool = True) -> 
 def seed_lattice(lattice: LatticeEmulator, company: SampleCompany, *, drift: bool) -> None:
     """Store in ``lattice`` the users a previous sync of ``company`` would have written."""
     catalogue = parse_attribute_catalogue({"success": True, "data": list(company.attributes)})
-    config = resolve_sources(SEED_CONFIG, catalogue)
+    config = resolve_sources(SEED_CONFIG, catalogue, PERSONIO)
     parsed = [parse_employee(raw) for raw in company.employees]
     employees = [item for item in parsed if isinstance(item, Employee)]
     everyone = dataclasses.replace(

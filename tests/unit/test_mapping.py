@@ -114,7 +114,7 @@ def test_labels_resolve_to_keys_case_insensitively_and_keys_stay() -> None:
         ),
     )
 
-    resolved = resolve_sources(config, CATALOGUE)
+    resolved = resolve_sources(config, CATALOGUE, PERSONIO)
 
     assert resolved.field("title").source == "position"
     assert resolved.field("department").source == "department"
@@ -129,7 +129,9 @@ def test_an_exact_key_wins_over_a_label_that_happens_to_match_it() -> None:
         AttributeInfo("dynamic_1", "position", "standard"),
         AttributeInfo("position", "Job title", "standard"),
     )
-    resolved = resolve_sources(make_config(disabled=("start_date",)), (*CATALOGUE, *catalogue))
+    resolved = resolve_sources(
+        make_config(disabled=("start_date",)), (*CATALOGUE, *catalogue), PERSONIO
+    )
 
     assert resolved.field("title").source == "position"
 
@@ -145,7 +147,7 @@ def test_unknown_sources_are_all_reported_with_their_paths() -> None:
     )
 
     with pytest.raises(ConfigError) as caught:
-        resolve_sources(config, CATALOGUE)
+        resolve_sources(config, CATALOGUE, PERSONIO)
 
     hint = "check the spelling, or allow the attribute on the Personio API credential"
     assert caught.value.problems == (
@@ -163,7 +165,7 @@ def test_unknown_sources_are_all_reported_with_their_paths() -> None:
 def test_a_disabled_field_is_not_checked_against_the_catalogue() -> None:
     config = make_config(disabled=("title",), sources={"title": "Nonexistent"})
 
-    resolved = resolve_sources(config, CATALOGUE)
+    resolved = resolve_sources(config, CATALOGUE, PERSONIO)
 
     assert resolved.field("title") == FieldSetting("title", False, "Nonexistent")
 
@@ -189,7 +191,7 @@ def test_needed_attributes_lists_required_enabled_and_custom_sources() -> None:
         "hire_date": "Hire date",
         "dynamic_9": "dynamic_9 (source of department)",
         "supervisor": "Supervisor",
-        "dynamic_1234567": "dynamic_1234567 (Lattice attribute 'Cost Center')",
+        "dynamic_1234567": "dynamic_1234567 (custom attribute 'Cost Center')",
     }
 
 
