@@ -1,0 +1,244 @@
+"""The partial (fast) plan: exactly the changed people, never more than the full plan would do.
+Imports hypothesis, the pure core and the property-test generators of test_plan_properties.
+
+The central property: start from a target reconciled by a full run, change some people in the
+source (a window), and the partial plan of the window is a subset of the full plan of the
+same data — looked up the way the fast run looks users up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Sequence
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from test_plan_properties import apply_to, configs, employees, lattice_side, make_config, plan
+
+from reconciler.core.mapping import compute_desired_users
+from reconciler.core.model import (
+    Action,
+    AttrValue,
+    Config,
+    Employee,
+    Plan,
+    SafetySettings,
+    SourceSnapshot,
+    TargetUser,
+    Threshold,
+)
+from reconciler.core.normalise import fold
+from reconciler.core.partial import (
+    LEFT_TO_FULL_RUN,
+    compute_partial_plan,
+    email_lookups,
+    old_manager_ids,
+    partial_rules,
+    plan_lookups,
+)
+from reconciler.core.safety import compute_violations
+from reconciler.sources.personio.profile import PERSONIO
+from reconciler.targets.lattice.profile import LATTICE
+
+PROPERTIES = settings(max_examples=150, deadline=None)
+
+
+def look_up(
+    users: Sequence[TargetUser], window: Sequence[Employee], config: Config
+) -> list[TargetUser]:
+    """The users the fast run finds for ``window``, asked the way ``app.fast_plan`` asks."""
+    lookups = plan_lookups(SourceSnapshot(tuple(window)), config, source=PERSONIO)
+    by_external = {
+        pid: tuple(u for u in users if u.external_id == pid)
+        for pid in lookups.source_ids | lookups.references
+    }
+    found = {u.target_id: u for group in by_external.values() for u in group}
+    for email in email_lookups(lookups, by_external):
+        found.update({u.target_id: u for u in users if fold(u.email) == email})
+    wanted = old_manager_ids(found.values(), lookups)
+    found.update({u.target_id: u for u in users if u.target_id in wanted})
+    return list(found.values())
+
+
+def fast(window: Sequence[Employee], users: Sequence[TargetUser], config: Config) -> Plan:
+    return compute_partial_plan(
+        SourceSnapshot(tuple(window)),
+        look_up(users, window, config),
+        config,
+        source=PERSONIO,
+        target=LATTICE,
+        target_population=sum(1 for user in users if user.active),
+    )
+
+
+def without_errors(people: list[Employee], config: Config) -> list[Employee]:
+    """``people`` minus those with mapping errors (until none is left): a healthy company."""
+    while True:
+        errors = compute_desired_users(people, config, source=PERSONIO, target=LATTICE).errors
+        bad = {problem.source_id for problem in errors}
+        if not bad:
+            return people
+        people = [person for person in people if person.source_id not in bad]
+
+
+MUTATIONS: dict[str, list[AttrValue]] = {
+    "status": ["active", "inactive", "leave", "onboarding"],
+    "position": ["Senior Engineer", "Chief", None],
+    "supervisor": [None, "1", "2", "3", "7", "16", "17", "99"],
+    "dynamic_3": [None, "1", "4", "16"],
+    "email": ["moved@example.com", "p1@example.com", "p16@example.com"],
+    "employment_type": ["internal", "external", "intern"],
+}
+
+
+@st.composite
+def reconciled_then_changed(
+    draw: st.DrawFn,
+) -> tuple[list[Employee], list[Employee], list[TargetUser], Config]:
+    """(everyone now, the window, the target as a full run left it, config)."""
+    config = draw(configs)
+    base = without_errors(draw(employees()), config)
+    # No duplicate external ids: a target the full run could reconcile completely.
+    users = [u for u in draw(lattice_side(base)) if not u.target_id.startswith("d")]
+    users = apply_to(users, plan(base, users, config))
+    assume(not plan(base, users, config).errors)
+
+    changed: dict[str, Employee] = {}
+    for person in base:
+        if draw(st.integers(0, 2)) == 0:
+            attributes = dict(person.attributes)
+            for key in draw(st.sets(st.sampled_from(sorted(MUTATIONS)), min_size=1, max_size=3)):
+                attributes[key] = draw(st.sampled_from(MUTATIONS[key]))
+            changed[person.source_id] = Employee(person.source_id, attributes)
+    for pid in draw(st.sets(st.sampled_from(["16", "17", "18"]))):
+        changed[pid] = Employee(
+            pid,
+            {
+                "id": pid,
+                "email": f"p{pid}@example.com",
+                "status": "onboarding",
+                "employment_type": "internal",
+                "first_name": "New",
+                "last_name": "Hire",
+                "supervisor": draw(st.sampled_from([None, "1", "16", "17"])),
+            },
+        )
+    everyone = [changed.get(person.source_id, person) for person in base]
+    everyone += [
+        person for pid, person in changed.items() if pid not in {p.source_id for p in base}
+    ]
+    return everyone, list(changed.values()), users, config
+
+
+@PROPERTIES
+@given(reconciled_then_changed())
+def test_a_partial_plan_is_a_subset_of_the_full_plan(
+    scenario: tuple[list[Employee], list[Employee], list[TargetUser], Config],
+) -> None:
+    everyone, window, users, config = scenario
+    full = plan(everyone, users, config)
+    partial = fast(window, users, config)
+
+    assert set(partial.changes) <= set(full.changes)
+    assert partial.errors == ()
+    window_ids = {person.source_id for person in window}
+    assert {c.source_id for c in partial.changes} <= window_ids
+    # Nobody outside the window is ever deactivated by a partial plan.
+    assert all(c.source_id in window_ids for c in partial.changes if c.action is Action.DEACTIVATE)
+
+
+@PROPERTIES
+@given(reconciled_then_changed())
+def test_after_applying_a_partial_plan_it_has_nothing_left_to_do(
+    scenario: tuple[list[Employee], list[Employee], list[TargetUser], Config],
+) -> None:
+    _, window, users, config = scenario
+    after = apply_to(users, fast(window, users, config))
+    assert fast(window, after, config).changes == ()
+
+
+@PROPERTIES
+@given(reconciled_then_changed())
+def test_every_change_the_full_plan_has_for_an_undecided_window_person_is_left_with_a_warning(
+    scenario: tuple[list[Employee], list[Employee], list[TargetUser], Config],
+) -> None:
+    everyone, window, users, config = scenario
+    full = plan(everyone, users, config)
+    partial = fast(window, users, config)
+    window_ids = {person.source_id for person in window}
+    missing = {c.source_id for c in set(full.changes) - set(partial.changes)} & window_ids
+    left = {w.source_id for w in partial.warnings if w.code == LEFT_TO_FULL_RUN}
+    # A window person's change that the partial plan does not make is always explained.
+    assert missing <= left
+
+
+def test_an_empty_window_plans_nothing_and_breaks_no_rule() -> None:
+    config = make_config("ignore", frozenset())
+    result = compute_partial_plan(
+        SourceSnapshot(()), [], config, source=PERSONIO, target=LATTICE, target_population=500
+    )
+    assert result.changes == ()
+    assert compute_violations(result, config.safety, partial_rules()) == ()
+
+
+def test_thresholds_are_measured_against_the_whole_target_population() -> None:
+    config = dataclasses.replace(
+        make_config("ignore", frozenset()),
+        safety=SafetySettings(max_deactivations=Threshold(count=2)),
+    )
+    rng = random.Random(1)
+    leavers = [
+        Employee(
+            str(n),
+            {
+                "id": str(n),
+                "email": f"p{n}@example.com",
+                "status": "inactive",
+                "employment_type": "internal",
+                "position": rng.choice(["A", "B"]),
+            },
+        )
+        for n in range(1, 6)
+    ]
+    users = [TargetUser(f"s{n}", f"p{n}@example.com", True, str(n), {}) for n in range(1, 6)]
+    result = compute_partial_plan(
+        SourceSnapshot(tuple(leavers)),
+        users,
+        config,
+        source=PERSONIO,
+        target=LATTICE,
+        target_population=1000,
+    )
+    assert result.count(Action.DEACTIVATE) == 5
+    assert result.target_users == 1000
+    rules = [v.rule for v in compute_violations(result, config.safety, partial_rules())]
+    assert rules == ["max_deactivations.count"]
+
+
+def test_a_person_whose_email_belongs_to_another_linked_user_is_left_to_the_full_run() -> None:
+    config = make_config("ignore", frozenset())
+    person = Employee(
+        "5",
+        {
+            "id": "5",
+            "email": "p9@example.com",
+            "status": "active",
+            "employment_type": "internal",
+        },
+    )
+    users = [
+        TargetUser("s5", "p5@example.com", True, "5", {}),
+        TargetUser("s9", "p9@example.com", True, "9", {}),
+    ]
+    result = compute_partial_plan(
+        SourceSnapshot((person,)),
+        users,
+        config,
+        source=PERSONIO,
+        target=LATTICE,
+        target_population=2,
+    )
+    assert result.changes == ()
+    assert [(w.source_id, w.code) for w in result.warnings] == [("5", LEFT_TO_FULL_RUN)]
+    assert "p9@" not in result.warnings[0].message
