@@ -254,11 +254,12 @@ def fast_plan(
     """Plan only the people Personio says were updated since ``since`` (a fast run).
 
     Personio: the login, the attribute catalogue and one ``updated_since`` list. Lattice,
-    only when someone changed: the active-user count (what the safety thresholds are
-    measured against), then each changed person and each person their records point at by
-    external id, by user name only where that can tell something new, and the current
-    managers of users whose manager changes. No state is kept: the plan is idempotent, so
-    overlapping windows are harmless. See ``core.partial`` for what is left to the full run.
+    only when someone changed: each changed person and each person the records of those in
+    scope point at, by external id; by user name only where that can tell something new; the
+    current managers of users whose manager changes; and, only when there is something to
+    change, the active-user count the safety thresholds are measured against. No state is
+    kept: the plan is idempotent, so overlapping windows are harmless. See ``core.partial``
+    for what is left to the full run.
     """
     with open_personio(config, conn, limits) as personio:
         catalogue = personio.fetch_attributes()
@@ -272,28 +273,42 @@ def fast_plan(
     found: dict[str, TargetUser] = {}
     population = 0
     lattice_requests = 0
+    actual: tuple[TargetUser, ...] = ()
+    computed = compute_partial_plan(
+        snapshot, actual, resolved, source=PERSONIO, target=LATTICE, target_population=0
+    )
     if lookups.source_ids:
         with open_lattice_reader(conn, limits) as lattice:
-            population, exact = lattice.count_active_users()
-            if not exact:
-                log.warning(
-                    "Lattice refused to count active users; the safety thresholds are "
-                    "measured against all %d users, deactivated ones included",
-                    population,
-                )
             ids = sorted(lookups.source_ids | lookups.references)
             by_external = lattice.find_by_external_ids(ids)
             found.update({u.target_id: u for users in by_external.values() for u in users})
             by_name = lattice.find_by_user_names(email_lookups(lookups, by_external))
             found.update({u.target_id: u for users in by_name.values() for u in users})
             found.update(lattice.find_by_ids(old_manager_ids(found.values(), lookups)))
+            actual = tuple(sorted(found.values(), key=lambda user: user.target_id))
+            computed = compute_partial_plan(
+                snapshot, actual, resolved, source=PERSONIO, target=LATTICE, target_population=0
+            )
+            if computed.changes:
+                # Only a plan with changes is measured against the whole population.
+                population, exact = lattice.count_active_users()
+                if not exact:
+                    log.warning(
+                        "Lattice refused to count active users; the safety thresholds are "
+                        "measured against all %d users, deactivated ones included",
+                        population,
+                    )
+                computed = compute_partial_plan(
+                    snapshot,
+                    actual,
+                    resolved,
+                    source=PERSONIO,
+                    target=LATTICE,
+                    target_population=population,
+                )
             lattice_requests = lattice.request_count
     if progress is not None:
         progress("lattice", len(found), len(found))
-    actual = tuple(sorted(found.values(), key=lambda user: user.target_id))
-    computed = compute_partial_plan(
-        snapshot, actual, resolved, source=PERSONIO, target=LATTICE, target_population=population
-    )
     return PlanRun(
         config=resolved,
         plan=computed,

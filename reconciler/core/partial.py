@@ -25,7 +25,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from operator import attrgetter
 
-from reconciler.core.mapping import compute_desired_users, normalise_value, unique_problems
+from reconciler.core.mapping import (
+    compute_desired_users,
+    is_in_scope,
+    normalise_value,
+    unique_problems,
+)
 from reconciler.core.model import (
     Action,
     Change,
@@ -91,7 +96,8 @@ def plan_lookups(snapshot: SourceSnapshot, config: Config, *, source: SourceProf
         email = normalise_email(employee.attributes.get(source.email_key))
         if email is not None:
             emails[employee.source_id] = email
-        references.update(_references(employee, config))
+        if is_in_scope(employee, config.sync, source):  # leavers point nowhere that matters
+            references.update(_references(employee, config))
     return Lookups(ids, emails, frozenset(references - ids))
 
 
