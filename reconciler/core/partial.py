@@ -85,6 +85,8 @@ class Lookups:
     #: source ids outside the window that the window's records point at (managers, ``user``
     #: custom attributes): look up by external id
     references: frozenset[str]
+    #: the window people in scope (only their users' fields are compared)
+    in_scope: frozenset[str] = frozenset()
 
 
 def plan_lookups(snapshot: SourceSnapshot, config: Config, *, source: SourceProfile) -> Lookups:
@@ -92,13 +94,15 @@ def plan_lookups(snapshot: SourceSnapshot, config: Config, *, source: SourceProf
     ids = frozenset(employee.source_id for employee in snapshot.employees)
     emails: dict[str, str] = {}
     references: set[str] = set()
+    in_scope: set[str] = set()
     for employee in snapshot.employees:
         email = normalise_email(employee.attributes.get(source.email_key))
         if email is not None:
             emails[employee.source_id] = email
         if is_in_scope(employee, config.sync, source):  # leavers point nowhere that matters
+            in_scope.add(employee.source_id)
             references.update(_references(employee, config))
-    return Lookups(ids, emails, frozenset(references - ids))
+    return Lookups(ids, emails, frozenset(references - ids), frozenset(in_scope))
 
 
 def email_lookups(lookups: Lookups, by_external_id: Mapping[str, Sequence[TargetUser]]) -> set[str]:
@@ -117,14 +121,14 @@ def email_lookups(lookups: Lookups, by_external_id: Mapping[str, Sequence[Target
 
 
 def old_manager_ids(found: Iterable[TargetUser], lookups: Lookups) -> set[str]:
-    """Target ids of the current managers of window people's users that were not found yet
-    (so a changed manager's "before" names the source id, as in a full plan)."""
+    """Target ids of the current managers of the users of window people in scope that were not
+    found yet (so a changed manager's "before" names the source id, as in a full plan)."""
     users = list(found)
     have = {user.target_id for user in users}
     return {
         str(manager)
         for user in users
-        if user.external_id in lookups.source_ids
+        if user.external_id in lookups.in_scope
         and (manager := user.fields.get("manager")) is not None
         and str(manager) not in have
     }

@@ -193,12 +193,6 @@ class PersonioEmulator:
         with self._lock:
             return self._updated[str(source_id)]
 
-    def touch_all(self, when: dt.datetime) -> None:
-        """Set every employee's update time (e.g. a bulk import that rewrote everyone)."""
-        with self._lock:
-            for source_id in self._updated:
-                self._updated[source_id] = when
-
     def employee(self, source_id: str | int) -> dict[str, Any]:
         """The stored wire-format employee (a copy)."""
         with self._lock:
