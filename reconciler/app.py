@@ -285,10 +285,25 @@ def fast_plan(
             by_name = lattice.find_by_user_names(email_lookups(lookups, by_external))
             found.update({u.target_id: u for users in by_name.values() for u in users})
             found.update(lattice.find_by_ids(old_manager_ids(found.values(), lookups)))
-            actual = tuple(sorted(found.values(), key=lambda user: user.target_id))
-            computed = compute_partial_plan(
-                snapshot, actual, resolved, source=PERSONIO, target=LATTICE, target_population=0
-            )
+            # A new manager's chain is read upwards until it is known to end (no cycle).
+            asked: set[str] = set()
+            for _ in range(MAX_CHAIN_ROUNDS):
+                actual = tuple(sorted(found.values(), key=lambda user: user.target_id))
+                gaps: set[str] = set()
+                computed = compute_partial_plan(
+                    snapshot,
+                    actual,
+                    resolved,
+                    source=PERSONIO,
+                    target=LATTICE,
+                    target_population=0,
+                    gaps=gaps,
+                )
+                missing = gaps - asked
+                if not missing:
+                    break
+                asked |= missing
+                found.update(lattice.find_by_ids(missing))
             if computed.changes:
                 # Only a plan with changes is measured against the whole population.
                 population, exact = lattice.count_active_users()
@@ -317,6 +332,10 @@ def fast_plan(
         requests={"personio": personio_requests, "lattice": lattice_requests},
     )
 
+
+#: How many levels of managers a fast run reads above a new manager before it gives up
+#: (the person is then left to the full run).
+MAX_CHAIN_ROUNDS = 20
 
 #: ``90m``, ``2h``, ``1d``: a window ending now.
 _DURATION = re.compile(r"(\d+)\s*([mhd])")

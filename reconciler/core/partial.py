@@ -121,14 +121,16 @@ def email_lookups(lookups: Lookups, by_external_id: Mapping[str, Sequence[Target
 
 
 def old_manager_ids(found: Iterable[TargetUser], lookups: Lookups) -> set[str]:
-    """Target ids of the current managers of the users of window people in scope that were not
-    found yet (so a changed manager's "before" names the source id, as in a full plan)."""
+    """Target ids of the current managers of the users of window people in scope (linked to
+    them, or holding their email) that were not found yet, so a changed manager's "before"
+    names the source id, as in a full plan."""
     users = list(found)
     have = {user.target_id for user in users}
+    emails = {lookups.emails[pid] for pid in lookups.in_scope if pid in lookups.emails}
     return {
         str(manager)
         for user in users
-        if user.external_id in lookups.in_scope
+        if (user.external_id in lookups.in_scope or fold(user.email) in emails)
         and (manager := user.fields.get("manager")) is not None
         and str(manager) not in have
     }
@@ -142,6 +144,7 @@ def compute_partial_plan(
     source: SourceProfile,
     target: TargetProfile,
     target_population: int,
+    gaps: set[str] | None = None,
 ) -> Plan:
     """The changes that make the target match the source for the people in ``snapshot``.
 
@@ -153,6 +156,10 @@ def compute_partial_plan(
 
     Every change of this plan is one the full planner would make on the same data, as long
     as the people outside the window were reconciled by an earlier run.
+
+    A new manager is written only once the chain of managers above them is known not to lead
+    back to the person (a reporting cycle the full run would refuse); ``gaps``, when given,
+    receives the target ids where such a chain left ``found`` — look them up and plan again.
     """
     words = _Words(source.name, target.name)
     users = sorted({user.target_id: user for user in found}.values(), key=attrgetter("target_id"))
@@ -238,6 +245,29 @@ def compute_partial_plan(
         words,
         warnings,
     )
+    edges: dict[str, str | None] = {}
+    for person in [*managed, *matching.creates]:
+        manager = desired_fields[person.source_id].get("manager")
+        edges[person.source_id] = None if manager is None else str(manager)
+    by_target = {user.target_id: user for user in users}
+    for person in managed:
+        pid = person.source_id
+        manager = desired_fields[pid].get("manager")
+        if manager is None or str(manager) not in resolvable:
+            continue
+        if resolvable[str(manager)] == matching.matched[pid].fields.get("manager"):
+            continue  # unchanged: the target's own chain is as it was
+        verdict = _chain(
+            pid,
+            str(manager),
+            edges=edges,
+            known=known,
+            by_target=by_target,
+            window=window,
+            gaps=gaps,
+        )
+        if verdict is not None:
+            leave(pid, f"employee {pid}'s new manager {manager} {verdict}")
     changes, unchanged = _updates(
         managed,
         desired_fields,
@@ -288,6 +318,49 @@ def compute_partial_plan(
         target_users=target_population,
     )
     return replace(plan, checksum=compute_checksum(plan))
+
+
+def _chain(
+    pid: str,
+    manager: str,
+    *,
+    edges: Mapping[str, str | None],
+    known: Mapping[str, TargetUser],
+    by_target: Mapping[str, TargetUser],
+    window: frozenset[str],
+    gaps: set[str] | None,
+) -> str | None:
+    """Why ``pid`` cannot report to ``manager`` yet, or ``None`` when the chain above the
+    manager ends without coming back to ``pid``. Window people follow their new managers,
+    everyone else their manager in the target."""
+    node: str | None = manager
+    seen: set[str] = set()
+    while node is not None:
+        if node == pid:
+            return "reports to them (a reporting cycle)"
+        if node in seen:
+            return "is in a reporting cycle above them"
+        seen.add(node)
+        if node in edges:
+            node = edges[node]
+            continue
+        if node in window:
+            return None  # in the window but not managed here (out of scope): no edge
+        user = known.get(node)
+        if user is None:
+            return f"has a manager chain through employee {node}, who is not known"
+        above = user.fields.get("manager")
+        if above is None:
+            return None
+        above_user = by_target.get(str(above))
+        if above_user is None:
+            if gaps is not None:
+                gaps.add(str(above))
+            return "has a manager chain that was not read to its end"
+        if not above_user.external_id:
+            return "has a manager chain through a user linked to nobody"
+        node = above_user.external_id
+    return None
 
 
 def _drop_left(changes: list[Change], left: dict[str, list[str]], words: _Words) -> list[Change]:
