@@ -308,6 +308,12 @@ def compute_partial_plan(
         )
         for pid, reasons in left.items()
     ]
+    # Records without a readable id are nobody's to leave, but must not go unmentioned.
+    warnings += [
+        Problem(None, LEFT_TO_FULL_RUN, f"{problem.message} — left to the full run")
+        for problem in snapshot.problems
+        if problem.source_id is None
+    ]
     plan = Plan(
         changes=(*kept_creates, *others),
         unchanged=unchanged,

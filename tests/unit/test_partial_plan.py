@@ -23,6 +23,7 @@ from reconciler.core.model import (
     Config,
     Employee,
     Plan,
+    Problem,
     SafetySettings,
     SourceSnapshot,
     TargetUser,
@@ -372,3 +373,20 @@ def test_a_new_manager_whose_chain_leads_back_is_left_and_a_gap_is_reported() ->
     )
     assert incomplete.changes == ()
     assert gaps == {"s7"}
+
+
+def test_a_record_without_a_readable_id_is_mentioned_and_changes_nothing() -> None:
+    result = compute_partial_plan(
+        SourceSnapshot(
+            (employee("5", status="inactive"),),
+            (Problem(None, "unparsable_record", "an employee record has no attribute map"),),
+        ),
+        [TargetUser("s5", "p5@example.com", True, "5", {})],
+        make_config("ignore", frozenset()),
+        source=PERSONIO,
+        target=LATTICE,
+        target_population=100,
+    )
+    # The leaver in the same window is still deactivated, as a full run would.
+    assert [c.action for c in result.changes] == [Action.DEACTIVATE]
+    assert [(w.source_id, w.code) for w in result.warnings] == [(None, LEFT_TO_FULL_RUN)]
