@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from reconciler.sandbox.company import build_wire_employee
 
@@ -18,6 +21,11 @@ if TYPE_CHECKING:
     from conftest import LiveSandbox
 
 EXIT_UNSAFE = 3
+SCHEMA = Draft202012Validator(
+    json.loads(
+        (Path(__file__).parents[2] / "schemas" / "plan.schema.json").read_text(encoding="utf-8")
+    )
+)
 
 
 def json_plan(live: LiveSandbox, *args: str) -> dict[str, Any]:
@@ -25,6 +33,7 @@ def json_plan(live: LiveSandbox, *args: str) -> dict[str, Any]:
     assert result.exit_code in (0, EXIT_UNSAFE), result.stderr
     document = json.loads(result.stdout)
     assert isinstance(document, dict)
+    SCHEMA.validate(document)
     return document
 
 
@@ -199,3 +208,22 @@ def test_an_unreadable_window_is_one_clear_line(live: LiveSandbox) -> None:
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1
     assert "90m" in errors[0]
+
+
+def test_an_email_handed_to_someone_linked_is_left_to_the_full_run_without_the_email(
+    live: LiveSandbox,
+) -> None:
+    full = converge(live)
+    first, second = quiet_people(live, full, 2)
+    taken = live.box.personio.employee(second)["attributes"]["email"]["value"]
+    live.box.personio.update_employee(first, "email", taken)
+
+    fast = json_plan(live, "--updated-since", "90m")
+    text = live.run("plan", "--updated-since", "90m", "--no-progress")
+
+    assert fast["changes"] == []
+    left = [w for w in fast["warnings"] if w["code"] == "left_to_full_run"]
+    assert [w["personio_id"] for w in left] == [first]
+    assert taken not in left[0]["message"]
+    assert "left to the full run" in text.stdout
+    assert taken not in text.stdout
