@@ -24,7 +24,7 @@ from types import ModuleType
 from benchmarks import ROOT, Row, rounded, timed
 
 #: name → module; each has ``run(quick: bool) -> list[Row]``. In run order: cheap first.
-NAMES = ("personio", "lattice", "planner", "plan_e2e", "apply")
+NAMES = ("personio", "lattice", "planner", "plan_e2e", "apply", "fast")
 RESULTS = ROOT / "benchmarks" / "results"
 
 

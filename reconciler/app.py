@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,6 +35,13 @@ from reconciler.core.model import (
     SecretRef,
     TargetUser,
 )
+from reconciler.core.partial import (
+    compute_partial_plan,
+    email_lookups,
+    old_manager_ids,
+    partial_rules,
+    plan_lookups,
+)
 from reconciler.core.plan_document import plan_document
 from reconciler.core.planner import compute_plan
 from reconciler.core.safety import Violation, compute_violations, gate
@@ -54,6 +63,8 @@ from reconciler.targets.lattice.profile import LATTICE
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter
 
 __all__ = ["Connections"]
+
+log = logging.getLogger("reconciler.app")
 
 #: progress(stage, done, total): stage is "personio", "lattice" or "apply".
 Progress = Callable[[str, int, int], None]
@@ -187,8 +198,11 @@ def plan(
     *,
     progress: Progress | None = None,
     limits: RunLimits = NO_LIMITS,
+    since: dt.datetime | None = None,
 ) -> PlanRun:
     """Read both sides read-only, then decide. The reader used here has no write methods.
+
+    With ``since`` this is a fast run (``fast_plan``): only the people updated since then.
 
     Once Personio has accepted the credential and listed its attributes (where nearly every
     Personio failure shows), the employee list and the Lattice user list are read at the same
@@ -196,6 +210,8 @@ def plan(
     the sum of both. When one side fails, the other stops within one page and the first
     failure is raised; ``limits.stop`` (Ctrl-C) stops both the same way.
     """
+    if since is not None:
+        return fast_plan(config, conn, since=since, progress=progress, limits=limits)
     stop = limits.stop or threading.Event()
     limits = RunLimits(limits.deadline, stop)
     with open_personio(config, conn, limits) as personio:
@@ -225,6 +241,130 @@ def plan(
         actual=actual,
         requests={"personio": personio_requests, "lattice": lattice_requests},
     )
+
+
+def fast_plan(
+    config: Config,
+    conn: Connections,
+    *,
+    since: dt.datetime,
+    progress: Progress | None = None,
+    limits: RunLimits = NO_LIMITS,
+) -> PlanRun:
+    """Plan only the people Personio says were updated since ``since`` (a fast run).
+
+    Personio: the login, the attribute catalogue and one ``updated_since`` list. Lattice,
+    only when someone changed: each changed person and each person the records of those in
+    scope point at, by external id; by user name only where that can tell something new; the
+    current managers of users whose manager changes; and, only when there is something to
+    change, the active-user count the safety thresholds are measured against. No state is
+    kept: the plan is idempotent, so overlapping windows are harmless. See ``core.partial``
+    for what is left to the full run.
+    """
+    with open_personio(config, conn, limits) as personio:
+        catalogue = personio.fetch_attributes()
+        resolved = resolve_sources(config, catalogue, PERSONIO)
+        snapshot = personio.fetch_updated_employees(since)
+        check_allowed_attributes(snapshot, needed_attributes(resolved, PERSONIO))
+        personio_requests = personio.request_count
+    if progress is not None:
+        progress("personio", len(snapshot.employees), len(snapshot.employees))
+    lookups = plan_lookups(snapshot, resolved, source=PERSONIO)
+    found: dict[str, TargetUser] = {}
+    population = 0
+    lattice_requests = 0
+    actual: tuple[TargetUser, ...] = ()
+    computed = compute_partial_plan(
+        snapshot, actual, resolved, source=PERSONIO, target=LATTICE, target_population=0
+    )
+    if lookups.source_ids:
+        with open_lattice_reader(conn, limits) as lattice:
+            ids = sorted(lookups.source_ids | lookups.references)
+            by_external = lattice.find_by_external_ids(ids)
+            found.update({u.target_id: u for users in by_external.values() for u in users})
+            by_name = lattice.find_by_user_names(email_lookups(lookups, by_external))
+            found.update({u.target_id: u for users in by_name.values() for u in users})
+            found.update(lattice.find_by_ids(old_manager_ids(found.values(), lookups)))
+            # A new manager's chain is read upwards until it is known to end (no cycle).
+            asked: set[str] = set()
+            for _ in range(MAX_CHAIN_ROUNDS):
+                actual = tuple(sorted(found.values(), key=lambda user: user.target_id))
+                gaps: set[str] = set()
+                computed = compute_partial_plan(
+                    snapshot,
+                    actual,
+                    resolved,
+                    source=PERSONIO,
+                    target=LATTICE,
+                    target_population=0,
+                    gaps=gaps,
+                )
+                missing = gaps - asked
+                if not missing:
+                    break
+                asked |= missing
+                found.update(lattice.find_by_ids(missing))
+            if computed.changes:
+                # Only a plan with changes is measured against the whole population.
+                population, exact = lattice.count_active_users()
+                if not exact:
+                    log.warning(
+                        "Lattice refused to count active users; the safety thresholds are "
+                        "measured against all %d users, deactivated ones included",
+                        population,
+                    )
+                computed = compute_partial_plan(
+                    snapshot,
+                    actual,
+                    resolved,
+                    source=PERSONIO,
+                    target=LATTICE,
+                    target_population=population,
+                )
+            lattice_requests = lattice.request_count
+    if progress is not None:
+        progress("lattice", len(found), len(found))
+    return PlanRun(
+        config=resolved,
+        plan=computed,
+        violations=compute_violations(computed, resolved.safety, partial_rules()),
+        actual=actual,
+        requests={"personio": personio_requests, "lattice": lattice_requests},
+    )
+
+
+#: How many levels of managers a fast run reads above a new manager before it gives up
+#: (the person is then left to the full run).
+MAX_CHAIN_ROUNDS = 20
+
+#: ``90m``, ``2h``, ``1d``: a window ending now.
+_DURATION = re.compile(r"(\d+)\s*([mhd])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_since(text: str, now: dt.datetime | None = None) -> dt.datetime:
+    """``--updated-since``: ``90m``, ``2h``, ``1d`` before ``now``, or an ISO 8601 time (a time
+    without an offset is UTC). Raises ``ValueError`` with one line saying what is accepted."""
+    value = text.strip()
+    moment = now or dt.datetime.now(dt.UTC)
+    duration = _DURATION.fullmatch(value.lower())
+    if duration is not None:
+        amount = int(duration.group(1))
+        if amount < 1:
+            raise ValueError(f"{text!r}: the window must be at least 1{duration.group(2)}")
+        return moment - dt.timedelta(**{_UNITS[duration.group(2)]: amount})
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither a duration (90m, 2h, 1d) nor an ISO 8601 time "
+            "(2026-03-01T08:00:00Z)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    if parsed > moment:
+        raise ValueError(f"{text!r} is in the future")
+    return parsed
 
 
 def _stop_on_failure(stop: threading.Event, done: Future[object]) -> None:
@@ -386,6 +526,7 @@ def apply(
     show_plan: Callable[[PlanRun], None] | None = None,
     progress: Progress | None = None,
     limits: RunLimits = NO_LIMITS,
+    since: dt.datetime | None = None,
 ) -> ApplyResult:
     """Plan, verify the reviewed checksum, gate on the safety policy, execute, report.
 
@@ -393,10 +534,13 @@ def apply(
     ``StalePlanError`` (never forceable), ``UnsafePlanError`` (refused; ``force`` overrides
     forceable thresholds only), or ``ApplyError`` carrying the report when a change failed,
     the run was stopped, or the audit log could not be written — in which case no further
-    change is started, so the log never misses a change that was made.
+    change is started, so the log never misses a change that was made. ``since`` makes it
+    a fast run (see ``fast_plan``).
     """
     stop = limits.stop or threading.Event()
-    run = plan(config, conn, progress=progress, limits=RunLimits(limits.deadline, stop))
+    run = plan(
+        config, conn, progress=progress, limits=RunLimits(limits.deadline, stop), since=since
+    )
     verify_checksum(run.plan, expected_checksum, reviewed)
     if show_plan is not None:
         show_plan(run)

@@ -138,12 +138,15 @@ def compute_desired_users(
     *,
     source: SourceProfile,
     target: TargetProfile,
+    known_emails: Mapping[str, str] | None = None,
 ) -> MappingResult:
     """Map every in-scope employee onto the target user that should exist for them.
 
     ``config`` must be resolved (see ``resolve_sources``). Desired users come out sorted by
     Personio id (numeric-aware); problems sorted too, so the result never depends on the
-    order Personio returned the records in.
+    order Personio returned the records in. ``known_emails`` (source id → email) lets custom
+    ``user`` attributes point at people who are not among ``employees`` (a partial run);
+    the employees' own emails always win.
     """
     errors: list[Problem] = []
     warnings: list[Problem] = []
@@ -262,7 +265,9 @@ def compute_desired_users(
             blocked_ids.add(source_id)
             del emails[source_id]
 
-    rules = _FieldRules(config, emails, source, target)
+    rules = _FieldRules(
+        config, {**known_emails, **emails} if known_emails else emails, source, target
+    )
     desired: list[DesiredUser] = []
     in_scope.sort(key=lambda employee: id_sort_key(employee.source_id))
     for employee in in_scope:

@@ -7,8 +7,8 @@ keyed by display name that must already exist, at most 200 choices per multiple-
 attribute, and faults (429, 5xx, resets before or after the work, short pages) on demand.
 
 Routes, under ``/scim/v2``: ``GET|POST /Users`` (paging, ``filter`` with ``eq`` on userName,
-emails, emails.value, externalId), ``GET|PATCH /Users/{id}``, ``GET /Schemas/<lattice urn>``,
-``GET /ServiceProviderConfig``. Every error is a SCIM error body.
+emails, emails.value, externalId; ``active eq true|false``), ``GET|PATCH /Users/{id}``,
+``GET /Schemas/<lattice urn>``, ``GET /ServiceProviderConfig``. Every error is a SCIM error body.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _FILTER = re.compile(
     r'^\s*(userName|emails\.value|emails|externalId)\s+eq\s+"((?:[^"\\]|\\.)*)"\s*$', re.IGNORECASE
 )
+_ACTIVE_FILTER = re.compile(r"^\s*active\s+eq\s+(true|false)\s*$", re.IGNORECASE)
 _MEDIA_TYPE = "application/scim+json"
 
 
@@ -330,11 +331,16 @@ class LatticeEmulator:
         )
 
     def _filter(self, expression: str) -> list[dict[str, object]]:
+        active = _ACTIVE_FILTER.match(expression)
+        if active is not None:
+            wanted_active = active.group(1).lower() == "true"
+            return [user for user in self.users.values() if user.get("active") is wanted_active]
         match = _FILTER.match(expression)
         if match is None:
             raise _ScimError(
                 400,
-                "only 'eq' filters on userName, emails, emails.value or externalId are supported",
+                "only 'eq' filters on userName, emails, emails.value, externalId or active "
+                "are supported",
                 "invalidFilter",
             )
         attribute = match.group(1).casefold()

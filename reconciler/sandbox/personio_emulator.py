@@ -7,11 +7,21 @@ of docs/decisions.md ("Personio: what the source adapter relies on"): credential
 JSON body, token reuse, expiry and rotation, attributes
 the credential may not read omitted entirely, record offsets with ``limit`` capped at 100,
 Personio-style error bodies (German where Personio is), and injected faults.
+
+Each employee keeps the time it was last updated (``updated_at``): seeding sets it to
+``seeded_at``, every edit through ``update_employee`` / ``add_employee`` bumps it to the
+emulator's clock. ``GET /company/employees?updated_since=<ISO 8601>`` answers as Personio's
+reference says (https://developer.personio.de/reference/get_company-employees): every employee
+updated *after* that time, all in one answer, ``limit``, ``offset`` and ``email`` ignored. A
+time without an offset is read as UTC (Personio does not say which zone it means). Edits that
+Personio makes by itself (a status that flips at the termination date) may not count as an
+update there: ``update_employee(..., touch=False)`` models that.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import math
 import random
@@ -95,6 +105,8 @@ class PersonioEmulator:
         invalidate_rotated_tokens: bool = False,
         faults: PersonioFaults | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], dt.datetime] | None = None,
+        seeded_at: dt.datetime | None = None,
     ) -> None:
         """``credentials`` maps client ids to credentials. ``token_ttl_requests``: a token
         answers that many requests, then 401. ``rotate_token_every``: every Nth authenticated
@@ -103,6 +115,12 @@ class PersonioEmulator:
         # Own the state: copy each employee's attribute map (nested values are shared, and
         # only ever replaced, never mutated).
         self._employees: list[dict[str, Any]] = [_copy_employee(raw) for raw in employees]
+        self._clock = clock or _utc_now
+        seeded = seeded_at or self._clock() - dt.timedelta(days=30)
+        #: Personio id → when the employee was last updated (aware, UTC)
+        self._updated: dict[str, dt.datetime] = {
+            _employee_id(raw): seeded for raw in self._employees
+        }
         self._attributes = [dict(attribute) for attribute in attributes]
         self.credentials = dict(credentials)
         self.token_ttl_requests = token_ttl_requests
@@ -145,20 +163,36 @@ class PersonioEmulator:
     def add_employee(self, employee: Mapping[str, object]) -> None:
         """Append a wire-format employee (see ``company.build_wire_employee``)."""
         with self._lock:
-            self._employees.append(_copy_employee(employee))
+            copied = _copy_employee(employee)
+            self._employees.append(copied)
+            self._updated[_employee_id(copied)] = self._clock()
 
     def remove_employee(self, source_id: str | int) -> None:
         with self._lock:
             index = self._index_of(source_id)
             del self._employees[index]
+            self._updated.pop(str(source_id), None)
 
-    def update_employee(self, source_id: str | int, key: str, value: object) -> None:
-        """Set one attribute's wire value (creating the attribute entry when absent)."""
+    def update_employee(
+        self, source_id: str | int, key: str, value: object, *, touch: bool = True
+    ) -> None:
+        """Set one attribute's wire value (creating the attribute entry when absent).
+
+        ``touch`` bumps the employee's update time; ``False`` models a change Personio makes
+        without counting it as an update (``updated_since`` then does not return it).
+        """
         with self._lock:
             attributes = self._employees[self._index_of(source_id)]["attributes"]
             entry = dict(attributes.get(key) or self._entry_template(key))
             entry["value"] = value
             attributes[key] = entry
+            if touch:
+                self._updated[str(source_id)] = self._clock()
+
+    def updated_at(self, source_id: str | int) -> dt.datetime:
+        """When the employee was last updated (aware, UTC)."""
+        with self._lock:
+            return self._updated[str(source_id)]
 
     def employee(self, source_id: str | int) -> dict[str, Any]:
         """The stored wire-format employee (a copy)."""
@@ -317,6 +351,9 @@ class PersonioEmulator:
         return None
 
     def _page(self, request: httpx.Request, credential: PersonioCredential) -> httpx.Response:
+        raw_since = request.url.params.get("updated_since")
+        if raw_since is not None:
+            return self._updated_since(raw_since, credential)
         limit = _int_param(request, "limit", MAX_LIMIT)
         offset = _int_param(request, "offset", 0)
         if limit is None or offset is None or limit < 1 or offset < 0:
@@ -349,7 +386,38 @@ class PersonioEmulator:
         if offset == 0 and not self._first_page_served:
             self._first_page_served = True
             for _ in range(faults.grow_total_after_first_page):
-                self._employees.append(self._new_hire())
+                hire = self._new_hire()
+                self._employees.append(hire)
+                self._updated[_employee_id(hire)] = self._clock()
+        return httpx.Response(200, content=content, headers={"Content-Type": "application/json"})
+
+    def _updated_since(self, raw: str, credential: PersonioCredential) -> httpx.Response:
+        """Every employee updated after ``raw``, in one answer (limit/offset/email ignored)."""
+        try:
+            since = dt.datetime.fromisoformat(raw.strip())
+        except ValueError:
+            return _error(400, "updated_since must be an ISO 8601 date and time.")
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=dt.UTC)
+        records = [
+            raw_employee
+            for raw_employee in self._employees
+            if self._updated.get(_employee_id(raw_employee), since) > since
+        ]
+        allowed = credential.allowed_attributes
+        data = records if allowed is None else [_only(record, allowed) for record in records]
+        body = {
+            "success": True,
+            "metadata": {
+                "current_page": 0,
+                "total_pages": 1,
+                "total_elements": len(data),
+            },
+            "offset": 0,
+            "limit": len(data),
+            "data": data,
+        }
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         return httpx.Response(200, content=content, headers={"Content-Type": "application/json"})
 
     def _new_hire(self) -> dict[str, Any]:
@@ -379,6 +447,16 @@ def _only(raw: Mapping[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
     """The employee without the attributes the credential may not read (omitted, not null)."""
     attributes = raw["attributes"]
     return {**raw, "attributes": {k: v for k, v in attributes.items() if k in allowed}}
+
+
+def _employee_id(raw: Mapping[str, Any]) -> str:
+    attributes = raw.get("attributes")
+    entry = attributes.get("id") if isinstance(attributes, Mapping) else None
+    return str(entry.get("value")) if isinstance(entry, Mapping) else ""
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def _numeric_id(raw: Mapping[str, Any]) -> int:

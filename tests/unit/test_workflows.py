@@ -21,7 +21,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
-NAMES = ("ci.yml", "plan.yml", "reconcile.yml")
+NAMES = ("ci.yml", "plan.yml", "reconcile.yml", "fast-sync.yml")
 LIVE_SECRETS = {"PERSONIO_CLIENT_ID", "PERSONIO_CLIENT_SECRET", "LATTICE_SCIM_TOKEN"}
 
 
@@ -191,6 +191,14 @@ def test_two_applies_never_overlap_and_none_is_cancelled() -> None:
     }
 
 
+def test_the_hourly_fast_sync_shares_the_apply_group_with_the_nightly_run() -> None:
+    assert load("fast-sync.yml")["concurrency"] == load("reconcile.yml")["concurrency"]
+    assert load("fast-sync.yml")["on"]["schedule"] == [{"cron": "30 * * * *"}]
+    assert load("fast-sync.yml")["jobs"]["fast-sync"]["environment"] == "production"
+    script = step("fast-sync.yml", "fast-sync", "Apply the changes of the window")["run"]
+    assert '--updated-since "${WINDOW}"' in script
+
+
 # ----------------------------------------------------------------------------- permissions
 
 
@@ -210,6 +218,7 @@ def test_every_workflow_and_job_has_least_privilege_permissions() -> None:
             "plan": {"contents": "read", "pull-requests": "write"},
         },
         "reconcile.yml": {"workflow": {"contents": "read"}, "reconcile": {"contents": "read"}},
+        "fast-sync.yml": {"workflow": {"contents": "read"}, "fast-sync": {"contents": "read"}},
     }
 
 
@@ -258,6 +267,7 @@ def test_secrets_are_only_referenced_by_step_env_entries_of_the_same_name() -> N
     assert found == {
         "plan.yml": LIVE_SECRETS | {"GITHUB_TOKEN"},
         "reconcile.yml": LIVE_SECRETS,
+        "fast-sync.yml": LIVE_SECRETS,
     }
 
 
@@ -315,7 +325,7 @@ def test_no_checkout_keeps_the_token_on_disk() -> None:
         for s in job["steps"]
         if s.get("uses", "").startswith("actions/checkout@")
     ]
-    assert len(checkouts) == 4
+    assert len(checkouts) == 5  # one per job: ci, plan (2), reconcile, fast-sync
     assert all(s["with"]["persist-credentials"] is False for s in checkouts)
 
 
@@ -583,3 +593,18 @@ def test_only_pull_requests_touching_config_schemas_or_code_get_a_live_plan(
 
     assert runner.run(script, BASE_SHA=base, HEAD_SHA=head) == 0
     assert runner.file("github_output") == f"relevant={relevant}\n"
+
+
+@pytest.mark.parametrize("code", [0, 1, 3])
+def test_the_fast_sync_step_records_its_exit_code_and_the_verdict_follows_it(
+    runner: Runner, code: int
+) -> None:
+    script = step("fast-sync.yml", "fast-sync", "Apply the changes of the window")["run"]
+    assert runner.run(script, STUB_EXIT_apply=str(code), WINDOW="90m") == 0
+    assert runner.calls() == [
+        "apply --config config/integration.yaml --updated-since 90m --audit-log audit.jsonl "
+        "--report-format markdown --report-out report.md --no-progress"
+    ]
+    assert f"exit-code={code}" in runner.output.read_text(encoding="utf-8")
+    verdict = step("fast-sync.yml", "fast-sync", "Verdict")["run"]
+    assert runner.run(verdict, APPLY_EXIT=str(code)) == code

@@ -361,6 +361,58 @@ class LatticeReader(ClosingClient):
             if name is not None and not dialect.is_standard_extension_key(name)
         )
 
+    # -- individual look-ups (the fast run) ---------------------------------------------------
+
+    def find_by_external_ids(self, ids: Iterable[str]) -> dict[str, tuple[TargetUser, ...]]:
+        """Every user carrying each external id (``filter=externalId eq "…"``, one request per
+        id, sequential). More than one user for an id is a duplicate the planner refuses, so
+        all of them are returned; an id nobody carries maps to ``()``."""
+        return {value: self._find_all("externalId", value) for value in sorted(set(ids))}
+
+    def find_by_user_names(self, emails: Iterable[str]) -> dict[str, tuple[TargetUser, ...]]:
+        """Every user whose ``userName`` is each (trimmed, case-folded) email."""
+        wanted = sorted({email.strip().casefold() for email in emails if email.strip()})
+        return {email: self._find_all("userName", email) for email in wanted}
+
+    def find_by_ids(self, target_ids: Iterable[str]) -> dict[str, TargetUser]:
+        """The users with these SCIM ids (``GET /Users/{id}``); ids that are gone are left out."""
+        found: dict[str, TargetUser] = {}
+        for target_id in sorted(set(target_ids)):
+            path = f"Users/{quote(target_id, safe='')}"
+            try:
+                body = self._channel.get_json(path)
+            except ApiError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            user = _parse_users([body], path, self._channel.dialect)[0]
+            found[user.target_id] = user
+        return found
+
+    def count_active_users(self) -> tuple[int, bool]:
+        """``(count, exact)``: the active users by ``filter=active eq true&count=0`` (RFC 7644
+        §3.4.2: ``count=0`` asks for ``totalResults`` only; ``active`` is a filterable
+        boolean). A server that refuses the filter (400) is asked for all users instead —
+        ``exact`` is then ``False`` and the count includes deactivated users."""
+        try:
+            body = self._channel.get_json("Users", {"filter": "active eq true", "count": 0})
+        except ApiError as exc:
+            if exc.status != 400:
+                raise
+            logger.info("the SCIM server refused 'active eq true'; counting every user")
+            body = self._channel.get_json("Users", {"count": 0})
+            total, _ = _list_page(body, "Users", self._channel.dialect)
+            return total, False
+        total, _ = _list_page(body, "Users", self._channel.dialect)
+        return total, True
+
+    def _find_all(self, attribute: str, value: str) -> tuple[TargetUser, ...]:
+        body = self._channel.get_json("Users", {"filter": build_filter(attribute, value)})
+        total, users = _list_page(body, "Users", self._channel.dialect)
+        if total > len(users):
+            logger.info("a %s filter matched %d users; %d listed", attribute, total, len(users))
+        return tuple(sorted(users, key=lambda user: user.target_id))
+
     def check_access(self) -> None:
         """One cheap request that proves the key works; raises ``AuthError`` with the fix."""
         self._channel.get_json("Users", {"count": 1})
