@@ -38,6 +38,7 @@ from reconciler.core.planner import compute_plan
 from reconciler.core.safety import Violation, compute_violations, gate
 from reconciler.edges.connections import Connections
 from reconciler.edges.http import Deadline
+from reconciler.endpoints import check_config_endpoints
 from reconciler.errors import (
     ApplyError,
     ReconcilerError,
@@ -68,12 +69,16 @@ def connect(
     *,
     source: str = "environment",
     personio_only: bool = False,
+    allowed_origins: frozenset[str] = frozenset(),
 ) -> Connections:
-    """Resolve secret references (only now: ``validate`` never needs them).
+    """Check where the credentials would go, then resolve secret references (only now:
+    ``validate`` never needs them).
 
-    Every unset variable is reported at once. ``personio_only`` (for ``init``) needs no
-    Lattice key.
+    A base URL outside the built-in API hosts and ``allowed_origins`` (the CLI reads them from
+    ``RECONCILE_ALLOW_ENDPOINTS``) is refused before any secret is read. Every unset variable
+    is reported at once. ``personio_only`` (for ``init``) needs no Lattice key.
     """
+    check_config_endpoints(config, allowed_origins, source=source, personio_only=personio_only)
     if personio_only:
         secrets = resolve_secrets(
             {

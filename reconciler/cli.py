@@ -37,6 +37,12 @@ from reconciler.core.model import ApplyReport, Config
 from reconciler.edges.connections import Connections
 from reconciler.edges.github import build_comment_body, upsert_pr_comment
 from reconciler.edges.http import Deadline
+from reconciler.endpoints import (
+    ALLOW_ENDPOINTS_VARIABLE,
+    check_config_endpoints,
+    check_endpoint,
+    parse_allowed_origins,
+)
 from reconciler.errors import (
     ApplyError,
     ConfigError,
@@ -47,6 +53,7 @@ from reconciler.errors import (
 from reconciler.sandbox import sample_config_path
 from reconciler.sandbox.scenario import build_sandbox
 from reconciler.sandbox.transport import EmulatorServer
+from reconciler.sources.personio.profile import ALLOWED_HOSTS as PERSONIO_HOSTS
 from reconciler.sources.personio.profile import DEFAULT_BASE_URL as PERSONIO_BASE_URL
 
 EXIT_OK = 0
@@ -112,6 +119,12 @@ def _expected_errors() -> Iterator[None]:
         _fail(error)
 
 
+def _allowed_origins() -> frozenset[str]:
+    """The origins beyond the built-in API hosts that may receive a credential: only from the
+    environment (``RECONCILE_ALLOW_ENDPOINTS``), never from the config file."""
+    return parse_allowed_origins(os.environ.get(ALLOW_ENDPOINTS_VARIABLE))
+
+
 def _configure_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(
@@ -174,10 +187,12 @@ def cli(verbose: int) -> None:
 def validate(config_path: Path) -> None:
     """Check the config offline: schema and cross-field checks, every problem with its path.
 
-    Needs no credentials: secret references (env:NAME) are checked for form only.
+    Needs no credentials: secret references (env:NAME) are checked for form only. Base URLs
+    must be the built-in API hosts over https, or origins listed in RECONCILE_ALLOW_ENDPOINTS.
     """
     with _expected_errors():
         config = load_config(config_path)
+        check_config_endpoints(config, _allowed_origins(), source=str(config_path))
     custom = len(config.custom_attributes)
     managed = sum(1 for setting in config.fields if setting.enabled)
     click.echo(
@@ -247,8 +262,11 @@ def _config_path(config_path: Path, sandbox: bool) -> Path:
 def _load_and_connect(config_path: Path, sandbox: bool) -> tuple[Config, Connections]:
     config = load_config(_config_path(config_path, sandbox))
     if sandbox:
+        # In-process emulators: the config's base URLs are never dialled, so no allow-list.
         return config, build_sandbox().connections()
-    return config, app.connect(config, os.environ, source=str(config_path))
+    return config, app.connect(
+        config, os.environ, source=str(config_path), allowed_origins=_allowed_origins()
+    )
 
 
 def _echo(text: str, *, err: bool = False) -> None:
@@ -540,7 +558,9 @@ def doctor(config_path: Path, sandbox: bool, timeout: float) -> None:
         conn = (
             build_sandbox().connections()
             if sandbox
-            else app.connect(config, os.environ, source=str(config_path))
+            else app.connect(
+                config, os.environ, source=str(config_path), allowed_origins=_allowed_origins()
+            )
         )
         click.echo("✔ every credential reference is set")
     failed = False
@@ -588,10 +608,17 @@ def init(
                 "the file exists", where=str(out), fix="pass --force to overwrite it"
             )
         bootstrap = app.bootstrap_config(base_url=personio_base_url, app_id=app_id)
+        if not sandbox:
+            allowed = _allowed_origins()
+            problem = check_endpoint(
+                personio_base_url, system="Personio", built_in=PERSONIO_HOSTS, allowed=allowed
+            )
+            if problem is not None:
+                raise ReconcilerError(problem, where="--personio-base-url")
         conn = (
             build_sandbox().connections()
             if sandbox
-            else app.connect(bootstrap, os.environ, personio_only=True)
+            else app.connect(bootstrap, os.environ, personio_only=True, allowed_origins=allowed)
         )
         text = app.fetch_starter_config(bootstrap, conn, app.RunLimits(Deadline.after(timeout)))
         try:
@@ -634,6 +661,7 @@ def serve(employees: int, seed: int, personio_port: int, lattice_port: int) -> N
         f"personio:\n  base_url: {personio.url}/v1\n"
         f"lattice:\n  base_url: {lattice.url}/scim/v2\n\n"
         f"and in your shell:\n"
+        f"  export {ALLOW_ENDPOINTS_VARIABLE}={personio.url},{lattice.url}\n"
         f"  export PERSONIO_CLIENT_ID={box.personio_client_id} "
         f"PERSONIO_CLIENT_SECRET={box.personio_client_secret} "
         f"LATTICE_SCIM_TOKEN={box.lattice_token}\n\n"

@@ -62,6 +62,14 @@ MAX_CONFIG_BYTES = 1_000_000
 #: Keys whose values are credential references; their values are never repeated in a message.
 SECRET_PATHS: tuple[str, ...] = ("personio.client_id", "personio.client_secret", "lattice.token")
 
+#: The variables each system's credential may be read from: a reference can never route one
+#: system's secret to the other's host (the schema says the same; see docs/security.md).
+SECRET_PREFIXES: Mapping[str, str] = {
+    "personio.client_id": "PERSONIO_",
+    "personio.client_secret": "PERSONIO_",
+    "lattice.token": "LATTICE_",
+}
+
 _EXAMPLE_HINT = "see config/integration.yaml for a complete, commented example"
 
 JsonPath = tuple[str | int, ...]
@@ -710,6 +718,11 @@ def _is_secret(path: JsonPath) -> bool:
 
 
 def _check_secret(ref: SecretRef, environ: Mapping[str, str], path: str) -> ConfigProblem | None:
+    prefix = SECRET_PREFIXES.get(path)
+    if prefix is not None and not ref.env_name.startswith(prefix):
+        return ConfigProblem(
+            path, f"must name a {prefix}* variable, not {ref.env_name} — rename the reference"
+        )
     value = environ.get(ref.env_name)
     if value is not None and value.strip():
         return None

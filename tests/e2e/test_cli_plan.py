@@ -292,6 +292,7 @@ def test_an_unreachable_personio_is_one_line_and_exit_1_without_a_traceback(
             "PERSONIO_CLIENT_ID": "sandbox-client",
             "PERSONIO_CLIENT_SECRET": "not-a-secret-SENTINEL",
             "LATTICE_SCIM_TOKEN": "not-a-secret-SENTINEL",
+            "RECONCILE_ALLOW_ENDPOINTS": f"http://127.0.0.1:{port}",
         },
         cwd=kit.repo,
         capture_output=True,

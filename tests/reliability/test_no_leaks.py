@@ -174,7 +174,8 @@ def transcript(server_pair: Servers, tmp_path_factory: pytest.TempPathFactory) -
 def _run_everything(servers: Servers, folder: Path, recipe: Recipe, found: Transcript) -> None:
     world = build_world(recipe)
     servers.plug(world)
-    env = cli_env(world)
+    closed = f"http://127.0.0.1:{_closed_port()}"
+    env = cli_env(world, servers, closed)
     personio_url, lattice_url = servers.personio_url, servers.lattice_url
     config = str(
         write_config(
@@ -192,7 +193,7 @@ def _run_everything(servers: Servers, folder: Path, recipe: Recipe, found: Trans
     unreachable = str(
         write_config(
             folder / "unreachable.yaml",
-            personio_url=f"http://127.0.0.1:{_closed_port()}",
+            personio_url=closed,
             lattice_url=servers.lattice_url,
         )
     )
