@@ -125,6 +125,14 @@ def _allowed_origins() -> frozenset[str]:
     return parse_allowed_origins(os.environ.get(ALLOW_ENDPOINTS_VARIABLE))
 
 
+#: Overrides the key that seals plan checksums (by default derived from the Lattice token).
+PLAN_KEY_VARIABLE = "RECONCILE_PLAN_KEY"
+
+
+def _plan_key() -> str | None:
+    return os.environ.get(PLAN_KEY_VARIABLE) or None
+
+
 def _configure_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(
@@ -347,7 +355,13 @@ format_option = click.option(
     "--json-out",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the JSON plan (which carries the checksum for 'apply --plan') to this "
-    "file, from the same run: what is reviewed and what is applied are one plan.",
+    "file, from the same run: what is reviewed and what is applied are one plan. Masked (no "
+    "emails, names or sensitive values), so it can be uploaded, unless --unmasked.",
+)
+@click.option(
+    "--unmasked",
+    is_flag=True,
+    help="Write --json-out with emails and names in clear (never upload such a file).",
 )
 @click.option(
     "--detailed-exitcode",
@@ -362,6 +376,7 @@ def plan(
     fmt: str,
     out: Path | None,
     json_out: Path | None,
+    unmasked: bool,
     detailed_exitcode: bool,
     sandbox: bool,
     no_progress: bool,
@@ -378,10 +393,10 @@ def plan(
         stop = threading.Event()
         limits = app.RunLimits(Deadline.after(timeout), stop)
         with _Bars(not no_progress) as bars, _stop_on_signals(stop, "stopping after the pages…"):
-            run = app.plan(config, conn, progress=bars.update, limits=limits)
+            run = app.plan(config, conn, progress=bars.update, limits=limits, plan_key=_plan_key())
         _write_or_echo(_render_plan(run, fmt), out)
         if json_out is not None:
-            _write_or_echo(render.render_json(run.plan), json_out)
+            _write_or_echo(render.render_json(run.plan, masked=not unmasked), json_out)
         if out is not None:
             _echo(f"{render.render_summary(run.plan)} — written to {out}", err=True)
             _echo(f"Checksum: {run.plan.checksum}", err=True)
@@ -483,6 +498,7 @@ def apply(
                     show_plan=show_plan,
                     progress=bars.update,
                     limits=app.RunLimits(Deadline.after(timeout), stop),
+                    plan_key=_plan_key(),
                 )
             except StalePlanError as error:
                 click.echo(f"error: {error}", err=True)

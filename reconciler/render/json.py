@@ -32,9 +32,10 @@ class JsonFormat:
         return render_report_json(report)
 
 
-def render_json(plan: Plan) -> str:
-    """The canonical document, redacted, pretty-printed (``schemas/plan.schema.json``)."""
-    return _dump(plan_document(plan, redact=True))
+def render_json(plan: Plan, *, masked: bool = False) -> str:
+    """The canonical document, redacted, pretty-printed (``schemas/plan.schema.json``); with
+    ``masked`` also without emails and names (what ``plan --json-out`` uploads)."""
+    return _dump(plan_document(plan, redact=True, mask=masked))
 
 
 def render_report_json(report: ApplyReport) -> str:

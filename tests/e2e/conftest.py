@@ -52,7 +52,7 @@ SANDBOX_SUMMARY = (
     "Plan: 3 to create, 1 to link, 1 to reactivate, 4 to update, 1 to deactivate, 45 unchanged"
 )
 ACTIONS = ("create", "link", "reactivate", "update", "deactivate")
-CHECKSUM = re.compile(r"Checksum: `?(sha256:[0-9a-f]{64})`?")
+CHECKSUM = re.compile(r"Checksum: `?(hmac-sha256:[0-9a-f]{64})`?")
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 

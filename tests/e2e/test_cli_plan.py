@@ -394,7 +394,7 @@ def test_a_json_plan_of_an_unsafe_plan_is_still_written(kit: Kit, tmp_path: Path
     [
         ["plan", "--sandbox", "--detailed-exitcode", "--formt", "json"],
         ["plan", "--sandbox", "--detailed-exitcode", "--format", "yaml"],
-        ["apply", "--sandbox", "--checksum", "sha256:0", "--plan", "plan.json"],
+        ["apply", "--sandbox", "--checksum", "hmac-sha256:0", "--plan", "plan.json"],
     ],
     ids=["mistyped option", "unknown format", "checksum and plan"],
 )

@@ -4,9 +4,11 @@ single request leaves the process."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import jsonschema
 import pytest
 
 if TYPE_CHECKING:
@@ -116,3 +118,69 @@ def test_the_in_process_sandbox_needs_no_allow_list(command: str, kit: Kit) -> N
     result = kit.run(command, "--sandbox")
 
     assert result.exit_code == 0, result.stderr
+
+
+# ------------------------------------------------------------------ the keyed, masked plan file
+
+
+def test_the_json_out_file_is_masked_and_apply_plan_works_from_it(
+    live: LiveSandbox, kit: Kit, tmp_path: Path
+) -> None:
+    plan_file = tmp_path / "plan.json"
+    personal = kit.personal_values(live.box)
+
+    planned = live.run("plan", "--json-out", str(plan_file), "--no-progress")
+    text = plan_file.read_text(encoding="utf-8")
+    document = json.loads(text)
+    applied = live.run("apply", "--plan", str(plan_file), "--no-progress")
+
+    assert planned.exit_code == 0, planned.stderr
+    assert document["masked"] is True
+    assert jsonschema.Draft202012Validator(json.loads(kit.plan_schema.read_text("utf-8"))).is_valid(
+        document
+    )
+    assert not [email for email in personal["emails"] if email in text.casefold()]
+    assert not kit.names_in(text, personal["names"])
+    assert not [day for day in personal["birthdates"] if day in text]
+    assert not [value for value in personal["sensitive"] if value in text]
+    assert document["checksum"] == kit.checksum_in(planned.stdout)
+    assert applied.exit_code == 0, applied.stderr
+
+
+def test_unmasked_is_an_explicit_choice(live: LiveSandbox, tmp_path: Path) -> None:
+    plan_file = tmp_path / "plan.json"
+
+    live.run("plan", "--json-out", str(plan_file), "--unmasked", "--no-progress")
+    document = json.loads(plan_file.read_text(encoding="utf-8"))
+
+    assert "masked" not in document
+    assert any("@" in change["email"] for change in document["changes"])
+
+
+def test_the_checksum_is_keyed_by_the_lattice_token_or_reconcile_plan_key(
+    live: LiveSandbox, kit: Kit
+) -> None:
+    by_token = kit.checksum_in(live.run("plan").stdout)
+    again = kit.checksum_in(live.run("plan").stdout)
+    by_key = kit.checksum_in(live.run("plan", env={"RECONCILE_PLAN_KEY": "k1"}).stdout)
+    by_other_key = kit.checksum_in(live.run("plan", env={"RECONCILE_PLAN_KEY": "k2"}).stdout)
+
+    assert by_token == again
+    assert len({by_token, by_key, by_other_key}) == 3
+
+
+def test_apply_with_another_key_than_the_plan_refuses_to_write(live: LiveSandbox, kit: Kit) -> None:
+    checksum = kit.checksum_in(live.run("plan", env={"RECONCILE_PLAN_KEY": "reviewer"}).stdout)
+
+    result = live.run("apply", "--checksum", checksum, env={"RECONCILE_PLAN_KEY": "other"})
+
+    assert result.exit_code == 1
+    assert live.writes() == []
+
+
+def test_an_unkeyed_checksum_is_refused_with_what_to_do(live: LiveSandbox) -> None:
+    result = live.run("apply", "--checksum", "sha256:" + "0" * 64)
+
+    assert result.exit_code == 1
+    assert "unkeyed sha256: checksum" in result.stderr
+    assert live.writes() == []

@@ -206,7 +206,7 @@ def _run_everything(servers: Servers, folder: Path, recipe: Recipe, found: Trans
         out = folder / f"plan.{fmt}"
         found.add(f"plan {fmt} --out", run_cli(*plan, "--out", str(out), env=env), 0)
 
-    stale = ("apply", "--config", config, "--checksum", "sha256:" + "0" * 64)
+    stale = ("apply", "--config", config, "--checksum", "hmac-sha256:" + "0" * 64)
     found.add("apply stale", run_cli(*stale, env=env), 1)
     found.add("plan unsafe", run_cli("plan", "--config", unsafe, env=env), 3)
     found.add("apply unsafe", run_cli("apply", "--config", unsafe, env=env), 3)
