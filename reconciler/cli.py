@@ -101,12 +101,19 @@ progress_option = click.option(
 )
 
 
+def _say(line: str, *, err: bool = True) -> None:
+    """One line that may carry text from Personio or Lattice (an id, an API's error detail):
+    made inert, so it cannot drive the terminal, break the line or start a workflow command."""
+    click.echo(render.defuse_lines(render.inert(line)), err=err)
+
+
 def _fail(error: ReconcilerError) -> NoReturn:
     if isinstance(error, ConfigError):
         for problem in error.problems:
-            click.echo(f"error: {error.source}: {problem}", err=True)
+            _say(f"error: {error.source}: {problem}")
     else:
-        click.echo(f"error: {error}", err=True)
+        for line in str(error).splitlines() or [""]:
+            _say(f"error: {line}")
     sys.exit(EXIT_ERROR)
 
 
@@ -501,14 +508,14 @@ def apply(
                     plan_key=_plan_key(),
                 )
             except StalePlanError as error:
-                click.echo(f"error: {error}", err=True)
+                _say(f"error: {error}")
                 for line in error.differences:
-                    click.echo(f"  {line}", err=True)
+                    _say(f"  {line}")
                 sys.exit(EXIT_ERROR)
             except UnsafePlanError as error:
                 for violation in error.violations:
-                    click.echo(f"error: refused: {violation}", err=True)
-                click.echo(f"error: {error.fix}", err=True)
+                    _say(f"error: refused: {violation}")
+                _say(f"error: {error.fix}")
                 sys.exit(EXIT_UNSAFE)
             except ApplyError as error:
                 if not isinstance(error.report, ApplyReport):
@@ -584,7 +591,7 @@ def doctor(config_path: Path, sandbox: bool, timeout: float) -> None:
         mark = "✔" if check.ok else "✘"
         click.echo(f"{mark} {check.title}")
         for line in check.details:
-            click.echo(f"    {line}")
+            _say(f"    {line}", err=False)
         failed = failed or not check.ok
     click.echo(
         "note: switch off Lattice's built-in Personio integration before the first apply; "

@@ -184,3 +184,16 @@ def test_an_unkeyed_checksum_is_refused_with_what_to_do(live: LiveSandbox) -> No
     assert result.exit_code == 1
     assert "unkeyed sha256: checksum" in result.stderr
     assert live.writes() == []
+
+
+def test_error_lines_are_inert_whatever_text_they_carry(kit: Kit, tmp_path: Path) -> None:
+    crafted = tmp_path / "x\n::error::pwned\x1b[31m\u202e.yaml"
+
+    result = kit.run("validate", "--config", str(crafted))
+
+    assert result.exit_code == 1
+    assert "\x1b" not in result.stderr
+    assert "\u202e" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: ")
