@@ -197,3 +197,14 @@ def test_error_lines_are_inert_whatever_text_they_carry(kit: Kit, tmp_path: Path
     lines = result.stderr.splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("error: ")
+
+
+def test_apply_plan_sealed_with_another_key_says_so(live: LiveSandbox, tmp_path: Path) -> None:
+    plan_file = tmp_path / "plan.json"
+    live.run("plan", "--json-out", str(plan_file), env={"RECONCILE_PLAN_KEY": "reviewer"})
+
+    result = live.run("apply", "--plan", str(plan_file), env={"RECONCILE_PLAN_KEY": "other"})
+
+    assert result.exit_code == 1
+    assert "sealed with another key" in result.stderr
+    assert live.writes() == []

@@ -402,7 +402,10 @@ def test_a_changed_redacted_value_is_reported_without_it() -> None:
 
     lines = describe_plan_difference(document_of(reviewed_fresh), document_of(changed))
 
-    assert lines == ("a redacted value differs (the documents show no other difference)",)
+    assert lines == (
+        "a redacted or masked value differs, or the plan was sealed with another key "
+        "(RECONCILE_PLAN_KEY or the Lattice token; the documents show no other difference)",
+    )
 
 
 def test_a_reviewed_file_compares_like_its_document() -> None:
