@@ -9,6 +9,8 @@ did not apply everything ``ApplyError`` (carrying its report). Nothing here prin
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -42,11 +44,12 @@ from reconciler.core.partial import (
     partial_rules,
     plan_lookups,
 )
-from reconciler.core.plan_document import plan_document
+from reconciler.core.plan_document import KEYED_PREFIX, UNKEYED_PREFIX, plan_document, seal_plan
 from reconciler.core.planner import compute_plan
 from reconciler.core.safety import Violation, compute_violations, gate
 from reconciler.edges.connections import Connections
 from reconciler.edges.http import Deadline
+from reconciler.endpoints import check_config_endpoints
 from reconciler.errors import (
     ApplyError,
     ReconcilerError,
@@ -79,12 +82,16 @@ def connect(
     *,
     source: str = "environment",
     personio_only: bool = False,
+    allowed_origins: frozenset[str] = frozenset(),
 ) -> Connections:
-    """Resolve secret references (only now: ``validate`` never needs them).
+    """Check where the credentials would go, then resolve secret references (only now:
+    ``validate`` never needs them).
 
-    Every unset variable is reported at once. ``personio_only`` (for ``init``) needs no
-    Lattice key.
+    A base URL outside the built-in API hosts and ``allowed_origins`` (the CLI reads them from
+    ``RECONCILE_ALLOW_ENDPOINTS``) is refused before any secret is read. Every unset variable
+    is reported at once. ``personio_only`` (for ``init``) needs no Lattice key.
     """
+    check_config_endpoints(config, allowed_origins, source=source, personio_only=personio_only)
     if personio_only:
         secrets = resolve_secrets(
             {
@@ -192,6 +199,23 @@ def _stage(progress: Progress | None, stage: str) -> Callable[[int, int], None] 
     return report
 
 
+#: Separates the checksum key from the secret it is derived from (the Lattice token by default).
+_PLAN_KEY_CONTEXT = b"personio-lattice-reconciler plan checksum key v1"
+
+
+def derive_plan_key(conn: Connections, override: str | None = None) -> bytes:
+    """The key that seals plans: from ``override`` (``RECONCILE_PLAN_KEY``) when given, else from
+    the Lattice token — which ``plan`` and ``apply`` both hold and a reader of the published
+    plan does not, so nobody else can test guesses against the checksum."""
+    secret = (override or "").strip() or conn.lattice_token
+    if not secret:
+        raise ReconcilerError(
+            "there is no key to seal the plan's checksum with",
+            fix="set RECONCILE_PLAN_KEY or the Lattice token",
+        )
+    return hmac.new(secret.encode("utf-8"), _PLAN_KEY_CONTEXT, hashlib.sha256).digest()
+
+
 def plan(
     config: Config,
     conn: Connections,
@@ -199,8 +223,10 @@ def plan(
     progress: Progress | None = None,
     limits: RunLimits = NO_LIMITS,
     since: dt.datetime | None = None,
+    plan_key: str | None = None,
 ) -> PlanRun:
-    """Read both sides read-only, then decide. The reader used here has no write methods.
+    """Read both sides read-only, then decide, and seal the plan with its keyed checksum
+    (``derive_plan_key``). The reader used here has no write methods.
 
     With ``since`` this is a fast run (``fast_plan``): only the people updated since then.
 
@@ -210,8 +236,9 @@ def plan(
     the sum of both. When one side fails, the other stops within one page and the first
     failure is raised; ``limits.stop`` (Ctrl-C) stops both the same way.
     """
+    key = derive_plan_key(conn, plan_key)
     if since is not None:
-        return fast_plan(config, conn, since=since, progress=progress, limits=limits)
+        return fast_plan(config, conn, since=since, progress=progress, limits=limits, key=key)
     stop = limits.stop or threading.Event()
     limits = RunLimits(limits.deadline, stop)
     with open_personio(config, conn, limits) as personio:
@@ -233,7 +260,9 @@ def plan(
                 raise
             actual, lattice_requests = target.result()
         personio_requests = personio.request_count
-    computed = compute_plan(snapshot, actual, resolved, source=PERSONIO, target=LATTICE)
+    computed = seal_plan(
+        compute_plan(snapshot, actual, resolved, source=PERSONIO, target=LATTICE), key
+    )
     return PlanRun(
         config=resolved,
         plan=computed,
@@ -250,8 +279,10 @@ def fast_plan(
     since: dt.datetime,
     progress: Progress | None = None,
     limits: RunLimits = NO_LIMITS,
+    key: bytes,
 ) -> PlanRun:
-    """Plan only the people Personio says were updated since ``since`` (a fast run).
+    """Plan only the people Personio says were updated since ``since`` (a fast run), sealed
+    with ``key`` like a full plan.
 
     Personio: the login, the attribute catalogue and one ``updated_since`` list. Lattice,
     only when someone changed: each changed person and each person the records of those in
@@ -324,6 +355,7 @@ def fast_plan(
             lattice_requests = lattice.request_count
     if progress is not None:
         progress("lattice", len(found), len(found))
+    computed = seal_plan(computed, key)
     return PlanRun(
         config=resolved,
         plan=computed,
@@ -403,7 +435,13 @@ def read_plan_file(path: Path) -> dict[str, object]:
             fix="pass the file written by 'reconcile plan --json-out FILE'",
         ) from exc
     checksum = document.get("checksum") if isinstance(document, dict) else None
-    if not isinstance(checksum, str) or not checksum.startswith("sha256:"):
+    if isinstance(checksum, str) and checksum.startswith(UNKEYED_PREFIX):
+        raise ReconcilerError(
+            "the file carries an unkeyed sha256: checksum (from an older release)",
+            where=str(path),
+            fix="run 'reconcile plan --json-out FILE' again and review that plan",
+        )
+    if not isinstance(checksum, str) or not checksum.startswith(KEYED_PREFIX):
         raise ReconcilerError(
             "the file carries no plan checksum",
             where=str(path),
@@ -423,9 +461,18 @@ def verify_checksum(
     """
     if expected is None or expected.strip() == computed.checksum:
         return
+    if expected.strip().startswith(UNKEYED_PREFIX):
+        raise ReconcilerError(
+            "an unkeyed sha256: checksum cannot be verified (checksums are keyed now)",
+            where="--checksum",
+            fix="run 'reconcile plan' again and pass the hmac-sha256: checksum it prints",
+        )
     differences: tuple[str, ...] = ()
     if reviewed is not None:
-        differences = describe_plan_difference(reviewed, plan_document(computed, redact=True))
+        # Compared as the reviewer's file shows it: a masked file against a masked document.
+        masked = reviewed.get("masked") is True
+        fresh = plan_document(computed, redact=True, mask=masked)
+        differences = describe_plan_difference(reviewed, fresh)
     raise StalePlanError(expected.strip(), computed.checksum, differences)
 
 
@@ -527,8 +574,11 @@ def apply(
     progress: Progress | None = None,
     limits: RunLimits = NO_LIMITS,
     since: dt.datetime | None = None,
+    plan_key: str | None = None,
 ) -> ApplyResult:
     """Plan, verify the reviewed checksum, gate on the safety policy, execute, report.
+
+    ``plan_key`` must be the key the reviewed plan was sealed with (``derive_plan_key``).
 
     ``show_plan`` sees the plan before the gate (a refused plan is still shown). Raises
     ``StalePlanError`` (never forceable), ``UnsafePlanError`` (refused; ``force`` overrides
@@ -539,7 +589,12 @@ def apply(
     """
     stop = limits.stop or threading.Event()
     run = plan(
-        config, conn, progress=progress, limits=RunLimits(limits.deadline, stop), since=since
+        config,
+        conn,
+        progress=progress,
+        limits=RunLimits(limits.deadline, stop),
+        since=since,
+        plan_key=plan_key,
     )
     verify_checksum(run.plan, expected_checksum, reviewed)
     if show_plan is not None:

@@ -38,6 +38,12 @@ from reconciler.core.model import ApplyReport, Config
 from reconciler.edges.connections import Connections
 from reconciler.edges.github import build_comment_body, upsert_pr_comment
 from reconciler.edges.http import Deadline
+from reconciler.endpoints import (
+    ALLOW_ENDPOINTS_VARIABLE,
+    check_config_endpoints,
+    check_endpoint,
+    parse_allowed_origins,
+)
 from reconciler.errors import (
     ApplyError,
     ConfigError,
@@ -48,6 +54,7 @@ from reconciler.errors import (
 from reconciler.sandbox import sample_config_path
 from reconciler.sandbox.scenario import build_sandbox
 from reconciler.sandbox.transport import EmulatorServer
+from reconciler.sources.personio.profile import ALLOWED_HOSTS as PERSONIO_HOSTS
 from reconciler.sources.personio.profile import DEFAULT_BASE_URL as PERSONIO_BASE_URL
 
 EXIT_OK = 0
@@ -95,12 +102,19 @@ progress_option = click.option(
 )
 
 
+def _say(line: str, *, err: bool = True) -> None:
+    """One line that may carry text from Personio or Lattice (an id, an API's error detail):
+    made inert, so it cannot drive the terminal, break the line or start a workflow command."""
+    click.echo(render.defuse_lines(render.inert(line)), err=err)
+
+
 def _fail(error: ReconcilerError) -> NoReturn:
     if isinstance(error, ConfigError):
         for problem in error.problems:
-            click.echo(f"error: {error.source}: {problem}", err=True)
+            _say(f"error: {error.source}: {problem}")
     else:
-        click.echo(f"error: {error}", err=True)
+        for line in str(error).splitlines() or [""]:
+            _say(f"error: {line}")
     sys.exit(EXIT_ERROR)
 
 
@@ -111,6 +125,20 @@ def _expected_errors() -> Iterator[None]:
         yield
     except ReconcilerError as error:
         _fail(error)
+
+
+def _allowed_origins() -> frozenset[str]:
+    """The origins beyond the built-in API hosts that may receive a credential: only from the
+    environment (``RECONCILE_ALLOW_ENDPOINTS``), never from the config file."""
+    return parse_allowed_origins(os.environ.get(ALLOW_ENDPOINTS_VARIABLE))
+
+
+#: Overrides the key that seals plan checksums (by default derived from the Lattice token).
+PLAN_KEY_VARIABLE = "RECONCILE_PLAN_KEY"
+
+
+def _plan_key() -> str | None:
+    return os.environ.get(PLAN_KEY_VARIABLE) or None
 
 
 def _configure_logging(verbose: int) -> None:
@@ -175,10 +203,12 @@ def cli(verbose: int) -> None:
 def validate(config_path: Path) -> None:
     """Check the config offline: schema and cross-field checks, every problem with its path.
 
-    Needs no credentials: secret references (env:NAME) are checked for form only.
+    Needs no credentials: secret references (env:NAME) are checked for form only. Base URLs
+    must be the built-in API hosts over https, or origins listed in RECONCILE_ALLOW_ENDPOINTS.
     """
     with _expected_errors():
         config = load_config(config_path)
+        check_config_endpoints(config, _allowed_origins(), source=str(config_path))
     custom = len(config.custom_attributes)
     managed = sum(1 for setting in config.fields if setting.enabled)
     click.echo(
@@ -248,8 +278,11 @@ def _config_path(config_path: Path, sandbox: bool) -> Path:
 def _load_and_connect(config_path: Path, sandbox: bool) -> tuple[Config, Connections]:
     config = load_config(_config_path(config_path, sandbox))
     if sandbox:
+        # In-process emulators: the config's base URLs are never dialled, so no allow-list.
         return config, build_sandbox().connections()
-    return config, app.connect(config, os.environ, source=str(config_path))
+    return config, app.connect(
+        config, os.environ, source=str(config_path), allowed_origins=_allowed_origins()
+    )
 
 
 def _echo(text: str, *, err: bool = False) -> None:
@@ -353,7 +386,13 @@ format_option = click.option(
     "--json-out",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the JSON plan (which carries the checksum for 'apply --plan') to this "
-    "file, from the same run: what is reviewed and what is applied are one plan.",
+    "file, from the same run: what is reviewed and what is applied are one plan. Masked (no "
+    "emails, names or sensitive values), so it can be uploaded, unless --unmasked.",
+)
+@click.option(
+    "--unmasked",
+    is_flag=True,
+    help="Write --json-out with emails and names in clear (never upload such a file).",
 )
 @click.option(
     "--detailed-exitcode",
@@ -369,6 +408,7 @@ def plan(
     fmt: str,
     out: Path | None,
     json_out: Path | None,
+    unmasked: bool,
     detailed_exitcode: bool,
     sandbox: bool,
     no_progress: bool,
@@ -386,10 +426,17 @@ def plan(
         stop = threading.Event()
         limits = app.RunLimits(Deadline.after(timeout), stop)
         with _Bars(not no_progress) as bars, _stop_on_signals(stop, "stopping after the pages…"):
-            run = app.plan(config, conn, progress=bars.update, limits=limits, since=updated_since)
+            run = app.plan(
+                config,
+                conn,
+                progress=bars.update,
+                limits=limits,
+                since=updated_since,
+                plan_key=_plan_key(),
+            )
         _write_or_echo(_render_plan(run, fmt), out)
         if json_out is not None:
-            _write_or_echo(render.render_json(run.plan), json_out)
+            _write_or_echo(render.render_json(run.plan, masked=not unmasked), json_out)
         if out is not None:
             _echo(f"{render.render_summary(run.plan)} — written to {out}", err=True)
             _echo(f"Checksum: {run.plan.checksum}", err=True)
@@ -494,16 +541,17 @@ def apply(
                     progress=bars.update,
                     limits=app.RunLimits(Deadline.after(timeout), stop),
                     since=updated_since,
+                    plan_key=_plan_key(),
                 )
             except StalePlanError as error:
-                click.echo(f"error: {error}", err=True)
+                _say(f"error: {error}")
                 for line in error.differences:
-                    click.echo(f"  {line}", err=True)
+                    _say(f"  {line}")
                 sys.exit(EXIT_ERROR)
             except UnsafePlanError as error:
                 for violation in error.violations:
-                    click.echo(f"error: refused: {violation}", err=True)
-                click.echo(f"error: {error.fix}", err=True)
+                    _say(f"error: refused: {violation}")
+                _say(f"error: {error.fix}")
                 sys.exit(EXIT_UNSAFE)
             except ApplyError as error:
                 if not isinstance(error.report, ApplyReport):
@@ -569,7 +617,9 @@ def doctor(config_path: Path, sandbox: bool, timeout: float) -> None:
         conn = (
             build_sandbox().connections()
             if sandbox
-            else app.connect(config, os.environ, source=str(config_path))
+            else app.connect(
+                config, os.environ, source=str(config_path), allowed_origins=_allowed_origins()
+            )
         )
         click.echo("✔ every credential reference is set")
     failed = False
@@ -577,7 +627,7 @@ def doctor(config_path: Path, sandbox: bool, timeout: float) -> None:
         mark = "✔" if check.ok else "✘"
         click.echo(f"{mark} {check.title}")
         for line in check.details:
-            click.echo(f"    {line}")
+            _say(f"    {line}", err=False)
         failed = failed or not check.ok
     click.echo(
         "note: switch off Lattice's built-in Personio integration before the first apply; "
@@ -617,10 +667,17 @@ def init(
                 "the file exists", where=str(out), fix="pass --force to overwrite it"
             )
         bootstrap = app.bootstrap_config(base_url=personio_base_url, app_id=app_id)
+        if not sandbox:
+            allowed = _allowed_origins()
+            problem = check_endpoint(
+                personio_base_url, system="Personio", built_in=PERSONIO_HOSTS, allowed=allowed
+            )
+            if problem is not None:
+                raise ReconcilerError(problem, where="--personio-base-url")
         conn = (
             build_sandbox().connections()
             if sandbox
-            else app.connect(bootstrap, os.environ, personio_only=True)
+            else app.connect(bootstrap, os.environ, personio_only=True, allowed_origins=allowed)
         )
         text = app.fetch_starter_config(bootstrap, conn, app.RunLimits(Deadline.after(timeout)))
         try:
@@ -663,6 +720,7 @@ def serve(employees: int, seed: int, personio_port: int, lattice_port: int) -> N
         f"personio:\n  base_url: {personio.url}/v1\n"
         f"lattice:\n  base_url: {lattice.url}/scim/v2\n\n"
         f"and in your shell:\n"
+        f"  export {ALLOW_ENDPOINTS_VARIABLE}={personio.url},{lattice.url}\n"
         f"  export PERSONIO_CLIENT_ID={box.personio_client_id} "
         f"PERSONIO_CLIENT_SECRET={box.personio_client_secret} "
         f"LATTICE_SCIM_TOKEN={box.lattice_token}\n\n"

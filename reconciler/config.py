@@ -59,8 +59,20 @@ SOURCE = PERSONIO
 #: A config is a page of YAML; anything far larger is the wrong file (or a hostile one).
 MAX_CONFIG_BYTES = 1_000_000
 
+#: How many values the file may hold once YAML aliases (``*name``) are expanded: a real config
+#: has a few thousand at most; an alias chain ("billion laughs") has billions in 5 KB.
+MAX_EXPANDED_NODES = 100_000
+
 #: Keys whose values are credential references; their values are never repeated in a message.
 SECRET_PATHS: tuple[str, ...] = ("personio.client_id", "personio.client_secret", "lattice.token")
+
+#: The variables each system's credential may be read from: a reference can never route one
+#: system's secret to the other's host (the schema says the same; see docs/security.md).
+SECRET_PREFIXES: Mapping[str, str] = {
+    "personio.client_id": "PERSONIO_",
+    "personio.client_secret": "PERSONIO_",
+    "lattice.token": "LATTICE_",
+}
 
 _EXAMPLE_HINT = "see config/integration.yaml for a complete, commented example"
 
@@ -230,6 +242,12 @@ def _decode(raw: bytes, source: str) -> str:
 def _parse_yaml(text: str, source: str) -> _Document:
     try:
         return _compose_and_construct(text)
+    except _TooManyValuesError:
+        message = (
+            f"the file expands to more than {MAX_EXPANDED_NODES:,} values through YAML aliases "
+            "(*name) — a config needs far fewer; write the values out or remove the aliases"
+        )
+        raise ConfigError(source, [ConfigProblem("", message)]) from None
     except yaml.MarkedYAMLError as exc:
         # ``from None``: PyYAML's own text quotes the offending line, which may hold a secret.
         raise ConfigError(source, [_render_yaml_error(exc)]) from None
@@ -248,11 +266,50 @@ def _compose_and_construct(text: str) -> _Document:
         node = loader.get_single_node()
         if node is None:
             return _Document(None, {}, ())
+        _check_expanded_size(node)
         # Index the node tree before constructing: construction flattens merge keys in place.
         lines, duplicates = _index_lines(node)
         return _Document(loader.construct_document(node), lines, tuple(duplicates))
     finally:
         loader.dispose()
+
+
+class _TooManyValuesError(Exception):
+    """The node graph expands to more than ``MAX_EXPANDED_NODES`` values."""
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand beyond ``MAX_EXPANDED_NODES`` values, counting
+    each shared node once per use but visiting it once (linear in the file, not the expansion)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # on the current path: met again, the alias is recursive
+    # Iterative post-order: a deep file must not exhaust the stack here either.
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if not children_done:
+            if id(node) in open_nodes:
+                raise _TooManyValuesError  # a recursive alias expands forever
+            open_nodes.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        open_nodes.discard(id(node))
+        size = 1 + sum(sizes.get(id(child), 1) for child in children)
+        if size > MAX_EXPANDED_NODES:
+            raise _TooManyValuesError
+        sizes[id(node)] = size
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _render_yaml_error(exc: yaml.MarkedYAMLError) -> ConfigProblem:
@@ -710,6 +767,11 @@ def _is_secret(path: JsonPath) -> bool:
 
 
 def _check_secret(ref: SecretRef, environ: Mapping[str, str], path: str) -> ConfigProblem | None:
+    prefix = SECRET_PREFIXES.get(path)
+    if prefix is not None and not ref.env_name.startswith(prefix):
+        return ConfigProblem(
+            path, f"must name a {prefix}* variable, not {ref.env_name} — rename the reference"
+        )
     value = environ.get(ref.env_name)
     if value is not None and value.strip():
         return None

@@ -217,6 +217,21 @@ def compute_partial_plan(
     for problem in matching.errors:
         leave(problem.source_id, problem.message)
     blocked_ids |= matching.refused
+    # A reference to someone this run cannot decide is undecided too: the full run may leave it
+    # empty (that person has errors) where this run would keep it. Repeated for chains.
+    undecided = set(left) | blocked_ids
+    while True:
+        newly = {
+            person.source_id
+            for person in desired
+            if person.source_id not in undecided
+            and _references(employees[person.source_id], config, person.fields) & undecided
+        }
+        if not newly:
+            break
+        for pid in sorted(newly):
+            leave(pid, f"employee {pid} points at an employee who is left to the full run")
+        undecided |= newly
 
     unwritten_links = matching.linked & matching.protected
     resolvable: dict[str, str | _Pending] = {pid: user.target_id for pid, user in known.items()}

@@ -6,41 +6,69 @@ is narrower than the document: it covers what ``apply`` would do and which probl
 people back (changes, problem codes and ids, the format version), not the English wording of
 problem messages nor the summary counts, so rewording a warning does not make a reviewed plan
 stale. See ``docs/github.md`` for how a reviewed plan is applied.
+
+The checksum covers the *unredacted* values, so a plain hash of it would let anyone holding the
+published document test guesses (a birthdate has a few thousand candidates). A published plan
+is therefore sealed with a key (``seal_plan``): ``hmac-sha256:`` over the same body, keyed by a
+secret both ``plan`` and ``apply`` hold. The unkeyed ``sha256:`` form is only the planner's own
+fingerprint of a plan nobody has sealed yet; ``apply`` refuses it. See docs/security.md.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import re
+from dataclasses import replace
 
 from reconciler.core.model import FieldValue, Plan, Problem
+
+#: The prefix of a keyed checksum, the only kind ``apply`` accepts.
+KEYED_PREFIX = "hmac-sha256:"
+#: The prefix of the unkeyed fingerprint of a plan not sealed yet.
+UNKEYED_PREFIX = "sha256:"
 
 #: Version of the plan document. 2: the checksum no longer covers messages or the summary.
 FORMAT_VERSION = 2
 
 #: What a sensitive value looks like in every document and rendering.
 REDACTED = "(redacted)"
+#: What an email or a name looks like in a masked document.
+MASKED = "(masked)"
+
+#: Fields whose values identify a person: a masked document shows only whether they are set.
+PERSONAL_FIELDS: frozenset[str] = frozenset({"email", "first_name", "last_name", "preferred_name"})
+
+_EMAILISH = re.compile(r"[^@\s]+@[^@\s]+")
 
 
-def plan_document(plan: Plan, *, redact: bool = True) -> dict[str, object]:
+def plan_document(plan: Plan, *, redact: bool = True, mask: bool = False) -> dict[str, object]:
     """The canonical JSON document of a plan (``schemas/plan.schema.json``).
 
     With ``redact`` every sensitive field shows ``(redacted)`` instead of a value that is set
-    (an unset value stays ``null``, so "set" and "cleared" remain distinguishable).
+    (an unset value stays ``null``, so "set" and "cleared" remain distinguishable). With
+    ``mask`` (what ``plan --json-out`` uploads) emails, name fields and any value that looks
+    like an email show ``(masked)`` as well, and the document says ``"masked": true``; the
+    checksum still covers the real values, so ``apply --plan`` works from it.
     """
-    return {
+    document: dict[str, object] = {
         "format_version": FORMAT_VERSION,
         "summary": plan.summary,
-        "changes": _changes(plan, redact=redact),
+        "changes": _changes(plan, redact=redact or mask, mask=mask),
         "warnings": [_problem_entry(problem) for problem in plan.warnings],
         "errors": [_problem_entry(problem) for problem in plan.errors],
         "checksum": plan.checksum or compute_checksum(plan),
     }
+    if mask:
+        document["masked"] = True
+    return document
 
 
-def compute_checksum(plan: Plan) -> str:
-    """``sha256:<hex>`` over what a reviewer approves: the unredacted changes in order, the
-    codes and Personio ids of errors and warnings, and the format version.
+def compute_checksum(plan: Plan, key: bytes | None = None) -> str:
+    """``hmac-sha256:<hex>`` keyed by ``key`` over what a reviewer approves: the unredacted
+    changes in order, the codes and Personio ids of errors and warnings, and the format version.
+    Without a key, the unkeyed ``sha256:<hex>`` fingerprint (never published: see the module).
 
     Left out: problem messages (their wording may improve between releases), the summary
     (its counts follow from the changes, ``unchanged`` is a population figure) and the
@@ -53,7 +81,16 @@ def compute_checksum(plan: Plan) -> str:
         "errors": _problem_keys(plan.errors),
     }
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if key is None:
+        return UNKEYED_PREFIX + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if not key:
+        raise ValueError("a plan is sealed with a non-empty key")
+    return KEYED_PREFIX + hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def seal_plan(plan: Plan, key: bytes) -> Plan:
+    """``plan`` carrying its keyed checksum: what may be shown, published and applied."""
+    return replace(plan, checksum=compute_checksum(plan, key))
 
 
 def redact_value(value: FieldValue) -> FieldValue:
@@ -61,7 +98,7 @@ def redact_value(value: FieldValue) -> FieldValue:
     return None if value is None else REDACTED
 
 
-def _changes(plan: Plan, *, redact: bool) -> list[dict[str, object]]:
+def _changes(plan: Plan, *, redact: bool, mask: bool = False) -> list[dict[str, object]]:
     hidden = plan.sensitive_fields if redact else frozenset()
     changes: list[dict[str, object]] = []
     for change in plan.changes:
@@ -69,11 +106,11 @@ def _changes(plan: Plan, *, redact: bool) -> list[dict[str, object]]:
             "action": change.action.value,
             "personio_id": change.source_id,
             "lattice_id": change.target_id,
-            "email": change.email,
+            "email": MASKED if mask else change.email,
             "fields": {
                 field.name: {
-                    "from": redact_value(field.before) if field.name in hidden else field.before,
-                    "to": redact_value(field.after) if field.name in hidden else field.after,
+                    "from": _shown(field.before, field.name in hidden, mask, field.name),
+                    "to": _shown(field.after, field.name in hidden, mask, field.name),
                 }
                 for field in change.fields
             },
@@ -82,6 +119,16 @@ def _changes(plan: Plan, *, redact: bool) -> list[dict[str, object]]:
             entry["depends_on"] = change.depends_on
         changes.append(entry)
     return changes
+
+
+def _shown(value: FieldValue, hidden: bool, mask: bool, name: str) -> FieldValue:
+    if value is None:
+        return None
+    if hidden:
+        return REDACTED
+    if mask and (name in PERSONAL_FIELDS or (isinstance(value, str) and _EMAILISH.search(value))):
+        return MASKED
+    return value
 
 
 def _problem_entry(problem: Problem) -> dict[str, object]:

@@ -304,7 +304,7 @@ def _github_detail(response: httpx.Response, token: str) -> str | None:
     """GitHub's own error ``message``, shortened, with the token scrubbed in case it was echoed."""
     try:
         payload = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     message = payload.get("message") if isinstance(payload, dict) else None
     if not isinstance(message, str) or not message.strip():

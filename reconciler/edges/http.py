@@ -481,11 +481,17 @@ class Sender:
                             attempt,
                         )
                     try:
-                        payload = response.json()
-                    except ValueError:
+                        payload = decode_json(response)
+                    except ValueError as exc:
                         error = not_json_error(
-                            response, system=self.system, method=method, path=path
+                            response,
+                            system=self.system,
+                            method=method,
+                            path=path,
+                            too_deep=isinstance(exc, JsonTooDeepError),
                         )
+                        if isinstance(exc, JsonTooDeepError):
+                            raise self._final(error, attempt) from None  # not transient
                         log.debug("malformed answer from %s %s (attempt %d)", method, url, attempt)
                         unknown_outcome = True
                     else:
@@ -658,9 +664,20 @@ def not_json_error(
     method: str,
     path: str,
     fix: str = "check the base_url",
+    too_deep: bool = False,
 ) -> TransportError:
     """The error for an answer that is not JSON: a web page (a proxy's, a login portal's) is
-    not the API; anything else is usually a truncated answer."""
+    not the API; anything else is usually a truncated answer. ``too_deep``: JSON nested past
+    ``MAX_JSON_DEPTH``, which no real answer is."""
+    if too_deep:
+        return TransportError(
+            f"the answer nests deeper than {MAX_JSON_DEPTH} levels, which no API answer does",
+            system=system,
+            method=method,
+            path=_plain_path(path),
+            status=response.status_code,
+            fix=fix,
+        )
     if _is_html(response):
         return TransportError(
             "the answer is a web page, not the API",
@@ -692,6 +709,40 @@ def json_body(
     if _is_html(response):
         raise not_json_error(response, system=system, method=method, path=path, fix=not_api_fix)
     try:
-        return response.json()
+        return decode_json(response)
     except ValueError as exc:
-        raise not_json_error(response, system=system, method=method, path=path) from exc
+        raise not_json_error(
+            response,
+            system=system,
+            method=method,
+            path=path,
+            too_deep=isinstance(exc, JsonTooDeepError),
+        ) from exc
+
+
+#: No API answer we read nests deeper than a handful of levels; past this it is hostile or
+#: broken, and walking it could exhaust the stack.
+MAX_JSON_DEPTH = 64
+
+
+class JsonTooDeepError(ValueError):
+    """An answer nested deeper than ``MAX_JSON_DEPTH`` levels."""
+
+
+def decode_json(response: httpx.Response) -> object:
+    """The body as JSON; ``ValueError`` when it is not JSON, ``JsonTooDeepError`` when it nests
+    deeper than ``MAX_JSON_DEPTH`` (a RecursionError never escapes)."""
+    try:
+        payload: object = response.json()
+    except RecursionError:
+        raise JsonTooDeepError from None
+    # Iterative, so checking the depth cannot exhaust the stack either.
+    stack: list[tuple[object, int]] = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise JsonTooDeepError
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+    return payload

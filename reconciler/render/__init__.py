@@ -4,7 +4,9 @@ Imports only the standard library, the pure core and the format modules of this 
 A format is anything with a ``name``, a ``description``, ``render_plan`` and ``render_report``
 (see ``Format``). Renderers never change what they show. Sensitive values are ``(redacted)``
 in every format; Markdown, which many people read and which persists, also masks emails and
-name values. Adding a format: one module here, and one ``register_format`` line below.
+name values. Every format makes text from Personio and Lattice inert (``common.inert``): no
+line breaks, control, bidi or zero-width characters, and no line starting a workflow command
+(``::``). Adding a format: one module here, and one ``register_format`` line below.
 
 Careful: the submodule ``json`` shadows the standard library's ``json`` in this namespace.
 """
@@ -16,7 +18,13 @@ from typing import Protocol
 
 from reconciler.core.model import ApplyReport, Plan
 from reconciler.core.safety import Violation
-from reconciler.render.common import mask_email, render_report_summary, render_summary
+from reconciler.render.common import (
+    defuse_lines,
+    inert,
+    mask_email,
+    render_report_summary,
+    render_summary,
+)
 from reconciler.render.json import JsonFormat, render_json, render_report_json
 from reconciler.render.markdown import MarkdownFormat, render_markdown, render_report_markdown
 from reconciler.render.text import TextFormat, render_report_text, render_text
@@ -24,7 +32,9 @@ from reconciler.render.text import TextFormat, render_report_text, render_text
 __all__ = [
     "FORMATS",
     "Format",
+    "defuse_lines",
     "get_format",
+    "inert",
     "mask_email",
     "register_format",
     "render_json",

@@ -1,11 +1,17 @@
 """Pieces every format shares: one-line summaries, how a value is shown, email masking, the
-checksum line, and the size cap long Markdown documents need.
-Imports only the standard library and the pure core (model, plan_document).
+checksum line, making text from Personio or Lattice inert, and the size cap long Markdown
+documents need. Imports only the standard library and the pure core (model, plan_document).
+
+Every value that came from Personio or Lattice (ids, emails, field values, problem messages,
+API error details) passes ``inert`` before it is shown: it stays on its line and cannot drive
+a terminal (ESC sequences), reorder text (bidi controls) or hide (zero-width characters); and
+``defuse_lines`` makes sure no output line starts a GitHub workflow command (``::``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,6 +19,45 @@ from reconciler.core.model import Action, ApplyReport, ChangeResult, FieldValue,
 from reconciler.core.plan_document import REDACTED, compute_checksum
 
 NONE = "(none)"
+
+
+#: Line breaks, C0 and C1 control characters (ESC among them), DEL, bidi controls and
+#: zero-width or invisible characters: what must never reach a terminal, log or comment raw.
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
+)
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: A line a GitHub runner would read as a workflow command (it trims leading blanks first).
+_WORKFLOW_COMMAND = re.compile(r"^([ \t]*)::", re.MULTILINE)
+#: What ``inert`` escapes that ``json.dumps`` leaves raw (it escapes line breaks and C0 itself).
+_UNSAFE_IN_JSON = re.compile(
+    "[\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
+)
+
+
+def inert(text: str) -> str:
+    """``text`` as one line that is safe in any terminal, CI log or document: line breaks,
+    control, bidi and zero-width characters become visible escapes (``\\n``, ``\\u001b``)."""
+    return _UNSAFE.sub(_escape, text)
+
+
+def inert_json(text: str) -> str:
+    """JSON text with the characters ``inert`` escapes written as ``\\uXXXX`` escapes.
+
+    Valid JSON stays valid and equal: those characters can only occur inside strings, and
+    ``json.dumps`` already escapes line breaks and the other C0 controls."""
+    return _UNSAFE_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def defuse_lines(text: str) -> str:
+    """``text`` with every line that would start a workflow command (``::error::…``) prefixed
+    by a backslash, so a CI runner shows it instead of obeying it."""
+    return _WORKFLOW_COMMAND.sub(lambda match: f"{match.group(1)}\\::", text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    character = match.group()
+    return _ESCAPES.get(character) or f"\\u{ord(character):04x}"
 
 
 def render_summary(plan: Plan) -> str:
@@ -45,7 +90,7 @@ def show_value(value: FieldValue, hidden: bool) -> str:
     if hidden:
         return REDACTED
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return inert(json.dumps(value, ensure_ascii=False))
     return str(value)
 
 
@@ -55,7 +100,7 @@ def plan_checksum(plan: Plan) -> str:
 
 
 def result_detail(result: ChangeResult) -> str:
-    return result.detail or "(no detail)"
+    return inert(result.detail) if result.detail else "(no detail)"
 
 
 # ---------------------------------------------------------------------------------------------

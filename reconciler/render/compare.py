@@ -56,7 +56,10 @@ def describe_plan_difference(
             for order, line in _describe(path, kind, item.t1, item.t2):
                 found.setdefault(line, order)
     if not found and reviewed.get("checksum") != fresh.get("checksum"):
-        found["a redacted value differs (the documents show no other difference)"] = (9,)
+        found[
+            "a redacted or masked value differs, or the plan was sealed with another key "
+            "(RECONCILE_PLAN_KEY or the Lattice token; the documents show no other difference)"
+        ] = (9,)
     return tuple(sorted(found, key=lambda line: (found[line], line)))
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from reconciler.core.model import ApplyReport, Outcome, Plan
 from reconciler.core.plan_document import plan_document
 from reconciler.core.safety import Violation
-from reconciler.render.common import plan_checksum
+from reconciler.render.common import inert_json, plan_checksum
 
 #: Version of the apply report document (the plan document has its own, FORMAT_VERSION).
 REPORT_FORMAT_VERSION = 1
@@ -32,9 +32,10 @@ class JsonFormat:
         return render_report_json(report)
 
 
-def render_json(plan: Plan) -> str:
-    """The canonical document, redacted, pretty-printed (``schemas/plan.schema.json``)."""
-    return _dump(plan_document(plan, redact=True))
+def render_json(plan: Plan, *, masked: bool = False) -> str:
+    """The canonical document, redacted, pretty-printed (``schemas/plan.schema.json``); with
+    ``masked`` also without emails and names (what ``plan --json-out`` uploads)."""
+    return _dump(plan_document(plan, redact=True, mask=masked))
 
 
 def render_report_json(report: ApplyReport) -> str:
@@ -65,4 +66,6 @@ def render_report_json(report: ApplyReport) -> str:
 
 
 def _dump(document: object) -> str:
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    # Strings are JSON-escaped, so no line can start a workflow command; bidi and zero-width
+    # characters, which json.dumps leaves raw, are escaped too.
+    return inert_json(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)) + "\n"

@@ -24,7 +24,9 @@ from reconciler.core.model import (
 from reconciler.core.safety import Violation
 from reconciler.render.common import (
     Section,
+    defuse_lines,
     fit,
+    inert,
     mask_email,
     plan_checksum,
     render_report_summary,
@@ -103,7 +105,7 @@ def render_markdown(
     count = len(change_sections)
     priority = [[count], list(range(count)), [count + 1]]
     tail = ["", f"Checksum: `{plan_checksum(plan)}`"]
-    return fit(head, sections, priority, tail, max_chars)
+    return defuse_lines(fit(head, sections, priority, tail, max_chars))
 
 
 def render_report_markdown(
@@ -141,7 +143,9 @@ def render_report_markdown(
                 )
             )
     tail = ["", f"Checksum: `{plan_checksum(report.plan)}`"]
-    return fit(head, sections, [[index] for index in range(len(sections))], tail, max_chars)
+    return defuse_lines(
+        fit(head, sections, [[index] for index in range(len(sections))], tail, max_chars)
+    )
 
 
 def _who(change: Change, mask: bool) -> str:
@@ -216,7 +220,9 @@ def _problem_section(noun: str, problems: Sequence[Problem], *, opened: bool) ->
 
 
 def _code(text: str) -> str:
-    """``text`` (one line: values are JSON-quoted) as a code span, whatever backticks it holds."""
+    """``text`` as a one-line code span, whatever backticks it holds (inside one, HTML,
+    mentions and links are inert)."""
+    text = inert(text)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if longest or text.startswith(" ") or text.endswith(" ") else ""
@@ -224,7 +230,10 @@ def _code(text: str) -> str:
 
 
 def _text(text: str) -> str:
-    """Plain text that Markdown and HTML must not interpret."""
-    text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    """Plain text that Markdown and HTML must not interpret: on one line, no HTML, no
+    ``@mention`` and no autolink (a zero-width space entity breaks both, as Renovate does)."""
+    text = inert(text.replace("\r\n", " ").replace("\n", " ").replace("\r", " "))
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return re.sub(r"([\\`*_\[\]|#])", r"\\\1", text)
+    text = re.sub(r"([\\`*_\[\]|#~])", r"\\\1", text)
+    text = text.replace("@", "@&#8203;").replace("://", ":&#8203;//")
+    return re.sub(r"(?i)\bwww\.", "www&#8203;.", text)

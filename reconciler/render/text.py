@@ -1,7 +1,8 @@
 """The ``text`` format: plans and apply reports for the operator's terminal.
 Imports only the standard library, the pure core and reconciler.render.common.
 
-Emails and values are shown as they are; sensitive values are ``(redacted)``.
+Emails and values are shown as they are; sensitive values are ``(redacted)``. Everything that
+came from Personio or Lattice is made inert first (``common.inert``, ``common.defuse_lines``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Sequence
 from reconciler.core.model import Action, ApplyReport, Change, FieldChange, Outcome, Plan, Problem
 from reconciler.core.safety import Violation
 from reconciler.render.common import (
+    defuse_lines,
+    inert,
     plan_checksum,
     render_report_summary,
     render_summary,
@@ -52,13 +55,14 @@ def render_text(plan: Plan, violations: Sequence[Violation] = ()) -> str:
             lines.append(f"  {_who(change)}")
             lines += [f"      {_field(plan, change, field)}" for field in change.fields]
             if change.depends_on is not None:
-                lines.append(f"      after the create of {change.depends_on} (their manager)")
+                manager = inert(change.depends_on)
+                lines.append(f"      after the create of {manager} (their manager)")
     for title, problems in (("Errors", plan.errors), ("Warnings", plan.warnings)):
         if problems:
             lines += ["", f"{title} ({len(problems)}):"]
             lines += [f"  {_problem(problem)}" for problem in problems]
     lines += ["", *_verdict(violations), f"Checksum: {plan_checksum(plan)}"]
-    return "\n".join(lines) + "\n"
+    return defuse_lines("\n".join(lines) + "\n")
 
 
 def render_report_text(report: ApplyReport) -> str:
@@ -75,12 +79,12 @@ def render_report_text(report: ApplyReport) -> str:
                 for result in results
             ]
     lines += ["", f"Checksum: {plan_checksum(report.plan)}"]
-    return "\n".join(lines) + "\n"
+    return defuse_lines("\n".join(lines) + "\n")
 
 
 def _who(change: Change) -> str:
-    where = "new" if change.target_id is None else f"Lattice {change.target_id}"
-    return f"{change.source_id or '(no Personio id)'} {change.email} ({where})"
+    where = "new" if change.target_id is None else f"Lattice {inert(change.target_id)}"
+    return f"{inert(change.source_id or '(no Personio id)')} {inert(change.email)} ({where})"
 
 
 def _field(plan: Plan, change: Change, field: FieldChange) -> str:
@@ -92,7 +96,7 @@ def _field(plan: Plan, change: Change, field: FieldChange) -> str:
 
 
 def _problem(problem: Problem) -> str:
-    return f"{problem.source_id or '-'} {problem.code}: {problem.message}"
+    return f"{inert(problem.source_id or '-')} {problem.code}: {inert(problem.message)}"
 
 
 def _verdict(violations: Sequence[Violation]) -> list[str]:
@@ -100,7 +104,7 @@ def _verdict(violations: Sequence[Violation]) -> list[str]:
         return ["Safety: ok — within the safety policy"]
     lines = ["Safety: REFUSED by the safety policy"]
     lines += [
-        f"  - {v.message}{'' if v.forceable else ' (--force cannot override this)'}"
+        f"  - {inert(v.message)}{'' if v.forceable else ' (--force cannot override this)'}"
         for v in violations
     ]
     return lines

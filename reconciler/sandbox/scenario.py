@@ -94,7 +94,12 @@ class Sandbox:
         return self.lattice.transport()
 
     def connections(self) -> Connections:
-        """In-process connections to both emulators: no network, no rate limit, no waiting."""
+        """In-process connections to both emulators: no network, no rate limit, no waiting.
+
+        Not subject to the endpoint allow-list (``reconciler.endpoints``): these connections
+        are built here, by trusted code, from in-process transports, so no request and no
+        credential can leave the process whatever the config says (docs/security.md).
+        """
         return Connections(
             personio_base_url=self.personio_base_url,
             personio_client_id=self.personio_client_id,

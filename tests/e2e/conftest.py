@@ -39,14 +39,20 @@ PLAN_SCHEMA = REPO / "schemas" / "plan.schema.json"
 
 #: The variables the example config references; every test run starts with them unset so the
 #: developer's own shell never leaks into a test.
-SECRET_VARIABLES = ("PERSONIO_CLIENT_ID", "PERSONIO_CLIENT_SECRET", "LATTICE_SCIM_TOKEN")
+SECRET_VARIABLES = (
+    "PERSONIO_CLIENT_ID",
+    "PERSONIO_CLIENT_SECRET",
+    "LATTICE_SCIM_TOKEN",
+    "RECONCILE_ALLOW_ENDPOINTS",
+    "RECONCILE_PLAN_KEY",
+)
 
 #: The first plan of the built-in sandbox (60 people, seed 7), as its summary line says.
 SANDBOX_SUMMARY = (
     "Plan: 3 to create, 1 to link, 1 to reactivate, 4 to update, 1 to deactivate, 45 unchanged"
 )
 ACTIONS = ("create", "link", "reactivate", "update", "deactivate")
-CHECKSUM = re.compile(r"Checksum: `?(sha256:[0-9a-f]{64})`?")
+CHECKSUM = re.compile(r"Checksum: `?(hmac-sha256:[0-9a-f]{64})`?")
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
@@ -236,6 +242,8 @@ def serve_sandbox(
                 "PERSONIO_CLIENT_ID": box.personio_client_id,
                 "PERSONIO_CLIENT_SECRET": box.personio_client_secret,
                 "LATTICE_SCIM_TOKEN": box.lattice_token,
+                # The emulators are not the built-in API hosts: allowed as an operator would.
+                "RECONCILE_ALLOW_ENDPOINTS": f"{personio_server.url},{lattice_server.url}",
             },
         )
 

@@ -292,6 +292,7 @@ def test_an_unreachable_personio_is_one_line_and_exit_1_without_a_traceback(
             "PERSONIO_CLIENT_ID": "sandbox-client",
             "PERSONIO_CLIENT_SECRET": "not-a-secret-SENTINEL",
             "LATTICE_SCIM_TOKEN": "not-a-secret-SENTINEL",
+            "RECONCILE_ALLOW_ENDPOINTS": f"http://127.0.0.1:{port}",
         },
         cwd=kit.repo,
         capture_output=True,
@@ -393,7 +394,7 @@ def test_a_json_plan_of_an_unsafe_plan_is_still_written(kit: Kit, tmp_path: Path
     [
         ["plan", "--sandbox", "--detailed-exitcode", "--formt", "json"],
         ["plan", "--sandbox", "--detailed-exitcode", "--format", "yaml"],
-        ["apply", "--sandbox", "--checksum", "sha256:0", "--plan", "plan.json"],
+        ["apply", "--sandbox", "--checksum", "hmac-sha256:0", "--plan", "plan.json"],
     ],
     ids=["mistyped option", "unknown format", "checksum and plan"],
 )

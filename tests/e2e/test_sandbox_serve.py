@@ -113,6 +113,8 @@ def test_serve_prints_urls_a_config_snippet_and_the_credentials(
         f"  base_url: {lattice_url}",
         "",
         "and in your shell:",
+        f"  export RECONCILE_ALLOW_ENDPOINTS=http://127.0.0.1:{personio_port},"
+        f"http://127.0.0.1:{lattice_port}",
         "  export PERSONIO_CLIENT_ID=sandbox-client PERSONIO_CLIENT_SECRET=sandbox-secret "
         "LATTICE_SCIM_TOKEN=sandbox-token",
         "",
@@ -126,8 +128,10 @@ def test_plan_and_apply_work_against_the_served_emulators_until_ctrl_c(
     process, banner = served
     match = FIRST_LINE.match(banner[0])
     assert match is not None
-    exports = next(line for line in banner if line.startswith("  export "))
-    env = dict(item.split("=", 1) for item in exports.removeprefix("  export ").split())
+    exports = [line for line in banner if line.startswith("  export ")]
+    env = dict(
+        item.split("=", 1) for line in exports for item in line.removeprefix("  export ").split()
+    )
     config = tmp_path / "served.yaml"
     config.write_text(
         kit.config_text(

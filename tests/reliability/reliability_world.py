@@ -608,12 +608,17 @@ def write_config(
     return path
 
 
-def cli_env(world: World) -> dict[str, str | None]:
-    """The variables the example config references, set to ``world``'s credentials."""
+def cli_env(world: World, servers: Servers, *origins: str) -> dict[str, str | None]:
+    """The variables the example config references, set to ``world``'s credentials, and the
+    localhost servers (plus ``origins``) allowed as endpoints, as an operator would."""
     return {
         "PERSONIO_CLIENT_ID": PERSONIO_CLIENT_ID,
         "PERSONIO_CLIENT_SECRET": world.client_secret,
         "LATTICE_SCIM_TOKEN": world.lattice_token,
+        "RECONCILE_ALLOW_ENDPOINTS": ",".join(
+            (servers.personio_url, servers.lattice_url, *origins)
+        ),
+        "RECONCILE_PLAN_KEY": None,
     }
 
 

@@ -174,7 +174,8 @@ def transcript(server_pair: Servers, tmp_path_factory: pytest.TempPathFactory) -
 def _run_everything(servers: Servers, folder: Path, recipe: Recipe, found: Transcript) -> None:
     world = build_world(recipe)
     servers.plug(world)
-    env = cli_env(world)
+    closed = f"http://127.0.0.1:{_closed_port()}"
+    env = cli_env(world, servers, closed)
     personio_url, lattice_url = servers.personio_url, servers.lattice_url
     config = str(
         write_config(
@@ -192,7 +193,7 @@ def _run_everything(servers: Servers, folder: Path, recipe: Recipe, found: Trans
     unreachable = str(
         write_config(
             folder / "unreachable.yaml",
-            personio_url=f"http://127.0.0.1:{_closed_port()}",
+            personio_url=closed,
             lattice_url=servers.lattice_url,
         )
     )
@@ -205,7 +206,7 @@ def _run_everything(servers: Servers, folder: Path, recipe: Recipe, found: Trans
         out = folder / f"plan.{fmt}"
         found.add(f"plan {fmt} --out", run_cli(*plan, "--out", str(out), env=env), 0)
 
-    stale = ("apply", "--config", config, "--checksum", "sha256:" + "0" * 64)
+    stale = ("apply", "--config", config, "--checksum", "hmac-sha256:" + "0" * 64)
     found.add("apply stale", run_cli(*stale, env=env), 1)
     found.add("plan unsafe", run_cli("plan", "--config", unsafe, env=env), 3)
     found.add("apply unsafe", run_cli("apply", "--config", unsafe, env=env), 3)

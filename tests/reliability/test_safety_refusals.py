@@ -105,7 +105,9 @@ def test_an_empty_personio_answer_writes_nothing_even_with_force(
     config = _config_file(tmp_path, servers)
     before = _active_users(world)
 
-    result = run_cli("apply", "--config", config, "--force", "--no-progress", env=cli_env(world))
+    result = run_cli(
+        "apply", "--config", config, "--force", "--no-progress", env=cli_env(world, servers)
+    )
 
     assert result.exit_code == EXIT_UNSAFE, result.output
     assert "error: --force cannot override this; fix the cause first" in result.stderr
@@ -143,7 +145,7 @@ def test_an_answer_missing_most_employees_exits_3_and_writes_nothing(
     world = _cli_world(servers, _kept(sandbox_recipe(), 0.1))
     config = _config_file(tmp_path, servers)
 
-    result = run_cli(command, "--config", config, "--no-progress", env=cli_env(world))
+    result = run_cli(command, "--config", config, "--no-progress", env=cli_env(world, servers))
 
     assert result.exit_code == EXIT_UNSAFE, result.output
     assert "max_deactivations" in result.stdout  # the plan is still shown, with the verdict
@@ -164,8 +166,8 @@ def test_a_config_edit_deactivating_most_of_the_company_exits_3(
     world = _cli_world(servers, sandbox_recipe())
     config = _config_file(tmp_path, servers, sync=EXTERNAL_ONLY)
 
-    planned = run_cli("plan", "--config", config, "--no-progress", env=cli_env(world))
-    applied = run_cli("apply", "--config", config, "--no-progress", env=cli_env(world))
+    planned = run_cli("plan", "--config", config, "--no-progress", env=cli_env(world, servers))
+    applied = run_cli("apply", "--config", config, "--no-progress", env=cli_env(world, servers))
 
     assert (planned.exit_code, applied.exit_code) == (EXIT_UNSAFE, EXIT_UNSAFE)
     assert "error: the safety policy refuses this plan; apply would need --force" in (
@@ -183,8 +185,10 @@ def test_force_applies_a_forceable_refusal_and_the_next_plan_is_empty(
     external_only = _config(sync=dataclasses.replace(_config().sync, employee_types=("external",)))
     expected = app.plan(external_only, sandbox_recipe().build().connections()).plan
 
-    forced = run_cli("apply", "--config", config, "--force", "--no-progress", env=cli_env(world))
-    again = run_cli("plan", "--config", config, "--detailed-exitcode", env=cli_env(world))
+    forced = run_cli(
+        "apply", "--config", config, "--force", "--no-progress", env=cli_env(world, servers)
+    )
+    again = run_cli("plan", "--config", config, "--detailed-exitcode", env=cli_env(world, servers))
 
     assert forced.exit_code == EXIT_OK, forced.output
     assert "warning: safety thresholds overridden with --force" in forced.stderr
@@ -228,7 +232,7 @@ def test_a_tenant_below_min_population_is_not_refused_by_the_cli(
     assert _active_users(world) < 10  # below the example's min_population
     config = _config_file(tmp_path, servers, sync=EXTERNAL_ONLY)
 
-    result = run_cli("apply", "--config", config, "--no-progress", env=cli_env(world))
+    result = run_cli("apply", "--config", config, "--no-progress", env=cli_env(world, servers))
 
     assert result.exit_code == EXIT_OK, result.output
     assert "Safety: ok — within the safety policy" in result.stdout
@@ -273,7 +277,7 @@ def test_adding_inactive_to_the_statuses_exits_3_and_reactivates_nobody(
     config = _config_file(tmp_path, servers, sync=WITH_INACTIVE)
     before = _active_users(world)
 
-    result = run_cli("apply", "--config", config, "--no-progress", env=cli_env(world))
+    result = run_cli("apply", "--config", config, "--no-progress", env=cli_env(world, servers))
 
     assert result.exit_code == EXIT_UNSAFE, result.output
     assert "error: refused: " in result.stderr
@@ -305,8 +309,8 @@ def test_pointing_at_another_companys_lattice_exits_3_and_invites_nobody(
     config = _config_file(tmp_path, servers)
     users = len(world.lattice.users)
 
-    planned = run_cli("plan", "--config", config, "--no-progress", env=cli_env(world))
-    applied = run_cli("apply", "--config", config, "--no-progress", env=cli_env(world))
+    planned = run_cli("plan", "--config", config, "--no-progress", env=cli_env(world, servers))
+    applied = run_cli("apply", "--config", config, "--no-progress", env=cli_env(world, servers))
 
     assert (planned.exit_code, applied.exit_code) == (EXIT_UNSAFE, EXIT_UNSAFE)
     assert "max_creates.count" in planned.stdout

@@ -153,13 +153,13 @@ def test_settings_written_in_the_file_replace_the_defaults() -> None:
 version: 1
 personio:
   base_url: http://localhost:8080/v1/
-  client_id: env:SANDBOX_ID
-  client_secret: env:SANDBOX_SECRET
+  client_id: env:PERSONIO_SANDBOX_ID
+  client_secret: env:PERSONIO_SANDBOX_SECRET
   app_id: acme-test
   partner_id: acme
 lattice:
   base_url: https://api.emea.latticehq.com/scim/v2/
-  token: env:SANDBOX_TOKEN
+  token: env:LATTICE_SANDBOX_TOKEN
   max_requests_per_second: 2.5
 sync:
   employee_types: [external]
@@ -183,14 +183,14 @@ safety:
         == Config(
             personio=PersonioSettings(
                 base_url="http://localhost:8080/v1",
-                client_id=SecretRef("SANDBOX_ID"),
-                client_secret=SecretRef("SANDBOX_SECRET"),
+                client_id=SecretRef("PERSONIO_SANDBOX_ID"),
+                client_secret=SecretRef("PERSONIO_SANDBOX_SECRET"),
                 app_id="acme-test",
                 partner_id="acme",
             ),
             lattice=LatticeSettings(
                 base_url="https://api.emea.latticehq.com/scim/v2",
-                token=SecretRef("SANDBOX_TOKEN"),
+                token=SecretRef("LATTICE_SANDBOX_TOKEN"),
                 max_requests_per_second=2.5,
             ),
             sync=SyncSettings(

@@ -35,6 +35,7 @@ from reconciler.core.plan_document import (
     compute_checksum,
     plan_document,
     redact_value,
+    seal_plan,
 )
 from reconciler.core.planner import compute_plan
 from reconciler.render import render_json
@@ -118,12 +119,12 @@ def reworded(problem: Problem) -> Problem:
 
 
 def test_the_document_follows_the_schema_redacted_or_not() -> None:
-    plan = sample_plan()
+    plan = seal_plan(sample_plan(), b"test plan key")
 
     for document in (plan_document(plan), plan_document(plan, redact=False)):
         SCHEMA.validate(document)
         assert document["format_version"] == FORMAT_VERSION == 2
-        assert document["checksum"] == plan.checksum == compute_checksum(plan)
+        assert document["checksum"] == plan.checksum == compute_checksum(plan, b"test plan key")
 
 
 def test_sensitive_values_are_redacted_but_set_and_cleared_stay_apart() -> None:
@@ -401,7 +402,10 @@ def test_a_changed_redacted_value_is_reported_without_it() -> None:
 
     lines = describe_plan_difference(document_of(reviewed_fresh), document_of(changed))
 
-    assert lines == ("a redacted value differs (the documents show no other difference)",)
+    assert lines == (
+        "a redacted or masked value differs, or the plan was sealed with another key "
+        "(RECONCILE_PLAN_KEY or the Lattice token; the documents show no other difference)",
+    )
 
 
 def test_a_reviewed_file_compares_like_its_document() -> None:
@@ -447,3 +451,83 @@ def test_an_older_format_and_odd_entries_are_described_not_fatal() -> None:
         describe_plan_difference({"checksum": "sha256:0"}, reviewed)[0]
         == "format version (none) → 2"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The keyed checksum and the masked document (docs/security.md)
+# ---------------------------------------------------------------------------------------------
+
+KEY = b"the key plan and apply both hold"
+
+
+def birthday_plan(birthday: dt.date) -> Plan:
+    """One new hire whose birthdate is the secret an attacker wants."""
+    employees = [employee(1, birthday=birthday)]
+    return compute_plan(
+        SourceSnapshot(tuple(employees)), [], CONFIG, source=PERSONIO, target=LATTICE
+    )
+
+
+def test_the_same_key_and_data_give_the_same_checksum_and_another_key_another() -> None:
+    plan = sample_plan()
+
+    sealed = seal_plan(plan, KEY)
+
+    assert re.fullmatch(r"hmac-sha256:[0-9a-f]{64}", sealed.checksum)
+    assert seal_plan(sample_plan(), KEY).checksum == sealed.checksum
+    assert seal_plan(plan, b"another key").checksum != sealed.checksum
+    assert compute_checksum(plan).startswith("sha256:")  # the unsealed fingerprint differs too
+    assert compute_checksum(plan).removeprefix("sha256:") not in sealed.checksum
+
+
+def test_brute_forcing_the_published_checksum_cannot_confirm_a_guessed_birthdate() -> None:
+    secret_birthday = dt.date(1994, 3, 17)
+    published = json.loads(render_json(seal_plan(birthday_plan(secret_birthday), KEY), masked=True))
+    assert "1994-03-17" not in json.dumps(published)
+    candidates = [dt.date(1994, 1, 1) + dt.timedelta(days=n) for n in range(365)]
+
+    def confirmed(key: bytes | None) -> list[dt.date]:
+        """Re-hash every candidate the way an attacker would, with the key they guess."""
+        return [
+            day
+            for day in candidates
+            if compute_checksum(birthday_plan(day), key) == published["checksum"]
+        ]
+
+    # Without the key: not the plain hash, not an empty or guessable key.
+    for guess in (None, b"x", b"sandbox-token", b"LATTICE_SCIM_TOKEN"):
+        assert confirmed(guess) == []
+    # The attack is real: whoever holds the key confirms the date at once.
+    assert confirmed(KEY) == [secret_birthday]
+
+
+def test_a_masked_document_has_no_email_name_or_sensitive_value_but_the_same_checksum() -> None:
+    plan = seal_plan(sample_plan(), KEY)
+
+    masked = plan_document(plan, mask=True)
+    text = json.dumps(masked)
+
+    SCHEMA.validate(masked)
+    assert masked["masked"] is True
+    assert masked["checksum"] == plan.checksum
+    assert "@" not in text
+    assert not re.search(r"Given\d", text)
+    assert "CC-" not in text
+    assert "1970-01" not in text
+    assert masked["summary"] == plan_document(plan)["summary"]
+
+
+def test_describe_plan_difference_works_on_masked_documents() -> None:
+    reviewed_plan = seal_plan(sample_plan(), KEY)
+    reviewed = json.loads(render_json(reviewed_plan, masked=True))
+    # A person dropped from the plan and a title edited since the review.
+    changes = list(reviewed_plan.changes)
+    dropped = changes.pop(0)
+    fresh_plan = seal_plan(dataclasses.replace(reviewed_plan, changes=tuple(changes)), KEY)
+
+    lines = describe_plan_difference(reviewed, plan_document(fresh_plan, mask=True))
+
+    removed = f"change removed: {dropped.action.value} {dropped.source_id} "
+    assert any(line.startswith(removed) for line in lines), lines
+    assert not any("@" in line for line in lines)
+    assert describe_plan_difference(reviewed, plan_document(reviewed_plan, mask=True)) == ()

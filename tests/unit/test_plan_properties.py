@@ -31,10 +31,13 @@ from reconciler.core.model import (
     SyncSettings,
     TargetUser,
 )
-from reconciler.core.plan_document import plan_document
+from reconciler.core.plan_document import plan_document, seal_plan
 from reconciler.core.planner import compute_plan
 from reconciler.sources.personio.profile import PERSONIO, default_fields
 from reconciler.targets.lattice.profile import LATTICE
+
+#: Plans are published sealed with a key (``seal_plan``); the schema describes sealed documents.
+KEY = b"test plan key"
 
 SCHEMA = jsonschema.Draft202012Validator(
     json.loads(
@@ -268,7 +271,7 @@ def test_a_second_plan_after_applying_the_first_has_nothing_to_do(
 ) -> None:
     people, users, config = scenario
     first = plan(people, users, config)
-    SCHEMA.validate(plan_document(first))
+    SCHEMA.validate(plan_document(seal_plan(first, KEY)))
 
     second = plan(people, apply_to(users, first), config)
 

@@ -32,10 +32,13 @@ from reconciler.core.model import (
     SyncSettings,
     TargetUser,
 )
-from reconciler.core.plan_document import compute_checksum, plan_document
+from reconciler.core.plan_document import compute_checksum, plan_document, seal_plan
 from reconciler.core.planner import compute_plan
 from reconciler.sources.personio.profile import PERSONIO
 from reconciler.targets.lattice.profile import LATTICE
+
+#: Plans are published sealed with a key (``seal_plan``); the schema describes sealed documents.
+KEY = b"test plan key"
 
 SCHEMA = jsonschema.Draft202012Validator(
     json.loads(
@@ -116,8 +119,8 @@ def plan_for(
         source=PERSONIO,
         target=LATTICE,
     )
-    SCHEMA.validate(plan_document(plan))
-    SCHEMA.validate(plan_document(plan, redact=False))
+    SCHEMA.validate(plan_document(seal_plan(plan, KEY)))
+    SCHEMA.validate(plan_document(seal_plan(plan, KEY), redact=False))
     return plan
 
 
@@ -857,7 +860,7 @@ def test_sensitive_values_are_redacted_in_the_document_but_not_in_the_checksum()
     assert "CC-1" not in redacted
     assert '"birth_date": {"from": null, "to": "(redacted)"}' in redacted
     assert "1961-07-04" in full
-    SCHEMA.validate(plan_document(plan))
+    SCHEMA.validate(plan_document(seal_plan(plan, KEY)))
     # A different birthdate is a different plan, though its redacted document looks the same.
     changed = [
         dataclasses.replace(e, attributes={**e.attributes, "birthday": dt.date(1961, 7, 5)})
@@ -924,7 +927,7 @@ def test_a_plan_built_by_hand_still_gets_a_checksum_in_its_document() -> None:
     document = plan_document(plan)
 
     assert document["checksum"] == compute_checksum(plan)
-    SCHEMA.validate(document)
+    SCHEMA.validate(plan_document(seal_plan(plan, KEY)))
 
 
 @pytest.mark.parametrize(
@@ -979,7 +982,7 @@ def test_a_plan_built_by_hand_still_gets_a_checksum_in_its_document() -> None:
     ],
 )
 def test_the_schema_rejects_malformed_documents(document: dict[str, object]) -> None:
-    valid = plan_document(Plan(changes=(), unchanged=0))
+    valid = plan_document(seal_plan(Plan(changes=(), unchanged=0), KEY))
     SCHEMA.validate(valid)
 
     with pytest.raises(jsonschema.ValidationError):

@@ -196,7 +196,7 @@ def is_invalid_token(response: httpx.Response) -> bool:
 def _success_is_false(response: httpx.Response) -> bool:
     try:
         payload = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return isinstance(payload, dict) and payload.get("success") is False
 
@@ -209,7 +209,7 @@ def personio_error_message(response: httpx.Response, *, scrub: Iterable[str] = (
     """
     try:
         payload = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(payload, dict):
         return None

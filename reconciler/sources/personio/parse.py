@@ -96,6 +96,11 @@ def compute_page_overlap(pages: Iterable[Sequence[Employee | Problem]]) -> str |
     return None
 
 
+#: More employees than any Personio company has: a larger total is a broken or hostile answer,
+#: and believing it would plan billions of page requests.
+MAX_EMPLOYEES = 1_000_000
+
+
 def parse_employee_page(payload: object, *, offset: int) -> tuple[int, list[Mapping[str, object]]]:
     """``(metadata.total_elements, raw employee objects)`` from one page envelope."""
     where = f"{SYSTEM} GET {EMPLOYEES_PATH} offset={offset}"
@@ -108,6 +113,13 @@ def parse_employee_page(payload: object, *, offset: int) -> tuple[int, list[Mapp
     if not isinstance(total, int) or isinstance(total, bool) or total < 0:
         raise SourceDataError(
             "Personio's employee page has no usable metadata.total_elements", where=where
+        )
+    if total > MAX_EMPLOYEES:
+        raise SourceDataError(
+            f"Personio's employee page claims {total:,} employees (metadata.total_elements), "
+            f"more than the {MAX_EMPLOYEES:,} any company has — the answer cannot be trusted",
+            where=where,
+            fix="check personio.base_url and run again",
         )
     data = payload.get("data")
     if not isinstance(data, list):
@@ -316,7 +328,7 @@ def parse_tags(value: object) -> tuple[str, ...] | None:
     if text.startswith("["):
         try:
             decoded = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             decoded = None
         if isinstance(decoded, list):
             return _sorted_texts(_nested_name(item) for item in decoded)

@@ -11,6 +11,10 @@ from reconciler.core.profiles import SourceProfile
 #: Personio's API v1; the only host a Personio credential is sent to by default.
 DEFAULT_BASE_URL = "https://api.personio.de/v1"
 
+#: The hosts a Personio credential may be sent to without RECONCILE_ALLOW_ENDPOINTS (https only;
+#: see docs/security.md).
+ALLOWED_HOSTS: tuple[str, ...] = ("api.personio.de",)
+
 #: Allowed values in their canonical order; ``Config`` lists them in this order whatever the
 #: file says, so two files that mean the same thing load into equal values.
 STATUSES: tuple[str, ...] = ("active", "onboarding", "leave", "inactive")

@@ -14,6 +14,10 @@ from reconciler.targets.scim.dialect import RFC7643_LOCATIONS, ScimDialect
 DEFAULT_BASE_URL = "https://api.latticehq.com/scim/v2"
 EMEA_BASE_URL = "https://api.emea.latticehq.com/scim/v2"
 
+#: The hosts the SCIM key may be sent to without RECONCILE_ALLOW_ENDPOINTS (https only; see
+#: docs/security.md).
+ALLOWED_HOSTS: tuple[str, ...] = ("api.latticehq.com", "api.emea.latticehq.com")
+
 LATTICE = TargetProfile(
     name="Lattice",
     # Lattice applies nickName only when a user is created.

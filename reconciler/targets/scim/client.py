@@ -207,6 +207,11 @@ def _parse_users(resources: Iterable[object], path: str, dialect: ScimDialect) -
     return users
 
 
+#: More users than any Lattice tenant has: a larger totalResults is a broken or hostile answer,
+#: and believing it would plan billions of page requests.
+MAX_USERS = 1_000_000
+
+
 def _list_page(
     body: Mapping[str, object], path: str, dialect: ScimDialect
 ) -> tuple[int, list[TargetUser]]:
@@ -220,6 +225,15 @@ def _list_page(
             method="GET",
             path=path,
             fix="check that lattice.base_url points at the SCIM service (…/scim/v2)",
+        )
+    if total < 0 or total > MAX_USERS:
+        raise TransportError(
+            f"the SCIM ListResponse claims totalResults {total:,}, outside 0…{MAX_USERS:,} — the "
+            "answer cannot be trusted",
+            system=SYSTEM,
+            method="GET",
+            path=path,
+            fix="check lattice.base_url and run again",
         )
     return total, _parse_users(resources, path, dialect)
 

@@ -321,7 +321,7 @@ def parse_error_detail(response: httpx.Response) -> str | None:
     """
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(body, dict):
         return None
