@@ -44,13 +44,10 @@ from reconciler.core.model import (
 from reconciler.core.normalise import fold, id_sort_key, normalise_email
 from reconciler.core.plan_document import compute_checksum
 from reconciler.core.planner import (
-    _PENDING,
     _create_changes,
     _limit_choices,
-    _ManagerContext,
     _match,
-    _Pending,
-    _resolve_managers,
+    _resolve,
     _updates,
     _Words,
 )
@@ -233,32 +230,14 @@ def compute_partial_plan(
             leave(pid, f"employee {pid} points at an employee who is left to the full run")
         undecided |= newly
 
-    unwritten_links = matching.linked & matching.protected
-    resolvable: dict[str, str | _Pending] = {pid: user.target_id for pid, user in known.items()}
-    resolvable.update(
-        {
-            pid: user.target_id
-            for pid, user in matching.matched.items()
-            if pid not in unwritten_links
-        }
-    )
-    create_ids = {person.source_id for person in matching.creates}
-    resolvable.update(dict.fromkeys(create_ids, _PENDING))
-    managed = [
-        person
-        for person in desired
-        if person.source_id in matching.matched and person.source_id not in matching.protected
-    ]
-    desired_fields = _resolve_managers(
-        [*managed, *matching.creates],
-        resolvable,
-        _ManagerContext(
-            out_of_scope=mapping.out_of_scope_ids,
-            blocked=frozenset(blocked_ids),
-            in_scope=frozenset(person.source_id for person in mapping.desired),
-        ),
-        words,
-        warnings,
+    resolvable, create_ids, managed, desired_fields = _resolve(
+        desired,
+        matching,
+        mapping,
+        blocked_ids=blocked_ids,
+        words=words,
+        warnings=warnings,
+        known={pid: user.target_id for pid, user in known.items()},
     )
     edges: dict[str, str | None] = {}
     for person in [*managed, *matching.creates]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
-from reconciler.core.mapping import compute_desired_users, unique_problems
+from reconciler.core.mapping import MappingResult, compute_desired_users, unique_problems
 from reconciler.core.model import (
     Action,
     Change,
@@ -95,29 +95,8 @@ def _compute_plan(
     errors += matching.errors
     blocked_ids |= matching.refused
 
-    # Personio id → SCIM id of everyone whose user exists once this plan's links are written
-    # (exactly what the applier can resolve), or _PENDING for those this plan creates.
-    unwritten_links = matching.linked & matching.protected
-    resolvable: dict[str, str | _Pending] = {
-        pid: user.target_id for pid, user in matching.matched.items() if pid not in unwritten_links
-    }
-    create_ids = {person.source_id for person in matching.creates}
-    resolvable.update(dict.fromkeys(create_ids, _PENDING))
-    managed = [
-        person
-        for person in desired
-        if person.source_id in matching.matched and person.source_id not in matching.protected
-    ]
-    desired_fields = _resolve_managers(
-        [*managed, *matching.creates],
-        resolvable,
-        _ManagerContext(
-            out_of_scope=mapping.out_of_scope_ids,
-            blocked=frozenset(blocked_ids),
-            in_scope=frozenset(person.source_id for person in mapping.desired),
-        ),
-        words,
-        warnings,
+    resolvable, create_ids, managed, desired_fields = _resolve(
+        desired, matching, mapping, blocked_ids=blocked_ids, words=words, warnings=warnings
     )
 
     changes, unchanged = _updates(
@@ -153,6 +132,57 @@ def _compute_plan(
         target_users=sum(1 for user in users if user.active),
     )
     return replace(plan, checksum=compute_checksum(plan))
+
+
+#: ``_resolve``'s answer: resolvable ids, the ids this plan creates, the managed people, and
+#: every person's fields with the manager made safe.
+_Resolved = tuple[
+    dict[str, "str | _Pending"], set[str], list[DesiredUser], dict[str, Mapping[str, FieldValue]]
+]
+
+
+def _resolve(
+    desired: Sequence[DesiredUser],
+    matching: _Matching,
+    mapping: MappingResult,
+    *,
+    blocked_ids: set[str],
+    words: _Words,
+    warnings: list[Problem],
+    known: Mapping[str, str] | None = None,
+) -> _Resolved:
+    """Source id → target id of everyone whose user exists once this plan's links are written
+    (exactly what the applier can resolve), or _PENDING for those this plan creates; ``known``
+    adds target users found outside the plan (a fast run's look-ups). Then the managed people
+    and every person's fields with the manager resolved through those ids, never by email."""
+    unwritten_links = matching.linked & matching.protected
+    resolvable: dict[str, str | _Pending] = dict(known or {})
+    resolvable.update(
+        {
+            pid: user.target_id
+            for pid, user in matching.matched.items()
+            if pid not in unwritten_links
+        }
+    )
+    create_ids = {person.source_id for person in matching.creates}
+    resolvable.update(dict.fromkeys(create_ids, _PENDING))
+    managed = [
+        person
+        for person in desired
+        if person.source_id in matching.matched and person.source_id not in matching.protected
+    ]
+    desired_fields = _resolve_managers(
+        [*managed, *matching.creates],
+        resolvable,
+        _ManagerContext(
+            out_of_scope=mapping.out_of_scope_ids,
+            blocked=frozenset(blocked_ids),
+            in_scope=frozenset(person.source_id for person in mapping.desired),
+        ),
+        words,
+        warnings,
+    )
+    return resolvable, create_ids, managed, desired_fields
 
 
 # ---------------------------------------------------------------------------------------------
