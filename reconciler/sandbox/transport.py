@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.server
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -44,6 +45,18 @@ def in_process_transport(handler: Handler) -> httpx.MockTransport:
     return httpx.MockTransport(handle)
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    """A server that says nothing when a client hangs up before its answer is written (a
+    client that timed out or stopped): that is the client's business, not an error here,
+    and printing it would land in the output of whoever shares this process."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 class EmulatorServer:
     """``handler`` served over real HTTP on 127.0.0.1 (a free port unless one is given).
 
@@ -53,7 +66,7 @@ class EmulatorServer:
     def __init__(self, handler: Handler, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.handler = handler
         server_handler = _make_request_handler(handler)
-        self._server = http.server.ThreadingHTTPServer((host, port), server_handler)
+        self._server = _QuietServer((host, port), server_handler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

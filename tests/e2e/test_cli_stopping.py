@@ -143,10 +143,10 @@ def test_a_run_past_its_timeout_ends_with_one_line_naming_the_system_and_url(
 def test_when_lattice_fails_the_personio_side_stops_within_a_page(
     serve_sandbox: ServeSandbox,
 ) -> None:
-    # 2,000 people are 20 Personio pages of 0.3 s each (4 at a time: ~1.5 s in all); Lattice
+    # 2,000 people are 20 Personio pages of 1 s each (4 at a time: ~5 s in all); Lattice
     # refuses the key at once.
     live = serve_sandbox(build_sandbox(employees=2000, drift=False))
-    live.box.personio.faults = PersonioFaults(slow_seconds=0.3)
+    live.box.personio.faults = PersonioFaults(slow_seconds=1.0)
     env = {**live.env, "LATTICE_SCIM_TOKEN": "not-the-key"}
 
     result = live.run("plan", "--no-progress", env=env)
