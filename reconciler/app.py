@@ -8,6 +8,7 @@ did not apply everything ``ApplyError`` (carrying its report). Nothing here prin
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -344,14 +345,9 @@ def fast_plan(
                         "measured against all %d users, deactivated ones included",
                         population,
                     )
-                computed = compute_partial_plan(
-                    snapshot,
-                    actual,
-                    resolved,
-                    source=PERSONIO,
-                    target=LATTICE,
-                    target_population=population,
-                )
+                # The population is the only input that changed, and the checksum does not
+                # cover it: no need to plan again.
+                computed = dataclasses.replace(computed, target_users=population)
             lattice_requests = lattice.request_count
     if progress is not None:
         progress("lattice", len(found), len(found))
