@@ -335,6 +335,8 @@ class Change:
 
     ``manager`` values are Personio ids. ``depends_on`` names the Personio id of a user
     created earlier in the same plan (this user's manager) whose SCIM id is needed first.
+    ``reason`` says why, in words, for lifecycle changes (deactivate, reactivate); it is not
+    part of the checksum (docs/decisions.md).
     """
 
     action: Action
@@ -343,6 +345,8 @@ class Change:
     email: str
     fields: tuple[FieldChange, ...] = ()
     depends_on: str | None = None
+    #: an explanation, not an action: two changes that do the same compare equal
+    reason: str | None = field(default=None, compare=False)
 
     def field(self, name: str) -> FieldChange | None:
         for change in self.fields:

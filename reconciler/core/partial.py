@@ -50,6 +50,7 @@ from reconciler.core.planner import (
     _resolve,
     _updates,
     _Words,
+    leaver_reasons,
 )
 from reconciler.core.profiles import SourceProfile, TargetProfile
 from reconciler.core.safety import RULES, SafetyRule
@@ -210,7 +211,8 @@ def compute_partial_plan(
                 )
     desired = _limit_choices(desired, users, config, target, warnings)
 
-    matching = _match(desired, users, config.sync.protected, words)
+    leavers = leaver_reasons(snapshot.employees, mapping.out_of_scope_ids, config.sync, source)
+    matching = _match(desired, users, config.sync.protected, words, leavers=leavers)
     for problem in matching.errors:
         leave(problem.source_id, problem.message)
     blocked_ids |= matching.refused
@@ -272,18 +274,26 @@ def compute_partial_plan(
         words=words,
         warnings=warnings,
     )
-    # Only people in the window who are out of scope now: absence means nothing here.
+    # Only people in the window who are out of scope now: absence means nothing here. The same
+    # leaver rule as the full plan: nothing else wrong around a leaver holds their deactivation.
     matched = {user.target_id for user in matching.matched.values()}
     for user in users:
         if (
             user.active
-            and user.external_id in mapping.out_of_scope_ids
+            and user.external_id in leavers
+            and user.external_id not in blocked_ids
             and user.target_id not in matched
-            and user.target_id not in matching.untouched
             and fold(user.email) not in config.sync.protected
-            and fold(user.email) not in blocked_emails
         ):
-            changes.append(Change(Action.DEACTIVATE, user.external_id, user.target_id, user.email))
+            changes.append(
+                Change(
+                    Action.DEACTIVATE,
+                    user.external_id,
+                    user.target_id,
+                    user.email,
+                    reason=leavers[user.external_id],
+                )
+            )
     creates = _create_changes(matching.creates, desired_fields, create_ids)
 
     kept = _drop_left([*creates, *changes], left, words)

@@ -19,6 +19,7 @@ from reconciler.core.model import (
     Change,
     Config,
     DesiredUser,
+    Employee,
     FieldChange,
     FieldValue,
     Plan,
@@ -91,7 +92,8 @@ def _compute_plan(
     users = sorted(actual, key=attrgetter("target_id"))
     desired = _limit_choices(desired, users, config, target, warnings)
 
-    matching = _match(desired, users, config.sync.protected, words)
+    leavers = leaver_reasons(snapshot.employees, mapping.out_of_scope_ids, config.sync, source)
+    matching = _match(desired, users, config.sync.protected, words, leavers=leavers)
     errors += matching.errors
     blocked_ids |= matching.refused
 
@@ -113,7 +115,9 @@ def _compute_plan(
     # users of ids "absent" from the answer could then deactivate that very person.
     unidentified = sum(1 for p in snapshot.problems if not p.source_id and not p.email)
     known_ids = {employee.source_id for employee in snapshot.employees}
-    deactivations = _deactivations(users, matching, blocked_ids, blocked_emails, config.sync)
+    deactivations = _deactivations(
+        users, matching, blocked_ids, blocked_emails, config.sync, leavers=leavers, words=words
+    )
     for change in deactivations:
         if unidentified and change.source_id and change.source_id not in known_ids:
             warnings.append(_held_problem(change, unidentified, words))
@@ -210,11 +214,17 @@ def _match(
     users: Sequence[TargetUser],
     protected: frozenset[str],
     words: _Words,
+    *,
+    leavers: Mapping[str, str] | None = None,
 ) -> _Matching:
     """Match by source id = external id; by email only to adopt users never linked.
 
-    Ambiguity is refused per person (an error; their users are left untouched).
+    Ambiguity is refused per person (an error; their users are left untouched). ``leavers``
+    (source id → why they are out of scope) names the people whose users are deactivated
+    whatever else is wrong: an address of theirs that someone else now has is explained as
+    held by a leaver, and their user is not held back with the one who wants it.
     """
+    leavers = leavers or {}
     by_external: dict[str, TargetUser] = {}
     shared_external: dict[str, list[TargetUser]] = {}  # external id → every user with it
     by_email: dict[str, TargetUser] = {}
@@ -255,6 +265,25 @@ def _match(
         if id_user is not None:
             user = id_user
             if email_user is not None and email_user is not user:
+                holder = email_user.external_id
+                if holder is not None and holder in leavers:
+                    result.errors.append(
+                        Problem(
+                            pid,
+                            "email_held_by_leaver",
+                            f"employee {pid}'s email is still held by {words.target} user "
+                            f"{email_user.target_id} of employee {holder}, who left "
+                            f"({leavers[holder]}) and is deactivated by this plan; "
+                            f"{words.target} keeps a deactivated user's email — change that "
+                            f"user's email in {words.target} (or employee {holder}'s in "
+                            f"{words.source}), then the next run updates employee {pid}; "
+                            "left untouched until then",
+                            email=person.email,
+                        )
+                    )
+                    result.refused.add(pid)
+                    result.untouched.add(user.target_id)
+                    continue
                 result.errors.append(
                     Problem(
                         pid,
@@ -297,31 +326,78 @@ def _match(
     return result
 
 
+def leaver_reasons(
+    employees: Iterable[Employee],
+    out_of_scope: frozenset[str],
+    sync: SyncSettings,
+    source: SourceProfile,
+) -> dict[str, str]:
+    """Source id → why that employee is out of scope: ``left (status: inactive)`` or
+    ``out of scope (employment type: external)``. Only for records that were read and parsed:
+    a record with problems says nothing about whether its person left."""
+    statuses = frozenset(sync.statuses)
+    reasons: dict[str, str] = {}
+    for employee in employees:
+        pid = employee.source_id
+        if pid not in out_of_scope:
+            continue
+        status = (employee.text(source.status_key) or "").lower()
+        kind = (employee.text(source.employment_type_key) or "").lower()
+        if status not in statuses:
+            reasons[pid] = f"left (status: {status})"
+        else:
+            reasons[pid] = f"out of scope (employment type: {kind})"
+    return reasons
+
+
+#: Why a user is deactivated when no employee claims it.
+UNKNOWN_REASON = "unknown to {source}"
+UNMANAGED_REASON = "never linked (sync.unmanaged_users: deactivate)"
+
+
 def _deactivations(
     users: Sequence[TargetUser],
     matching: _Matching,
     blocked_ids: set[str],
     blocked_emails: set[str],
     sync: SyncSettings,
+    *,
+    leavers: Mapping[str, str],
+    words: _Words,
 ) -> list[Change]:
-    """Active users of people who left or are out of scope (never of people with errors),
-    and, when configured, active users that were never linked to anyone."""
+    """Active users of people who left or are out of scope, and, when configured, active users
+    that were never linked to anyone; each with its reason.
+
+    A leaver's user is deactivated whatever else is wrong around it (an ambiguity, an address
+    another employee now has): matching problems hold back updates, never that. Users of people
+    with errors, of unreadable records and protected users are left alone.
+    """
     matched = {user.target_id for user in matching.matched.values()}
     deactivate_unlinked = sync.unmanaged_users == "deactivate"
     changes: list[Change] = []
     for user in users:
-        if not user.active or user.target_id in matched or user.target_id in matching.untouched:
+        if not user.active or user.target_id in matched:
             continue
         email = fold(user.email)
-        if email in sync.protected or email in blocked_emails:
+        if email in sync.protected:
             continue
-        if user.external_id:
-            if user.external_id in blocked_ids:
+        external_id = user.external_id
+        if external_id and external_id in leavers and external_id not in blocked_ids:
+            reason = leavers[external_id]
+        elif user.target_id in matching.untouched or email in blocked_emails:
+            continue
+        elif external_id:
+            if external_id in blocked_ids:
                 continue
+            reason = UNKNOWN_REASON.format(source=words.source)
         elif not deactivate_unlinked:
             continue
+        else:
+            reason = UNMANAGED_REASON
         changes.append(
-            Change(Action.DEACTIVATE, user.external_id or None, user.target_id, user.email)
+            Change(
+                Action.DEACTIVATE, external_id or None, user.target_id, user.email, reason=reason
+            )
         )
     return changes
 
@@ -567,12 +643,18 @@ def _updates(
         )
         is_link = pid in matching.linked
         if not user.active:
+            why = f"active in {words.source}, deactivated in {words.target}" + (
+                "" if is_link else " (rehired, or deactivated by hand)"
+            )
             if is_link:
                 # A link and a reactivation are two requests: externalId, then active.
                 changes.append(_change(Action.LINK, person, user, diffs, depends_on))
-                changes.append(_change(Action.REACTIVATE, person, user, (), None))
+                changes.append(
+                    replace(_change(Action.REACTIVATE, person, user, (), None), reason=why)
+                )
             else:
-                changes.append(_change(Action.REACTIVATE, person, user, diffs, depends_on))
+                change = _change(Action.REACTIVATE, person, user, diffs, depends_on)
+                changes.append(replace(change, reason=why))
         elif is_link:
             changes.append(_change(Action.LINK, person, user, diffs, depends_on))
         elif diffs:
