@@ -76,7 +76,8 @@ def compute_checksum(plan: Plan, key: bytes | None = None) -> str:
     """
     body = {
         "format_version": FORMAT_VERSION,
-        "changes": _changes(plan, redact=False),
+        # Reasons are wording, like messages: apply does the same whatever they say.
+        "changes": _changes(plan, redact=False, reasons=False),
         "warnings": _problem_keys(plan.warnings),
         "errors": _problem_keys(plan.errors),
     }
@@ -98,7 +99,9 @@ def redact_value(value: FieldValue) -> FieldValue:
     return None if value is None else REDACTED
 
 
-def _changes(plan: Plan, *, redact: bool, mask: bool = False) -> list[dict[str, object]]:
+def _changes(
+    plan: Plan, *, redact: bool, mask: bool = False, reasons: bool = True
+) -> list[dict[str, object]]:
     hidden = plan.sensitive_fields if redact else frozenset()
     changes: list[dict[str, object]] = []
     for change in plan.changes:
@@ -117,6 +120,8 @@ def _changes(plan: Plan, *, redact: bool, mask: bool = False) -> list[dict[str, 
         }
         if change.depends_on is not None:
             entry["depends_on"] = change.depends_on
+        if reasons and change.reason is not None:
+            entry["reason"] = change.reason
         changes.append(entry)
     return changes
 

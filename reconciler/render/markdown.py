@@ -157,6 +157,8 @@ def _who(change: Change, mask: bool) -> str:
 
 def _change(plan: Plan, change: Change, mask: bool) -> str:
     lines = [f"- {_who(change, mask)}"]
+    if change.reason is not None:
+        lines.append(f"  - why: {_text(change.reason)}")
     for field in change.fields:
         lines.append(f"  - {_code(field.name)}: {_values(plan, change, field, mask)}")
     if change.depends_on is not None:

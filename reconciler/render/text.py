@@ -53,6 +53,8 @@ def render_text(plan: Plan, violations: Sequence[Violation] = ()) -> str:
         lines += ["", f"{_TITLES[action]} ({len(group)}):"]
         for change in group:
             lines.append(f"  {_who(change)}")
+            if change.reason is not None:
+                lines.append(f"      why: {inert(change.reason)}")
             lines += [f"      {_field(plan, change, field)}" for field in change.fields]
             if change.depends_on is not None:
                 manager = inert(change.depends_on)

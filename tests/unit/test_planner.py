@@ -208,6 +208,7 @@ def test_a_mixed_plan_creates_updates_and_deactivates() -> None:
                 "lattice_id": "u3",
                 "email": "p3@example.com",
                 "fields": {},
+                "reason": "left (status: inactive)",
             },
             {
                 "action": "deactivate",
@@ -215,6 +216,7 @@ def test_a_mixed_plan_creates_updates_and_deactivates() -> None:
                 "lattice_id": "u9",
                 "email": "p9@example.com",
                 "fields": {},
+                "reason": "unknown to Personio",
             },
         ],
         "warnings": [],
@@ -901,9 +903,13 @@ def test_the_checksum_is_sha256_of_the_changes_and_the_problem_codes_and_ids() -
     assert plan.warnings
 
     document = plan_document(plan, redact=False)
+    changes = document["changes"]
+    assert isinstance(changes, list)
+    # Reasons are shown, not checksummed (wording, like problem messages).
+    assert any("reason" in change for change in changes)
     body = {
         "format_version": document["format_version"],
-        "changes": document["changes"],
+        "changes": [{k: v for k, v in c.items() if k != "reason"} for c in changes],
         "warnings": problem_keys(document["warnings"]),
         "errors": problem_keys(document["errors"]),
     }
