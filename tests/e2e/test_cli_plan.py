@@ -57,6 +57,8 @@ def expected_text(document: dict[str, Any], verdict: list[str]) -> str:
         for change in group:
             where = "new" if change["lattice_id"] is None else f"Lattice {change['lattice_id']}"
             lines.append(f"  {change['personio_id']} {change['email']} ({where})")
+            if "reason" in change:
+                lines.append(f"      why: {change['reason']}")
             for name, values in change["fields"].items():
                 after = text_value(values["to"])
                 if action == "create":
