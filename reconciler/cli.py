@@ -146,6 +146,7 @@ def _configure_logging(verbose: int) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger().setLevel(level)  # also when logging was configured before
     # httpx logs every URL at INFO (a lookup's filter holds an email) and httpcore logs headers
     # at DEBUG (tokens): our own loggers say what matters, with ids only.
     for noisy in ("httpx", "httpcore"):

@@ -163,7 +163,7 @@ def explain_person(
 
     desired = _desired(employee, config, source, target) if in_scope else None
     stories = _fields(
-        employee, desired, chosen, users, config, change, contractor, source, target
+        employee, desired, chosen, users, config, change, contractor, source, target, bool(errors)
     )
     return Explanation(
         query=name,
@@ -269,6 +269,7 @@ def _fields(
     contractor: bool,
     source: SourceProfile,
     target: TargetProfile,
+    blocked: bool,
 ) -> tuple[FieldStory, ...]:
     hidden = config.sensitive_fields
     managed: list[tuple[str, str]] = [("email", source.email_key)]
@@ -297,6 +298,8 @@ def _fields(
             wanted = None
         elif name in target.create_only_fields and user is not None:
             outcome = "create only: a difference is a warning, never written"
+        elif blocked:
+            outcome = "none: left untouched (see the errors)"
         elif desired is None:
             outcome = "none: not in scope or held back"
         elif field is not None:
