@@ -289,9 +289,7 @@ def plan(
         else None
     )
     if only:
-        selection = resolve_people(
-            only, snapshot.employees, actual, email_key=PERSONIO.email_key
-        )
+        selection = resolve_people(only, snapshot.employees, actual, email_key=PERSONIO.email_key)
         if selection.unknown:
             # Ids are named; an email given on the command line is not repeated in a log.
             named = ", ".join(n if "@" not in n else "(an email)" for n in selection.unknown)

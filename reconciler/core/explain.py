@@ -100,7 +100,9 @@ def explain_person(
         )
         if user is None:
             return None
-        return _target_only(name, user, users, config, plan, source)
+        return _target_only(
+            name=name, user=user, users=users, config=config, plan=plan, source=source
+        )
     employee = employees[0]
     sid = employee.source_id
     email = _text(employee.get(source.email_key)) or None
@@ -131,7 +133,11 @@ def explain_person(
             f"ambiguous: {source.name} employees {', '.join(shared)} have the same email; "
             "none of them is matched by email"
         )
-        candidates += [f"{source.name} {other}" for other in shared if f"{source.name} {other}" not in candidates]
+        candidates += [
+            f"{source.name} {other}"
+            for other in shared
+            if f"{source.name} {other}" not in candidates
+        ]
     if len(by_id) > 1:
         matching.append(
             f"ambiguous: {target.name} users {', '.join(u.target_id for u in by_id)} all carry "
@@ -188,6 +194,7 @@ def explain_person(
 
 
 def _target_only(
+    *,
     name: str,
     user: TargetUser,
     users: list[TargetUser],
@@ -222,7 +229,9 @@ def _target_only(
         target_active=user.active,
         candidates=tuple(others),
         fields=(),
-        errors=tuple(p for p in plan.errors if user.external_id and p.source_id == user.external_id),
+        errors=tuple(
+            p for p in plan.errors if user.external_id and p.source_id == user.external_id
+        ),
         warnings=tuple(
             p for p in plan.warnings if user.external_id and p.source_id == user.external_id
         ),
@@ -243,7 +252,10 @@ def _scope_rule(
     if not employment_type or not status:
         return "undecidable: the employment type or status is missing (left untouched)"
     if not in_types:
-        return f"out of scope: employment type {employment_type!r} is not in sync.employee_types [{types}]"
+        return (
+            f"out of scope: employment type {employment_type!r} is not in "
+            f"sync.employee_types [{types}]"
+        )
     if not in_statuses:
         return f"out of scope: status {status!r} is not in sync.statuses [{statuses}]"
     return (
@@ -259,7 +271,7 @@ def _desired(
     return mapping.desired[0] if mapping.desired else None
 
 
-def _fields(
+def _fields(  # noqa: PLR0917 - one field table needs all of them
     employee: Employee,
     desired: DesiredUser | None,
     user: TargetUser | None,

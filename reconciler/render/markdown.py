@@ -147,7 +147,10 @@ def _titled(title: str, plan: Plan, changes: Sequence[Change], mask: bool) -> li
         return [Section(header=heading, entries=("", "_nothing_"), footer=(), note=MORE_NOTE)]
     first = sections[0]
     sections[0] = Section(
-        header=(*heading, *first.header), entries=first.entries, footer=first.footer, note=first.note
+        header=(*heading, *first.header),
+        entries=first.entries,
+        footer=first.footer,
+        note=first.note,
     )
     return sections
 

@@ -62,7 +62,8 @@ def test_a_baseline_without_titles_marks_the_title_updates_and_nothing_else(
         for name, field in c["fields"].items()
         if field["cause"] == "data"
     ]
-    assert "title" not in data_fields and data_fields
+    assert "title" not in data_fields
+    assert data_fields
     assert document["prevented"] == []
 
 
@@ -113,24 +114,30 @@ def test_a_config_that_stops_managing_titles_lists_the_title_update_as_prevented
     document = kit.json_plan(result)
     _validate(kit, document)
     prevented = document["prevented"]
-    assert prevented and all(list(c["fields"]) == ["title"] for c in prevented)
+    assert prevented
+    assert all(list(c["fields"]) == ["title"] for c in prevented)
     assert {c["action"] for c in prevented} >= {"update"}
 
 
-def test_text_and_markdown_lead_with_what_the_pull_request_causes(
-    kit: Kit, tmp_path: Path
-) -> None:
+def test_text_and_markdown_lead_with_what_the_pull_request_causes(kit: Kit, tmp_path: Path) -> None:
     baseline = _config(tmp_path, kit, "baseline.yaml", {"fields": {"title": False}})
     for fmt in ("text", "markdown"):
         out = kit.run(
-            "plan", "--sandbox", "--no-progress", "--format", fmt, "--baseline-config", str(baseline)
+            "plan",
+            "--sandbox",
+            "--no-progress",
+            "--format",
+            fmt,
+            "--baseline-config",
+            str(baseline),
         ).stdout
         causes = out.index("This pull request causes")
         pending = out.index("Pending anyway (would apply on the next nightly run)")
         assert causes < pending
         # The title update is caused; the department update is pending anyway.
         caused_part, pending_part = out[causes:pending], out[pending:]
-        assert "title" in caused_part and "department" not in caused_part
+        assert "title" in caused_part
+        assert "department" not in caused_part
         assert "department" in pending_part
     plain = kit.run("plan", "--sandbox", "--no-progress").stdout
     assert "This pull request causes" not in plain
@@ -209,7 +216,8 @@ def test_explain_an_out_of_scope_person_names_the_rule_and_the_deactivation(kit:
     assert story["lattice_id"] == "u_000021"
     assert story["change"]["action"] == "deactivate"
     text = kit.run("explain", "22", "--sandbox", "--no-progress").stdout
-    assert "out of scope" in text and "deactivate Lattice user u_000021" in text
+    assert "out of scope" in text
+    assert "deactivate Lattice user u_000021" in text
 
 
 def test_explain_an_ambiguous_email_lists_the_other_candidate_and_the_error(kit: Kit) -> None:
@@ -235,7 +243,8 @@ def test_explain_redacts_a_birthdate_and_sensitive_values(kit: Kit) -> None:
     box_values = kit.personal_values(build_sandbox())
     story = _explain(kit, "55")  # a create: apply would send the birthdate
     birth = next(f for f in story["fields"] if f["name"] == "birth_date")
-    assert birth["personio_value"] == "(redacted)" and birth["desired"] == "(redacted)"
+    assert birth["personio_value"] == "(redacted)"
+    assert birth["desired"] == "(redacted)"
     assert story["change"]["fields"]["birth_date"]["to"] == "(redacted)"
     for fmt in ("text", "json"):
         out = kit.run("explain", "55", "--sandbox", "--no-progress", "--format", fmt).stdout
@@ -259,12 +268,14 @@ def test_apply_json_report_when_there_is_nothing_to_do(kit: Kit, tmp_path: Path)
     )
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
-    assert document["results"] == [] and document["ok"] is True
+    assert document["results"] == []
+    assert document["ok"] is True
     written = kit.run(
         "apply", "--sandbox", "--no-progress", "--only", "1", "--report-out", str(report)
     )
     assert written.exit_code == 0, written.stderr
-    assert report.exists() and "Apply: 0 applied" in report.read_text(encoding="utf-8")
+    assert report.exists()
+    assert "Apply: 0 applied" in report.read_text(encoding="utf-8")
 
 
 def test_sandbox_config_prints_a_config_the_sandbox_runs(kit: Kit, tmp_path: Path) -> None:
