@@ -805,11 +805,24 @@ def sandbox_config() -> None:
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--personio-port", type=click.IntRange(0, 65535), default=8701, show_default=True)
 @click.option("--lattice-port", type=click.IntRange(0, 65535), default=8702, show_default=True)
-def serve(employees: int, seed: int, personio_port: int, lattice_port: int) -> None:
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="An edited config (e.g. from 'reconcile sandbox config') to run against the "
+    "emulators: checked first, and named in the instructions.",
+)
+def serve(
+    employees: int, seed: int, personio_port: int, lattice_port: int, config_path: Path | None
+) -> None:
     """Serve the Personio and Lattice emulators on localhost until Ctrl-C.
 
     Prints a config snippet and the environment variables that point the tool at them.
     """
+    if config_path is not None:
+        with _expected_errors():
+            load_config(config_path)
     box = build_sandbox(employees=employees, seed=seed)
     try:
         personio = EmulatorServer(box.personio, port=personio_port).start()
@@ -818,7 +831,7 @@ def serve(employees: int, seed: int, personio_port: int, lattice_port: int) -> N
         _fail(ReconcilerError(f"cannot listen on the port ({exc.strerror})", where="sandbox serve"))
     click.echo(
         f"Personio emulator: {personio.url}/v1   Lattice emulator: {lattice.url}/scim/v2\n"
-        f"{employees} employees (seed {seed}). In your config:\n\n"
+        f"{employees} employees (seed {seed}). In {config_path or 'your config'}:\n\n"
         f"personio:\n  base_url: {personio.url}/v1\n"
         f"lattice:\n  base_url: {lattice.url}/scim/v2\n\n"
         f"and in your shell:\n"

@@ -302,3 +302,12 @@ def test_verbose_after_the_subcommand(kit: Kit, caplog: pytest.LogCaptureFixture
     result = kit.run("plan", "--sandbox", "--no-progress", "-vv")
     assert result.exit_code == 0, result.stderr
     assert [r for r in caplog.records if r.levelno == logging.DEBUG]
+
+
+def test_sandbox_serve_checks_an_edited_config_before_serving(kit: Kit, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("version: 1\nfields: {title: maybe}\n", encoding="utf-8")
+    result = kit.run("sandbox", "serve", "--config", str(broken), "--personio-port", "0")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ")
+    assert "Traceback" not in result.stderr
