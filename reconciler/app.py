@@ -25,6 +25,8 @@ from pathlib import Path
 
 from reconciler.applier import apply_plan, audit_record
 from reconciler.config import resolve_credentials, resolve_secrets
+from reconciler.core.cause import annotate
+from reconciler.core.explain import Explanation, explain_person
 from reconciler.core.mapping import needed_attributes, resolve_sources
 from reconciler.core.model import (
     Action,
@@ -36,6 +38,7 @@ from reconciler.core.model import (
     PersonioSettings,
     Plan,
     SecretRef,
+    SourceSnapshot,
     TargetUser,
 )
 from reconciler.core.partial import (
@@ -48,6 +51,7 @@ from reconciler.core.partial import (
 from reconciler.core.plan_document import KEYED_PREFIX, UNKEYED_PREFIX, plan_document, seal_plan
 from reconciler.core.planner import compute_plan
 from reconciler.core.safety import Violation, compute_violations, gate
+from reconciler.core.targeted import missing_dependencies, resolve_people, select_people
 from reconciler.edges.connections import Connections
 from reconciler.edges.http import Deadline
 from reconciler.endpoints import check_config_endpoints
@@ -184,6 +188,8 @@ class PlanRun:
     violations: tuple[Violation, ...]
     actual: tuple[TargetUser, ...]
     requests: Mapping[str, int] = field(default_factory=dict)
+    #: what Personio returned (a full run only; ``explain`` and ``--only`` read it)
+    snapshot: SourceSnapshot | None = None
 
     @property
     def refused(self) -> bool:
@@ -225,6 +231,8 @@ def plan(
     limits: RunLimits = NO_LIMITS,
     since: dt.datetime | None = None,
     plan_key: str | None = None,
+    baseline: Config | None = None,
+    only: tuple[str, ...] = (),
 ) -> PlanRun:
     """Read both sides read-only, then decide, and seal the plan with its keyed checksum
     (``derive_plan_key``). The reader used here has no write methods.
@@ -236,8 +244,18 @@ def plan(
     time: their rate limits are independent, so a run takes as long as the slower side, not
     the sum of both. When one side fails, the other stops within one page and the first
     failure is raised; ``limits.stop`` (Ctrl-C) stops both the same way.
+
+    With ``baseline`` (``--baseline-config``) the same read is planned a second time with
+    that config, and the plan carries which changes the config change causes
+    (``core.cause``; the checksum does not cover it). With ``only`` the plan holds just
+    the named people (``core.targeted``), sealed and checked like any plan.
     """
     key = derive_plan_key(conn, plan_key)
+    if since is not None and (baseline is not None or only):
+        raise ReconcilerError(
+            "--updated-since plans a window, not a comparison or a selection",
+            fix="drop --baseline-config / --only, or --updated-since",
+        )
     if since is not None:
         return fast_plan(config, conn, since=since, progress=progress, limits=limits, key=key)
     stop = limits.stop or threading.Event()
@@ -261,16 +279,71 @@ def plan(
                 raise
             actual, lattice_requests = target.result()
         personio_requests = personio.request_count
-    computed = seal_plan(
-        compute_plan(snapshot, actual, resolved, source=PERSONIO, target=LATTICE), key
+        resolved_baseline = (
+            resolve_sources(baseline, catalogue, PERSONIO) if baseline is not None else None
+        )
+    computed = compute_plan(snapshot, actual, resolved, source=PERSONIO, target=LATTICE)
+    before = (
+        compute_plan(snapshot, actual, resolved_baseline, source=PERSONIO, target=LATTICE)
+        if resolved_baseline is not None
+        else None
     )
+    if only:
+        selection = resolve_people(only, snapshot.employees, actual, email_key=PERSONIO.email_key)
+        if selection.unknown:
+            # Ids are named; an email given on the command line is not repeated in a log.
+            named = ", ".join(n if "@" not in n else "(an email)" for n in selection.unknown)
+            raise ReconcilerError(
+                f"--only {named}: nobody in Personio or Lattice has this Personio id or email",
+                fix="pass a Personio employee id or a work email",
+            )
+        computed = select_people(computed, selection)
+        before = select_people(before, selection) if before is not None else None
+        waiting = missing_dependencies(computed)
+        if waiting:
+            raise ReconcilerError(
+                "; ".join(
+                    f"{person} waits for the create of their manager {manager}"
+                    for person, manager in waiting
+                ),
+                where="--only",
+                fix="add --only for the manager too",
+            )
+    computed = seal_plan(computed, key)
+    if before is not None:
+        computed = annotate(computed, before)
     return PlanRun(
         config=resolved,
         plan=computed,
         violations=compute_violations(computed, resolved.safety),
         actual=actual,
         requests={"personio": personio_requests, "lattice": lattice_requests},
+        snapshot=snapshot,
     )
+
+
+def explain(
+    config: Config,
+    conn: Connections,
+    person: str,
+    *,
+    progress: Progress | None = None,
+    limits: RunLimits = NO_LIMITS,
+    plan_key: str | None = None,
+) -> Explanation:
+    """One person's whole story (``core.explain``), from one read-only full plan."""
+    run = plan(config, conn, progress=progress, limits=limits, plan_key=plan_key)
+    assert run.snapshot is not None  # a full run keeps it
+    explanation = explain_person(
+        person, run.snapshot, run.actual, run.config, run.plan, source=PERSONIO, target=LATTICE
+    )
+    if explanation is None:
+        raise ReconcilerError(
+            "nobody in Personio or Lattice has this Personio id or email"
+            + ("" if "@" in person else f" ({person})"),
+            fix="pass a Personio employee id or a work email",
+        )
+    return explanation
 
 
 def fast_plan(
@@ -571,6 +644,7 @@ def apply(
     limits: RunLimits = NO_LIMITS,
     since: dt.datetime | None = None,
     plan_key: str | None = None,
+    only: tuple[str, ...] = (),
 ) -> ApplyResult:
     """Plan, verify the reviewed checksum, gate on the safety policy, execute, report.
 
@@ -591,6 +665,7 @@ def apply(
         limits=RunLimits(limits.deadline, stop),
         since=since,
         plan_key=plan_key,
+        only=only,
     )
     verify_checksum(run.plan, expected_checksum, reviewed)
     if show_plan is not None:

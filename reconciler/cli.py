@@ -51,7 +51,7 @@ from reconciler.errors import (
     StalePlanError,
     UnsafePlanError,
 )
-from reconciler.sandbox import sample_config_path
+from reconciler.sandbox import sample_config_path, sample_config_text
 from reconciler.sandbox.scenario import build_sandbox
 from reconciler.sandbox.transport import EmulatorServer
 from reconciler.sources.personio.profile import ALLOWED_HOSTS as PERSONIO_HOSTS
@@ -146,10 +146,30 @@ def _configure_logging(verbose: int) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger().setLevel(level)  # also when logging was configured before
     # httpx logs every URL at INFO (a lookup's filter holds an email) and httpcore logs headers
     # at DEBUG (tokens): our own loggers say what matters, with ids only.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _verbose_after(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    """``reconcile plan -v``: the group's ``-v`` also accepted after the subcommand."""
+    if value:
+        total = (ctx.find_root().params.get("verbose") or 0) + value
+        # The group already configured logging; only the level changes.
+        logging.getLogger().setLevel(logging.INFO if total == 1 else logging.DEBUG)
+    return value
+
+
+verbose_option = click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    expose_value=False,
+    callback=_verbose_after,
+    help="More log output on stderr (-vv for debug); also accepted before the command.",
+)
 
 
 class _ReconcileGroup(click.Group):
@@ -364,6 +384,15 @@ updated_since_option = click.option(
 )
 
 
+only_option = click.option(
+    "--only",
+    "only",
+    multiple=True,
+    metavar="PERSON",
+    help="Plan (and apply) only this person: a Personio id or a work email; repeatable. "
+    "Checksummed and safety-checked like any plan; everyone else's changes are left for later.",
+)
+
 format_option = click.option(
     "--format",
     "fmt",
@@ -399,10 +428,19 @@ format_option = click.option(
     is_flag=True,
     help="Exit 2 when changes are pending (0 only when there is nothing to do).",
 )
+@click.option(
+    "--baseline-config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Plan the same read a second time with this config (in CI: the default branch's) "
+    "and mark every change 'caused by this pull request' or 'pending anyway'. The checksum "
+    "is the one without it.",
+)
+@only_option
 @sandbox_option
 @progress_option
 @timeout_option
 @updated_since_option
+@verbose_option
 def plan(
     config_path: Path,
     fmt: str,
@@ -410,6 +448,8 @@ def plan(
     json_out: Path | None,
     unmasked: bool,
     detailed_exitcode: bool,
+    baseline_config: Path | None,
+    only: tuple[str, ...],
     sandbox: bool,
     no_progress: bool,
     timeout: float,
@@ -423,6 +463,7 @@ def plan(
     """
     with _expected_errors():
         config, conn = _load_and_connect(config_path, sandbox)
+        baseline = load_config(baseline_config) if baseline_config is not None else None
         stop = threading.Event()
         limits = app.RunLimits(Deadline.after(timeout), stop)
         with _Bars(not no_progress) as bars, _stop_on_signals(stop, "stopping after the pages…"):
@@ -433,6 +474,8 @@ def plan(
                 limits=limits,
                 since=updated_since,
                 plan_key=_plan_key(),
+                baseline=baseline,
+                only=only,
             )
         _write_or_echo(_render_plan(run, fmt), out)
         if json_out is not None:
@@ -483,10 +526,12 @@ def plan(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the apply report to this file (the plan and a summary still go to stdout).",
 )
+@only_option
 @sandbox_option
 @progress_option
 @timeout_option
 @updated_since_option
+@verbose_option
 def apply(
     config_path: Path,
     checksum: str | None,
@@ -495,6 +540,7 @@ def apply(
     audit_log: Path | None,
     report_format: str,
     report_out: Path | None,
+    only: tuple[str, ...],
     sandbox: bool,
     no_progress: bool,
     timeout: float,
@@ -542,6 +588,7 @@ def apply(
                     limits=app.RunLimits(Deadline.after(timeout), stop),
                     since=updated_since,
                     plan_key=_plan_key(),
+                    only=only,
                 )
             except StalePlanError as error:
                 _say(f"error: {error}")
@@ -591,6 +638,54 @@ def _finish_report(report: ApplyReport, fmt: str, out: Path | None, *, stderr: b
         _echo(text, err=True)
         raise
     _echo(f"{render.render_report_summary(report)} — report written to {out}")
+
+
+# ------------------------------------------------------------------------------------ explain
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("person")
+@config_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for terminals, json for machines.",
+)
+@sandbox_option
+@progress_option
+@timeout_option
+@verbose_option
+def explain(
+    person: str, config_path: Path, fmt: str, sandbox: bool, no_progress: bool, timeout: float
+) -> None:
+    """Tell one person's whole story (PERSON: a Personio id or a work email). Read-only.
+
+    In or out of scope and the rule that decided it; how they were matched to a Lattice user
+    (by id, by email, ambiguity and the other candidates); each managed field from the
+    Personio attribute to the Lattice value; their warnings and errors; what apply would send.
+    Sensitive values are redacted, as in the plan.
+    """
+    with _expected_errors():
+        config, conn = _load_and_connect(config_path, sandbox)
+        stop = threading.Event()
+        with _Bars(not no_progress) as bars, _stop_on_signals(stop, "stopping after the pages…"):
+            story = app.explain(
+                config,
+                conn,
+                person,
+                progress=bars.update,
+                limits=app.RunLimits(Deadline.after(timeout), stop),
+                plan_key=_plan_key(),
+            )
+        text = (
+            render.render_explanation_json(story)
+            if fmt == "json"
+            else render.render_explanation_text(story)
+        )
+        _echo(text)
 
 
 # ------------------------------------------------------------------------------------ doctor
@@ -698,16 +793,36 @@ def sandbox() -> None:
     """The built-in emulators, for trying the tool by hand and for benchmarks."""
 
 
+@sandbox.command("config")
+def sandbox_config() -> None:
+    """Print the sample company's config: copy it, edit it, and run it against the sandbox
+    with 'reconcile plan --sandbox --config FILE'."""
+    _echo(sample_config_text())
+
+
 @sandbox.command()
 @click.option("--employees", type=click.IntRange(1, 200_000), default=60, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--personio-port", type=click.IntRange(0, 65535), default=8701, show_default=True)
 @click.option("--lattice-port", type=click.IntRange(0, 65535), default=8702, show_default=True)
-def serve(employees: int, seed: int, personio_port: int, lattice_port: int) -> None:
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="An edited config (e.g. from 'reconcile sandbox config') to run against the "
+    "emulators: checked first, and named in the instructions.",
+)
+def serve(
+    employees: int, seed: int, personio_port: int, lattice_port: int, config_path: Path | None
+) -> None:
     """Serve the Personio and Lattice emulators on localhost until Ctrl-C.
 
     Prints a config snippet and the environment variables that point the tool at them.
     """
+    if config_path is not None:
+        with _expected_errors():
+            load_config(config_path)
     box = build_sandbox(employees=employees, seed=seed)
     try:
         personio = EmulatorServer(box.personio, port=personio_port).start()
@@ -716,7 +831,7 @@ def serve(employees: int, seed: int, personio_port: int, lattice_port: int) -> N
         _fail(ReconcilerError(f"cannot listen on the port ({exc.strerror})", where="sandbox serve"))
     click.echo(
         f"Personio emulator: {personio.url}/v1   Lattice emulator: {lattice.url}/scim/v2\n"
-        f"{employees} employees (seed {seed}). In your config:\n\n"
+        f"{employees} employees (seed {seed}). In {config_path or 'your config'}:\n\n"
         f"personio:\n  base_url: {personio.url}/v1\n"
         f"lattice:\n  base_url: {lattice.url}/scim/v2\n\n"
         f"and in your shell:\n"

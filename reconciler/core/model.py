@@ -355,6 +355,29 @@ class Change:
         return None
 
 
+#: Why a change (or a field of one) is in a plan reviewed against a baseline config
+#: (``core.cause``): ``config`` — the config change causes it; ``data`` — pending anyway.
+Cause = Literal["config", "data"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeCause:
+    """The cause of one change of a plan and of each of its fields (``core.cause``)."""
+
+    cause: Cause
+    fields: Mapping[str, Cause] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """A plan compared with the plan of a baseline config over the same read: one
+    ``ChangeCause`` per change, in plan order, and what the baseline would do that this
+    config prevents. An annotation for reviewers: not part of the checksum."""
+
+    causes: tuple[ChangeCause, ...]
+    prevented: tuple[Change, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """An immutable, deterministically ordered plan. Build it with ``planner.compute_plan``."""
@@ -368,6 +391,8 @@ class Plan:
     source_employees: int = 0
     target_users: int = 0
     checksum: str = ""
+    #: with ``plan --baseline-config``: what the config change causes (not in the checksum)
+    attribution: Attribution | None = None
 
     def count(self, action: Action) -> int:
         return sum(1 for change in self.changes if change.action is action)

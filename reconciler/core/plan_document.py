@@ -52,16 +52,27 @@ def plan_document(plan: Plan, *, redact: bool = True, mask: bool = False) -> dic
     like an email show ``(masked)`` as well, and the document says ``"masked": true``; the
     checksum still covers the real values, so ``apply --plan`` works from it.
     """
+    changes = _changes(plan, redact=redact or mask, mask=mask)
     document: dict[str, object] = {
         "format_version": FORMAT_VERSION,
         "summary": plan.summary,
-        "changes": _changes(plan, redact=redact or mask, mask=mask),
+        "changes": changes,
         "warnings": [_problem_entry(problem) for problem in plan.warnings],
         "errors": [_problem_entry(problem) for problem in plan.errors],
         "checksum": plan.checksum or compute_checksum(plan),
     }
     if mask:
         document["masked"] = True
+    if plan.attribution is not None:
+        # An annotation for reviewers (plan --baseline-config); the checksum never covers it.
+        for entry, cause in zip(changes, plan.attribution.causes, strict=True):
+            entry["cause"] = cause.cause
+            fields = entry["fields"]
+            assert isinstance(fields, dict)
+            for name, shown in fields.items():
+                shown["cause"] = cause.fields.get(name, cause.cause)
+        prevented = replace(plan, changes=plan.attribution.prevented)
+        document["prevented"] = _changes(prevented, redact=redact or mask, mask=mask)
     return document
 
 

@@ -25,6 +25,7 @@ from reconciler.render.common import (
     render_report_summary,
     render_summary,
 )
+from reconciler.render.explain import render_explanation_json, render_explanation_text
 from reconciler.render.json import JsonFormat, render_json, render_report_json
 from reconciler.render.markdown import MarkdownFormat, render_markdown, render_report_markdown
 from reconciler.render.text import TextFormat, render_report_text, render_text
@@ -37,6 +38,8 @@ __all__ = [
     "inert",
     "mask_email",
     "register_format",
+    "render_explanation_json",
+    "render_explanation_text",
     "render_json",
     "render_markdown",
     "render_report_json",

@@ -116,7 +116,7 @@ def _normalise(document: Mapping[str, object]) -> dict[str, object]:
         fields = entry.get("fields")
         changes[key] = {
             "email": entry.get("email"),
-            "fields": dict(fields) if isinstance(fields, Mapping) else {},
+            "fields": _without_causes(fields),
             "depends_on": _id(entry.get("depends_on")),
         }
     normalised: dict[str, object] = {"format_version": document.get("format_version")}
@@ -129,6 +129,18 @@ def _normalise(document: Mapping[str, object]) -> dict[str, object]:
             by_person[source_id] = by_person.get(source_id, 0) + 1
         normalised[section] = counts
     return normalised
+
+
+def _without_causes(fields: object) -> dict[str, object]:
+    """A change's fields without ``cause`` (an annotation of ``--baseline-config`` plans)."""
+    if not isinstance(fields, Mapping):
+        return {}
+    return {
+        name: {k: v for k, v in value.items() if k != "cause"}
+        if isinstance(value, Mapping)
+        else value
+        for name, value in fields.items()
+    }
 
 
 def _entries(value: object) -> Iterable[Mapping[str, object]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from reconciler.core.cause import split_by_cause
 from reconciler.core.model import (
     Action,
     ApplyReport,
@@ -85,17 +86,27 @@ def render_markdown(
         "",
         _verdict(violations),
     ]
-    change_sections: list[Section] = []
-    for action in Action:
-        group = [change for change in plan.changes if change.action is action]
-        if group:
-            change_sections.append(
-                Section(
-                    header=("", f"<details><summary>{len(group)} to {action.value}</summary>", ""),
-                    entries=tuple(_change(plan, c, mask_personal) for c in group),
-                    footer=("", "</details>"),
-                    note=MORE_NOTE,
-                )
+    if plan.attribution is None:
+        change_sections = _change_sections(plan, plan.changes, mask_personal)
+    else:
+        # Reviewing a config change: what it causes first, then what is pending anyway.
+        caused, pending = split_by_cause(plan)
+        change_sections = [
+            *_titled(f"This pull request causes {_count(caused)}", plan, caused, mask_personal),
+            *_titled(
+                f"Pending anyway (would apply on the next nightly run) {_count(pending)}",
+                plan,
+                pending,
+                mask_personal,
+            ),
+        ]
+        if plan.attribution.prevented:
+            prevented = plan.attribution.prevented
+            change_sections += _titled(
+                f"Prevented by this pull request {_count(prevented)}",
+                plan,
+                prevented,
+                mask_personal,
             )
     errors = _problem_section("error", plan.errors, opened=True)
     warnings = _problem_section("warning", plan.warnings, opened=False)
@@ -106,6 +117,42 @@ def render_markdown(
     priority = [[count], list(range(count)), [count + 1]]
     tail = ["", f"Checksum: `{plan_checksum(plan)}`"]
     return defuse_lines(fit(head, sections, priority, tail, max_chars))
+
+
+def _count(changes: Sequence[Change]) -> str:
+    return f"({len(changes)} {'change' if len(changes) == 1 else 'changes'})"
+
+
+def _change_sections(plan: Plan, changes: Sequence[Change], mask: bool) -> list[Section]:
+    sections: list[Section] = []
+    for action in Action:
+        group = [change for change in changes if change.action is action]
+        if group:
+            sections.append(
+                Section(
+                    header=("", f"<details><summary>{len(group)} to {action.value}</summary>", ""),
+                    entries=tuple(_change(plan, c, mask) for c in group),
+                    footer=("", "</details>"),
+                    note=MORE_NOTE,
+                )
+            )
+    return sections
+
+
+def _titled(title: str, plan: Plan, changes: Sequence[Change], mask: bool) -> list[Section]:
+    """The change list under a heading (the heading stays even when the list is empty)."""
+    sections = _change_sections(plan, changes, mask)
+    heading = ("", f"#### {title}")
+    if not sections:
+        return [Section(header=heading, entries=("", "_nothing_"), footer=(), note=MORE_NOTE)]
+    first = sections[0]
+    sections[0] = Section(
+        header=(*heading, *first.header),
+        entries=first.entries,
+        footer=first.footer,
+        note=first.note,
+    )
+    return sections
 
 
 def render_report_markdown(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from reconciler.core.cause import split_by_cause
 from reconciler.core.model import Action, ApplyReport, Change, FieldChange, Outcome, Plan, Problem
 from reconciler.core.safety import Violation
 from reconciler.render.common import (
@@ -46,25 +47,46 @@ class TextFormat:
 def render_text(plan: Plan, violations: Sequence[Violation] = ()) -> str:
     """The plan for the operator's terminal: emails and values, sensitive values redacted."""
     lines = [render_summary(plan)]
-    for action in Action:
-        group = [change for change in plan.changes if change.action is action]
-        if not group:
-            continue
-        lines += ["", f"{_TITLES[action]} ({len(group)}):"]
-        for change in group:
-            lines.append(f"  {_who(change)}")
-            if change.reason is not None:
-                lines.append(f"      why: {inert(change.reason)}")
-            lines += [f"      {_field(plan, change, field)}" for field in change.fields]
-            if change.depends_on is not None:
-                manager = inert(change.depends_on)
-                lines.append(f"      after the create of {manager} (their manager)")
+    if plan.attribution is None:
+        lines += _change_list(plan, plan.changes)
+    else:
+        caused, pending = split_by_cause(plan)
+        prevented = plan.attribution.prevented
+        lines += ["", f"This pull request causes {_count(caused)}:"]
+        lines += _change_list(plan, caused, indent="  ") or ["  nothing"]
+        lines += ["", f"Pending anyway (would apply on the next nightly run) {_count(pending)}:"]
+        lines += _change_list(plan, pending, indent="  ") or ["  nothing"]
+        if prevented:
+            lines += ["", f"Prevented by this pull request {_count(prevented)}:"]
+            lines += _change_list(plan, prevented, indent="  ")
     for title, problems in (("Errors", plan.errors), ("Warnings", plan.warnings)):
         if problems:
             lines += ["", f"{title} ({len(problems)}):"]
             lines += [f"  {_problem(problem)}" for problem in problems]
     lines += ["", *_verdict(violations), f"Checksum: {plan_checksum(plan)}"]
     return defuse_lines("\n".join(lines) + "\n")
+
+
+def _count(changes: Sequence[Change]) -> str:
+    return f"({len(changes)} {'change' if len(changes) == 1 else 'changes'})"
+
+
+def _change_list(plan: Plan, changes: Sequence[Change], indent: str = "") -> list[str]:
+    lines: list[str] = []
+    for action in Action:
+        group = [change for change in changes if change.action is action]
+        if not group:
+            continue
+        lines += ["", f"{indent}{_TITLES[action]} ({len(group)}):"]
+        for change in group:
+            lines.append(f"{indent}  {_who(change)}")
+            if change.reason is not None:
+                lines.append(f"{indent}      why: {inert(change.reason)}")
+            lines += [f"{indent}      {_field(plan, change, field)}" for field in change.fields]
+            if change.depends_on is not None:
+                manager = inert(change.depends_on)
+                lines.append(f"{indent}      after the create of {manager} (their manager)")
+    return lines
 
 
 def render_report_text(report: ApplyReport) -> str:
