@@ -339,7 +339,17 @@ class LatticeReader(ClosingClient):
                 if grown > total:
                     pending.extend(self._ranges(total + 1, grown))
                     total = grown
-        if len(found) != total:
+        if len(found) < total:
+            # Planning from a partial listing would create the users we did not see.
+            raise TransportError(
+                f"the listing ended after {len(found):,} distinct users but totalResults "
+                f"said {total:,}; planning from it would create the missing ones",
+                system=SYSTEM,
+                method="GET",
+                path="Users",
+                fix="run again; if it persists, the SCIM service does not page consistently",
+            )
+        if len(found) > total:
             logger.info("Lattice listed %d distinct users; totalResults said %d", len(found), total)
         return tuple(sorted(found.values(), key=lambda user: user.target_id))
 
