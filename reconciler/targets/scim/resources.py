@@ -27,10 +27,10 @@ import httpx
 
 from reconciler.core.model import (
     CUSTOM_PREFIX,
+    FULL_NAME_FIELD,
     Action,
     Change,
     FieldChange,
-    FULL_NAME_FIELD,
     FieldValue,
     TargetUser,
 )
