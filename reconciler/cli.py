@@ -703,12 +703,17 @@ def sandbox() -> None:
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--personio-port", type=click.IntRange(0, 65535), default=8701, show_default=True)
 @click.option("--lattice-port", type=click.IntRange(0, 65535), default=8702, show_default=True)
-def serve(employees: int, seed: int, personio_port: int, lattice_port: int) -> None:
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Lattice as its documentation reads at its most pessimistic (docs/decisions.md).",
+)
+def serve(employees: int, seed: int, personio_port: int, lattice_port: int, strict: bool) -> None:
     """Serve the Personio and Lattice emulators on localhost until Ctrl-C.
 
     Prints a config snippet and the environment variables that point the tool at them.
     """
-    box = build_sandbox(employees=employees, seed=seed)
+    box = build_sandbox(employees=employees, seed=seed, strict=strict)
     try:
         personio = EmulatorServer(box.personio, port=personio_port).start()
         lattice = EmulatorServer(box.lattice, port=lattice_port).start()
