@@ -393,6 +393,9 @@ class WriteResult:
 
     target_id: str
     attempts: int
+    #: the create found the user already there (a 409 for our own externalId): another run
+    #: created it, so this one records it as already present, not as created
+    already_present: bool = False
 
 
 class Outcome(StrEnum):

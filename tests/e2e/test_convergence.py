@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime as dt
 from collections import Counter
 from typing import Any
 
@@ -18,6 +19,7 @@ from scim2_server.testserver.application import BearerTokenApplication
 from scim2_server.utils import load_default_provider
 
 from reconciler import app
+from reconciler.applier import ALREADY_PRESENT, audit_record
 from reconciler.config import load_config
 from reconciler.core.model import Config, Outcome, Plan
 from reconciler.sandbox import sample_config_path
@@ -374,3 +376,32 @@ def test_a_rename_and_a_retitle_converge_against_scim2_server() -> None:
     ) as http:
         found = http.get("/Users", params={"filter": 'externalId eq "2"'}).json()
     assert found["Resources"][0]["name"]["formatted"] == "Mary Ann Jones"
+
+
+def test_a_second_apply_of_the_same_creates_records_them_as_already_present() -> None:
+    """Two applies racing on one plan: scim2-server answers the second's creates with 409; its
+    report and audit log say "already present", never that it created them."""
+    box = build_sandbox(employees=8, seed=1, drift=False)
+    application = BearerTokenApplication(
+        InMemoryStorage(), load_default_provider(), bearer_tokens=[LATTICE_TOKEN]
+    )
+    fields = tuple(
+        dataclasses.replace(f, enabled=f.name in ("title", "department"))
+        for f in BASE_CONFIG.fields
+    )
+    config = dataclasses.replace(BASE_CONFIG, fields=fields, custom_attributes=())
+    conn = dataclasses.replace(
+        box.connections(),
+        lattice_base_url="http://scim.test/v2",
+        lattice_transport=httpx.WSGITransport(app=application),
+    )
+    planned = app.plan(config, conn)
+    first = app.execute(planned, conn)
+    second = app.execute(planned, conn)
+
+    created = [r for r in first.results if r.change.action.value == "create"]
+    again = [r for r in second.results if r.change.action.value == "create"]
+    assert created and all(r.detail is None for r in created)
+    assert [r.target_id for r in again] == [r.target_id for r in created]
+    assert {r.detail for r in again} == {ALREADY_PRESENT}
+    assert {audit_record(r, dt.datetime.now(dt.UTC))["detail"] for r in again} == {ALREADY_PRESENT}

@@ -415,13 +415,13 @@ def test_a_create_that_never_gets_an_answer_gives_up_after_the_retry_budget(
     )
 
 
-def test_a_conflict_on_our_own_external_id_counts_as_created(router: respx.MockRouter) -> None:
+def test_a_conflict_on_our_own_external_id_is_already_present(router: respx.MockRouter) -> None:
     router.post("/Users").mock(return_value=scim_error(409, "exists", "uniqueness"))
     handle, _ = lookup_server({'externalId eq "1234"': resource(7, external_id="1234")})
     router.get("/Users").mock(side_effect=handle)
 
     with writer() as client:
-        assert client.create(CREATE, None) == WriteResult("u_000007", 1)
+        assert client.create(CREATE, None) == WriteResult("u_000007", 1, already_present=True)
 
 
 def test_a_conflict_with_someone_else_is_a_conflict_error(router: respx.MockRouter) -> None:
@@ -478,7 +478,7 @@ def test_a_conflict_after_retries_reports_the_attempts_it_took(
     handle, _ = lookup_server({'externalId eq "1234"': resource(9, "1234")})
     router.get("/Users").mock(side_effect=handle)
     with writer() as client:
-        assert client.create(CREATE, None) == WriteResult("u_000009", 2)
+        assert client.create(CREATE, None) == WriteResult("u_000009", 2, already_present=True)
 
 
 def test_one_list_page_costs_at_most_five_requests(router: respx.MockRouter) -> None:

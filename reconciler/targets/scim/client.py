@@ -494,7 +494,7 @@ class LatticeWriter(ClosingClient):
         When the outcome is unknown (timeout, reset, unreadable answer) the user is looked up
         by externalId, then userName; only when it is not there is the POST sent again, inside
         the same retry loop and attempt budget. A 409 for a user that already carries our
-        externalId counts as created (idempotent).
+        externalId is not an error but not a creation either: ``already_present`` (idempotent).
 
         ``WriteResult.attempts`` counts the POSTs sent, i.e. the requests that carried the
         write; the lookups carry nothing and are not counted (``request_count`` has them).
@@ -525,11 +525,11 @@ class LatticeWriter(ClosingClient):
             existing = _find_user(self._channel, "externalId", source_id)
             if existing is not None and existing.external_id == source_id:
                 logger.info(
-                    "Lattice user %s already exists for Personio %s; treating as created",
+                    "Lattice user %s already exists for Personio %s; recorded as already present",
                     existing.target_id,
                     source_id,
                 )
-                return WriteResult(existing.target_id, exc.attempts)
+                return WriteResult(existing.target_id, exc.attempts, already_present=True)
             raise
         if reply.settled is not None:
             logger.info(
