@@ -333,7 +333,8 @@ def test_a_rename_a_retitle_and_a_cleared_custom_attribute_converge(strict: bool
 
     assert sorted(c.source_id or "" for c in first.plan.changes) == ["2", "3", "5"]
     assert [r.outcome for r in report.results] == [Outcome.APPLIED] * 3
-    assert second.plan.changes == () and third.plan.changes == ()
+    assert second.plan.changes == ()
+    assert third.plan.changes == ()
     renamed = stored_by_external_id(box.lattice, "2")
     assert renamed["name"]["formatted"] == "Mary Ann Jones"  # the full name followed the rename
     assert "Cost Center" not in stored_by_external_id(box.lattice, "5").get(LATTICE_URN, {})
@@ -401,7 +402,8 @@ def test_a_second_apply_of_the_same_creates_records_them_as_already_present() ->
 
     created = [r for r in first.results if r.change.action.value == "create"]
     again = [r for r in second.results if r.change.action.value == "create"]
-    assert created and all(r.detail is None for r in created)
+    assert created
+    assert all(r.detail is None for r in created)
     assert [r.target_id for r in again] == [r.target_id for r in created]
     assert {r.detail for r in again} == {ALREADY_PRESENT}
     assert {audit_record(r, dt.datetime.now(dt.UTC))["detail"] for r in again} == {ALREADY_PRESENT}
