@@ -103,6 +103,10 @@ def apply_plan(
     return report
 
 
+#: ``ChangeResult.detail`` of a create whose user another run had already created.
+ALREADY_PRESENT = "already present (created by another run); not created by this one"
+
+
 def audit_record(result: ChangeResult, at: dt.datetime) -> dict[str, object]:
     """One audit-log entry: ids, field names, outcome; no values, names or emails.
 
@@ -287,6 +291,8 @@ class _Run:
             change,
             Outcome.APPLIED,
             written.target_id or change.target_id,
+            # another run created it first (a 409 for our own externalId): not ours to claim
+            ALREADY_PRESENT if written.already_present else None,
             attempts=written.attempts,
         )
 

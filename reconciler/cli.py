@@ -813,8 +813,18 @@ def sandbox_config() -> None:
     help="An edited config (e.g. from 'reconcile sandbox config') to run against the "
     "emulators: checked first, and named in the instructions.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Lattice as its documentation reads at its most pessimistic (docs/decisions.md).",
+)
 def serve(
-    employees: int, seed: int, personio_port: int, lattice_port: int, config_path: Path | None
+    employees: int,
+    seed: int,
+    personio_port: int,
+    lattice_port: int,
+    config_path: Path | None,
+    strict: bool,
 ) -> None:
     """Serve the Personio and Lattice emulators on localhost until Ctrl-C.
 
@@ -823,7 +833,7 @@ def serve(
     if config_path is not None:
         with _expected_errors():
             load_config(config_path)
-    box = build_sandbox(employees=employees, seed=seed)
+    box = build_sandbox(employees=employees, seed=seed, strict=strict)
     try:
         personio = EmulatorServer(box.personio, port=personio_port).start()
         lattice = EmulatorServer(box.lattice, port=lattice_port).start()

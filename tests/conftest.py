@@ -1,5 +1,5 @@
 """Guards for the whole suite: no test reads the team's own config/integration.yaml.
-Imports the standard library and pytest only.
+Imports the standard library, pytest and the sandbox's Lattice emulator (``strict_lattice``).
 
 ``config/integration.yaml`` is the file a team edits for production; tests, like ``--sandbox``,
 run on the sample company's config shipped in ``reconciler/sandbox/config.yaml``. An audit hook
@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from reconciler.sandbox.lattice_emulator import LatticeEmulator
 
 REPO = Path(__file__).resolve().parents[1]
 TEAM_CONFIG = os.path.normcase(str(REPO / "config" / "integration.yaml"))
@@ -60,3 +62,14 @@ def _fail_if_opened(when: str) -> None:
             "(reconciler.sandbox.sample_config_path()) or write one under tmp_path",
             pytrace=False,
         )
+
+
+@pytest.fixture
+def strict_lattice() -> LatticeEmulator:
+    """The Lattice emulator in strict mode (null name parts, locked externalId, no
+    space-containing paths, discovery endpoints), with the sandbox's custom attributes."""
+    from reconciler.sandbox.scenario import LATTICE_CUSTOM_ATTRIBUTES, LATTICE_TOKEN
+
+    return LatticeEmulator(
+        token=LATTICE_TOKEN, custom_attributes=LATTICE_CUSTOM_ATTRIBUTES, strict=True
+    )

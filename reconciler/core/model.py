@@ -31,6 +31,14 @@ STANDARD_FIELDS: tuple[str, ...] = (
 #: Fields that are always synced (identity and name); not switchable.
 IDENTITY_FIELDS: tuple[str, ...] = ("email", "first_name", "last_name")
 
+#: Key of ``TargetUser.fields`` holding the target's full name when its name parts are unknown
+#: (null and not recoverable from it). Not a plan field (plan fields contain no dot): the
+#: planner compares it with the desired parts joined by a space, see docs/decisions.md.
+FULL_NAME_FIELD = "name.formatted"
+
+#: The plan fields the full name is made of, in order.
+NAME_PARTS: tuple[str, str] = ("first_name", "last_name")
+
 #: Fields that are never printed in any rendering, whatever the config says.
 ALWAYS_SENSITIVE_FIELDS: frozenset[str] = frozenset({"birth_date"})
 
@@ -414,6 +422,9 @@ class WriteResult:
 
     target_id: str
     attempts: int
+    #: the create found the user already there (a 409 for our own externalId): another run
+    #: created it, so this one records it as already present, not as created
+    already_present: bool = False
 
 
 class Outcome(StrEnum):

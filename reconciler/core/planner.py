@@ -15,6 +15,8 @@ from operator import attrgetter
 
 from reconciler.core.mapping import MappingResult, compute_desired_users, unique_problems
 from reconciler.core.model import (
+    FULL_NAME_FIELD,
+    NAME_PARTS,
     Action,
     Change,
     Config,
@@ -692,9 +694,10 @@ def _diff(
     if not same_email:
         diffs.append(FieldChange("email", user.email, email))
     depends_on: str | None = None
+    same_full_name = _same_full_name(fields, user.fields)
     for name, want in wanted.items():
         have = user.fields.get(name)
-        if want == have:
+        if want == have or (same_full_name and name in NAME_PARTS):
             continue
         if name in create_only:
             # The target applies it only on create: planning an update would never converge.
@@ -716,8 +719,34 @@ def _diff(
                 depends_on = str(manager)
             continue
         diffs.append(FieldChange(name, have, fields[name]))
+    _carry_name_parts(diffs, fields, user.fields)
     diffs.sort(key=lambda change: change.name)
     return tuple(diffs), depends_on
+
+
+def _same_full_name(fields: Mapping[str, FieldValue], have: Mapping[str, FieldValue]) -> bool:
+    """Whether the target's full name, known only as a whole (its parts are null), is the
+    desired parts joined by a space: then the name is unchanged (docs/decisions.md)."""
+    full = have.get(FULL_NAME_FIELD)
+    if full is None:
+        return False
+    parts = [str(fields[part]) for part in NAME_PARTS if fields.get(part) is not None]
+    return " ".join(" ".join(parts).split()) == " ".join(str(full).split())
+
+
+def _carry_name_parts(
+    diffs: list[FieldChange],
+    fields: Mapping[str, FieldValue],
+    have: Mapping[str, FieldValue],
+) -> None:
+    """When one name part changes, carry the other one too (``before == after``), so the writer
+    can rebuild the full name from the change alone (docs/decisions.md)."""
+    changed = {change.name for change in diffs}
+    if not changed & set(NAME_PARTS):
+        return
+    for part in NAME_PARTS:
+        if part not in changed and part in fields:
+            diffs.append(FieldChange(part, have.get(part), fields[part]))
 
 
 def _change(

@@ -8,7 +8,14 @@ attribute, and faults (429, 5xx, resets before or after the work, short pages) o
 
 Routes, under ``/scim/v2``: ``GET|POST /Users`` (paging, ``filter`` with ``eq`` on userName,
 emails, emails.value, externalId; ``active eq true|false``), ``GET|PATCH /Users/{id}``,
-``GET /Schemas/<lattice urn>``, ``GET /ServiceProviderConfig``. Every error is a SCIM error body.
+``GET /Schemas`` and ``/Schemas/<urn>``, ``GET /ResourceTypes[/User]``,
+``GET /ServiceProviderConfig``. Every error is a SCIM error body.
+
+``strict=True`` models the pessimistic reading of Lattice's documentation (docs/decisions.md,
+"Lattice: the strict emulator"): name parts come back null with the full name only in
+``name.formatted``, kept exactly as last sent; ``externalId`` cannot change once set; a PATCH
+``path`` that is not a valid RFC 7643 attribute name ("…:User:Cost Center") is refused with
+400 ``invalidPath``; ``password`` and core attributes Lattice does not have are refused.
 """
 
 from __future__ import annotations
@@ -52,6 +59,30 @@ _FILTER = re.compile(
 )
 _ACTIVE_FILTER = re.compile(r"^\s*active\s+eq\s+(true|false)\s*$", re.IGNORECASE)
 _MEDIA_TYPE = "application/scim+json"
+RESOURCE_TYPE_URN = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
+#: RFC 7643 §2.1: ATTRNAME = ALPHA *(nameChar); a PATCH path segment must be one.
+_ATTRNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+#: The top-level attributes the strict mode accepts (core User as Lattice documents it, plus
+#: the two extensions); anything else, ``password`` included, is refused.
+STRICT_CORE_ATTRIBUTES = frozenset(
+    {
+        "schemas",
+        "id",
+        "externalId",
+        "meta",
+        "userName",
+        "name",
+        "displayName",
+        "nickName",
+        "title",
+        "active",
+        "emails",
+        ENTERPRISE_URN.casefold(),
+        LATTICE_URN.casefold(),
+        CORE_URN.casefold(),
+    }
+)
+_STRICT_FOLDED = frozenset(name.casefold() for name in STRICT_CORE_ATTRIBUTES)
 
 
 @dataclass
@@ -120,6 +151,7 @@ class LatticeEmulator:
         users: Sequence[Mapping[str, object]] = (),
         faults: LatticeFaults | None = None,
         max_page_size: int = 100,
+        strict: bool = False,
     ) -> None:
         attributes = dict(custom_attributes or {})
         for name, kind in attributes.items():
@@ -128,6 +160,7 @@ class LatticeEmulator:
             if name in _DATE_KEYS:
                 raise ValueError(f"{name!r} is a standard Lattice attribute, not a custom one")
         self._token = token
+        self.strict = strict
         self.custom_attributes: dict[str, str] = attributes
         self.faults = faults or LatticeFaults()
         self.max_page_size = max(1, max_page_size)
@@ -282,8 +315,15 @@ class LatticeEmulator:
                 return self._patch(user_id, request)
         elif route.startswith("/Schemas/") and method == "GET":
             return self._schema(unquote(route.removeprefix("/Schemas/")), request)
+        elif route == "/Schemas" and method == "GET":
+            return self._schemas(request)
+        elif route in ("/ResourceTypes", "/ResourceTypes/User") and method == "GET":
+            user_type = _resource_type(request)
+            if route == "/ResourceTypes/User":
+                return _json_response(200, user_type)
+            return _json_response(200, _list_body([user_type], 1, 1))
         elif route == "/ServiceProviderConfig" and method == "GET":
-            return _json_response(200, self._service_provider_config())
+            return _json_response(200, self._service_provider_config(request))
         else:
             raise _ScimError(404, "no such endpoint")
         raise _ScimError(405, f"{method} is not supported here")
@@ -371,6 +411,8 @@ class LatticeEmulator:
         }
         resource.setdefault("schemas", [CORE_URN])
         resource.setdefault("active", True)
+        if self.strict:
+            _refuse_unknown_attributes(resource)
         _drop_nulls(resource)
         name = resource.get("name")
         if isinstance(name, dict) and not name.get("formatted"):
@@ -398,10 +440,16 @@ class LatticeEmulator:
         for operation in operations:
             if not isinstance(operation, dict):
                 raise _ScimError(400, "an operation must be an object", "invalidSyntax")
-            _apply_operation(draft, operation)
+            _apply_operation(draft, operation, strict=self.strict)
+        if self.strict:
+            _refuse_unknown_attributes(draft)
+            locked = current.get("externalId")
+            if locked is not None and draft.get("externalId") != locked:
+                raise _ScimError(400, "externalId is set on first sync and locked", "mutability")
         _drop_nulls(draft)
         name = draft.get("name")
-        if isinstance(name, dict) and _name_parts(draft) != name_before:
+        # Strict: Lattice keeps name.formatted as it was last sent, whatever the parts do.
+        if isinstance(name, dict) and _name_parts(draft) != name_before and not self.strict:
             _set_formatted(name)
         self._validate(draft, own_id=user_id, before=current)
         meta = dict(_as_dict(current.get("meta")))
@@ -525,35 +573,50 @@ class LatticeEmulator:
         # Shallow: the response is serialised right away, under the lock.
         meta = dict(_as_dict(user.get("meta")))
         meta["location"] = _location(request, str(user.get("id")))
-        return {**user, "meta": meta}
+        rendered = {**user, "meta": meta}
+        if self.strict and isinstance(user.get("name"), dict):
+            # Lattice's own example user: the parts null, the name only in "formatted".
+            formatted = _as_dict(user.get("name")).get("formatted")
+            rendered["name"] = {"givenName": None, "familyName": None, "formatted": formatted}
+        return rendered
 
     # -- discovery -------------------------------------------------------------------------
 
+    def _schemas(self, request: httpx.Request) -> httpx.Response:
+        schemas = [
+            _core_schema(request),
+            _enterprise_schema(request),
+            self._lattice_schema(request),
+        ]
+        return _json_response(200, _list_body(schemas, len(schemas), 1))
+
     def _schema(self, urn: str, request: httpx.Request) -> httpx.Response:
+        if urn == CORE_URN:
+            return _json_response(200, _core_schema(request))
+        if urn == ENTERPRISE_URN:
+            return _json_response(200, _enterprise_schema(request))
         if urn != LATTICE_URN:
             raise _ScimError(404, "no such schema")
+        return _json_response(200, self._lattice_schema(request))
+
+    def _lattice_schema(self, request: httpx.Request) -> dict[str, object]:
         types = {"text": "string", "number": "decimal", "user": "string"}
         attributes = [_schema_attribute(key, "string", "a date, YYYY-MM-DD") for key in _DATE_KEYS]
         attributes += [
             _schema_attribute(name, types[kind], f"custom attribute ({kind})")
             for name, kind in sorted(self.custom_attributes.items())
         ]
-        base = f"{request.url.scheme}://{request.url.netloc.decode()}{BASE_PATH}"
-        return _json_response(
-            200,
-            {
-                "schemas": [SCHEMA_URN],
-                "id": LATTICE_URN,
-                "name": "LatticeUser",
-                "description": "Lattice user attributes",
-                "attributes": attributes,
-                "meta": {"resourceType": "Schema", "location": f"{base}/Schemas/{LATTICE_URN}"},
-            },
+        return _schema_body(
+            request, LATTICE_URN, "LatticeUser", "Lattice user attributes", attributes
         )
 
-    def _service_provider_config(self) -> dict[str, object]:
+    def _service_provider_config(self, request: httpx.Request) -> dict[str, object]:
         return {
             "schemas": [SERVICE_PROVIDER_CONFIG_URN],
+            "meta": {
+                "resourceType": "ServiceProviderConfig",
+                "location": f"{_base(request)}/ServiceProviderConfig",
+            },
             "patch": {"supported": True},
             "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
             "filter": {"supported": True, "maxResults": self.max_page_size},
@@ -575,7 +638,9 @@ class LatticeEmulator:
 # ---------------------------------------------------------------------------------------------
 
 
-def _apply_operation(draft: dict[str, Any], operation: Mapping[str, object]) -> None:
+def _apply_operation(
+    draft: dict[str, Any], operation: Mapping[str, object], *, strict: bool = False
+) -> None:
     kind = str(operation.get("op", "")).casefold()
     if kind not in ("add", "replace", "remove"):
         raise _ScimError(400, "op must be add, replace or remove", "invalidSyntax")
@@ -596,6 +661,9 @@ def _apply_operation(draft: dict[str, Any], operation: Mapping[str, object]) -> 
     if not isinstance(path, str) or not path.strip() or "[" in path:
         raise _ScimError(400, "this path is not supported", "invalidPath")
     urn, segments = _parse_path(path.strip())
+    if strict and not all(_ATTRNAME.match(segment) for segment in segments):
+        # RFC 7643 §2.1: "Cost Center" is no attribute name, so no path (docs/decisions.md)
+        raise _ScimError(400, "the path is not a valid attribute path", "invalidPath")
     if kind == "remove":
         _remove_attribute(draft, urn, segments)
     else:
@@ -683,6 +751,115 @@ def _drop_nulls(resource: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 # Small pure pieces
 # ---------------------------------------------------------------------------------------------
+
+
+def _refuse_unknown_attributes(resource: Mapping[str, object]) -> None:
+    for key in resource:
+        if key.casefold() == "password":
+            raise _ScimError(400, "password cannot be set over SCIM", "invalidValue")
+        if key.casefold() not in _STRICT_FOLDED:
+            raise _ScimError(400, f"unknown attribute {key!r}", "invalidValue")
+
+
+def _base(request: httpx.Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc.decode()}{BASE_PATH}"
+
+
+def _list_body(resources: list[dict[str, object]], total: int, start: int) -> dict[str, object]:
+    return {
+        "schemas": [LIST_RESPONSE_URN],
+        "totalResults": total,
+        "startIndex": start,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
+
+
+def _schema_body(
+    request: httpx.Request,
+    urn: str,
+    name: str,
+    description: str,
+    attributes: list[dict[str, object]],
+) -> dict[str, object]:
+    return {
+        "schemas": [SCHEMA_URN],
+        "id": urn,
+        "name": name,
+        "description": description,
+        "attributes": attributes,
+        "meta": {"resourceType": "Schema", "location": f"{_base(request)}/Schemas/{urn}"},
+    }
+
+
+def _attribute(
+    name: str,
+    kind: str = "string",
+    *,
+    required: bool = False,
+    multi: bool = False,
+    uniqueness: str = "none",
+    mutability: str = "readWrite",
+    sub: list[dict[str, object]] | None = None,
+) -> dict[str, object]:
+    attribute: dict[str, object] = {
+        "name": name,
+        "type": kind,
+        "multiValued": multi,
+        "description": name,
+        "required": required,
+        "caseExact": False,
+        "mutability": mutability,
+        "returned": "default",
+        "uniqueness": uniqueness,
+    }
+    if sub is not None:
+        attribute["subAttributes"] = sub
+    return attribute
+
+
+def _core_schema(request: httpx.Request) -> dict[str, object]:
+    """The core User attributes Lattice has (no password, no phone numbers, no groups)."""
+    name = [_attribute(part) for part in ("formatted", "givenName", "familyName")]
+    emails = [_attribute("value"), _attribute("type"), _attribute("primary", "boolean")]
+    attributes = [
+        _attribute("userName", required=True, uniqueness="server"),
+        _attribute("name", "complex", sub=name),
+        _attribute("displayName"),
+        _attribute("nickName"),
+        _attribute("title"),
+        _attribute("active", "boolean"),
+        _attribute("emails", "complex", multi=True, sub=emails),
+    ]
+    return _schema_body(request, CORE_URN, "User", "User Account", attributes)
+
+
+def _enterprise_schema(request: httpx.Request) -> dict[str, object]:
+    manager = [_attribute("value"), _attribute("$ref", "reference"), _attribute("displayName")]
+    attributes = [
+        _attribute("department"),
+        _attribute("manager", "complex", sub=manager),
+    ]
+    return _schema_body(request, ENTERPRISE_URN, "EnterpriseUser", "Enterprise User", attributes)
+
+
+def _resource_type(request: httpx.Request) -> dict[str, object]:
+    return {
+        "schemas": [RESOURCE_TYPE_URN],
+        "id": "User",
+        "name": "User",
+        "endpoint": "/Users",
+        "description": "User Account",
+        "schema": CORE_URN,
+        "schemaExtensions": [
+            {"schema": ENTERPRISE_URN, "required": False},
+            {"schema": LATTICE_URN, "required": False},
+        ],
+        "meta": {
+            "resourceType": "ResourceType",
+            "location": f"{_base(request)}/ResourceTypes/User",
+        },
+    }
 
 
 def _name_parts(resource: Mapping[str, object]) -> tuple[object, object]:

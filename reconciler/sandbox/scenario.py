@@ -114,13 +114,16 @@ class Sandbox:
         )
 
 
-def build_sandbox(employees: int = 60, seed: int = 7, *, drift: bool = True) -> Sandbox:
+def build_sandbox(
+    employees: int = 60, seed: int = 7, *, drift: bool = True, strict: bool = False
+) -> Sandbox:
     """The sample company in Personio and, in Lattice, what an earlier sync left there.
 
     With ``drift`` the Lattice side differs the way real tenants do, so the first plan shows
     every kind of change: people not yet created, an unlinked user to adopt, a rehire to
     reactivate, a leaver to deactivate, edited titles and departments, a preferred-name edit,
-    an admin account and a protected account that are not in Personio.
+    an admin account and a protected account that are not in Personio. ``strict`` serves
+    Lattice in the emulator's strict mode (``LatticeEmulator(strict=True)``).
     """
     company = generate_company(employees, seed)
     personio = PersonioEmulator(
@@ -128,7 +131,9 @@ def build_sandbox(employees: int = 60, seed: int = 7, *, drift: bool = True) -> 
         company.attributes,
         credentials={PERSONIO_CLIENT_ID: PersonioCredential(client_secret=PERSONIO_CLIENT_SECRET)},
     )
-    lattice = LatticeEmulator(token=LATTICE_TOKEN, custom_attributes=LATTICE_CUSTOM_ATTRIBUTES)
+    lattice = LatticeEmulator(
+        token=LATTICE_TOKEN, custom_attributes=LATTICE_CUSTOM_ATTRIBUTES, strict=strict
+    )
     seed_lattice(lattice, company, drift=drift)
     return Sandbox(company=company, personio=personio, lattice=lattice)
 

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime as dt
 from collections import Counter
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from scim2_server.memory import InMemoryStorage
+from scim2_server.testserver.application import BearerTokenApplication
+from scim2_server.utils import load_default_provider
 
 from reconciler import app
+from reconciler.applier import ALREADY_PRESENT, audit_record
 from reconciler.config import load_config
 from reconciler.core.model import Config, Outcome, Plan
 from reconciler.sandbox import sample_config_path
@@ -26,6 +32,7 @@ from reconciler.sandbox.scenario import (
     PERSONIO_CLIENT_ID,
     PERSONIO_CLIENT_SECRET,
     Sandbox,
+    build_sandbox,
     seed_lattice,
 )
 from reconciler.targets.lattice.profile import LATTICE_URN
@@ -291,3 +298,112 @@ def test_an_email_handed_to_a_colleague_who_had_their_own_converges_in_one_apply
 
     assert report.ok
     assert [(c.action.value, c.source_id) for c in second.plan.changes] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# A rename, a retitle and a cleared custom attribute: the default emulator, the strict mode
+# (Lattice as its documentation reads at its most pessimistic) and stock scim2-server
+# ---------------------------------------------------------------------------------------------
+
+
+def rename_retitle_and_clear(personio: PersonioEmulator) -> None:
+    """Employee 2 gets a three-word name, 3 a new title, 5 loses their cost center."""
+    personio.update_employee(2, "first_name", "Mary Ann")
+    personio.update_employee(2, "last_name", "Jones")
+    personio.update_employee(3, "position", "Chief Vibes Officer")
+    personio.update_employee(5, "dynamic_1234567", None)
+
+
+def stored_by_external_id(lattice: LatticeEmulator, source_id: str) -> dict[str, Any]:
+    (user,) = [u for u in lattice.users.values() if u.get("externalId") == source_id]
+    return user
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["default", "strict"])
+def test_a_rename_a_retitle_and_a_cleared_custom_attribute_converge(strict: bool) -> None:
+    box = build_sandbox(employees=8, seed=1, drift=False, strict=strict)
+    conn = box.connections()
+    assert app.plan(BASE_CONFIG, conn).plan.changes == ()
+    rename_retitle_and_clear(box.personio)
+
+    first = app.plan(BASE_CONFIG, conn)
+    report = app.execute(first, conn)
+    second = app.plan(BASE_CONFIG, conn)
+    third = app.plan(BASE_CONFIG, conn)
+
+    assert sorted(c.source_id or "" for c in first.plan.changes) == ["2", "3", "5"]
+    assert [r.outcome for r in report.results] == [Outcome.APPLIED] * 3
+    assert second.plan.changes == ()
+    assert third.plan.changes == ()
+    renamed = stored_by_external_id(box.lattice, "2")
+    assert renamed["name"]["formatted"] == "Mary Ann Jones"  # the full name followed the rename
+    assert "Cost Center" not in stored_by_external_id(box.lattice, "5").get(LATTICE_URN, {})
+    if strict:
+        # the strict mode refuses a remove whose path has a space: none was sent
+        assert all(r.status in (200, 201) for r in box.lattice.requests if r.method == "PATCH")
+
+
+def test_a_rename_and_a_retitle_converge_against_scim2_server() -> None:
+    """scim2-server has no Lattice extension: core and enterprise fields only."""
+    box = build_sandbox(employees=8, seed=1, drift=False)
+    application = BearerTokenApplication(
+        InMemoryStorage(), load_default_provider(), bearer_tokens=[LATTICE_TOKEN]
+    )
+    transport = httpx.WSGITransport(app=application)
+    fields = tuple(
+        dataclasses.replace(f, enabled=f.name in ("title", "department", "manager"))
+        for f in BASE_CONFIG.fields
+    )
+    config = dataclasses.replace(BASE_CONFIG, fields=fields, custom_attributes=())
+    conn = dataclasses.replace(
+        box.connections(), lattice_base_url="http://scim.test/v2", lattice_transport=transport
+    )
+    # the first apply creates everyone in scim2-server
+    app.execute(app.plan(config, conn), conn)
+    assert app.plan(config, conn).plan.changes == ()
+    rename_retitle_and_clear(box.personio)
+
+    first = app.plan(config, conn)
+    report = app.execute(first, conn)
+    second = app.plan(config, conn)
+
+    assert sorted(c.source_id or "" for c in first.plan.changes) == ["2", "3"]
+    assert [r.outcome for r in report.results] == [Outcome.APPLIED] * 2
+    assert second.plan.changes == ()
+    with httpx.Client(
+        base_url="http://scim.test/v2",
+        transport=transport,
+        headers={"Authorization": f"Bearer {LATTICE_TOKEN}"},
+    ) as http:
+        found = http.get("/Users", params={"filter": 'externalId eq "2"'}).json()
+    assert found["Resources"][0]["name"]["formatted"] == "Mary Ann Jones"
+
+
+def test_a_second_apply_of_the_same_creates_records_them_as_already_present() -> None:
+    """Two applies racing on one plan: scim2-server answers the second's creates with 409; its
+    report and audit log say "already present", never that it created them."""
+    box = build_sandbox(employees=8, seed=1, drift=False)
+    application = BearerTokenApplication(
+        InMemoryStorage(), load_default_provider(), bearer_tokens=[LATTICE_TOKEN]
+    )
+    fields = tuple(
+        dataclasses.replace(f, enabled=f.name in ("title", "department"))
+        for f in BASE_CONFIG.fields
+    )
+    config = dataclasses.replace(BASE_CONFIG, fields=fields, custom_attributes=())
+    conn = dataclasses.replace(
+        box.connections(),
+        lattice_base_url="http://scim.test/v2",
+        lattice_transport=httpx.WSGITransport(app=application),
+    )
+    planned = app.plan(config, conn)
+    first = app.execute(planned, conn)
+    second = app.execute(planned, conn)
+
+    created = [r for r in first.results if r.change.action.value == "create"]
+    again = [r for r in second.results if r.change.action.value == "create"]
+    assert created
+    assert all(r.detail is None for r in created)
+    assert [r.target_id for r in again] == [r.target_id for r in created]
+    assert {r.detail for r in again} == {ALREADY_PRESENT}
+    assert {audit_record(r, dt.datetime.now(dt.UTC))["detail"] for r in again} == {ALREADY_PRESENT}

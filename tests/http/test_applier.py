@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 import httpx
 import pytest
 
-from reconciler.applier import INTERRUPTED_DETAIL, apply_plan
+from reconciler.applier import ALREADY_PRESENT, INTERRUPTED_DETAIL, apply_plan
 from reconciler.core.model import (
     Action,
     ApplyReport,
@@ -438,8 +438,12 @@ def test_applying_the_same_plan_twice_adopts_the_created_users_instead_of_duplic
 
     second = apply_plan(MIXED, writer, target_ids=EXISTING_IDS)
 
-    # Each create gets a 409, the writer finds the user by externalId and counts it as created.
-    assert outcomes(second) == outcomes(first)
+    # Each create gets a 409, the writer finds the user by externalId: applied, but recorded
+    # as already present, never as created by this run.
+    assert outcomes(second) == [
+        (action, source_id, outcome, ALREADY_PRESENT if action == "create" else detail)
+        for action, source_id, outcome, detail in outcomes(first)
+    ]
     assert [r.target_id for r in second.results] == [r.target_id for r in first.results]
     assert state(emulator) == EXPECTED_AFTER_MIXED
     assert len(emulator.users) == len(EXPECTED_AFTER_MIXED)

@@ -351,6 +351,8 @@ def test_every_difference_between_two_real_plans_gets_one_line() -> None:
         "create 10 (new): now after the create of 7",
         "create 10 (new): field manager added",
         "update 2 (Lattice u2): field first_name added",
+        # a name change carries the other part too (docs/decisions.md, "Lattice names")
+        "update 2 (Lattice u2): field last_name added",
         "update 2 (Lattice u2): field title changed",
         "change added: update 3 (Lattice u3)",
         "change added: update 4 (Lattice u4)",

@@ -115,9 +115,9 @@ def test_an_invented_dialect_patches_and_removes_under_its_own_extension() -> No
     assert build_patch_body(change, None, ACME) == {
         "schemas": [PATCH_OP_URN],
         "Operations": [
-            {"op": "replace", "value": {ACME_URN: {"hireDate": "2021-03-01"}}},
-            # a custom attribute's dots are part of its name; a nested path's are separators
-            {"op": "remove", "path": f"{ACME_URN}:Dept. code"},
+            # "Dept. code" is no valid SCIM path (RFC 7643 §2.1): cleared by a null instead
+            {"op": "replace", "value": {ACME_URN: {"Dept. code": None, "hireDate": "2021-03-01"}}},
+            # a nested path's dots are separators
             {"op": "remove", "path": f"{ACME_URN}:org.department"},
         ],
     }

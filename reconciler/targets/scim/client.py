@@ -339,7 +339,17 @@ class LatticeReader(ClosingClient):
                 if grown > total:
                     pending.extend(self._ranges(total + 1, grown))
                     total = grown
-        if len(found) != total:
+        if len(found) < total:
+            # Planning from a partial listing would create the users we did not see.
+            raise TransportError(
+                f"the listing ended after {len(found):,} distinct users but totalResults "
+                f"said {total:,}; planning from it would create the missing ones",
+                system=SYSTEM,
+                method="GET",
+                path="Users",
+                fix="run again; if it persists, the SCIM service does not page consistently",
+            )
+        if len(found) > total:
             logger.info("Lattice listed %d distinct users; totalResults said %d", len(found), total)
         return tuple(sorted(found.values(), key=lambda user: user.target_id))
 
@@ -484,7 +494,7 @@ class LatticeWriter(ClosingClient):
         When the outcome is unknown (timeout, reset, unreadable answer) the user is looked up
         by externalId, then userName; only when it is not there is the POST sent again, inside
         the same retry loop and attempt budget. A 409 for a user that already carries our
-        externalId counts as created (idempotent).
+        externalId is not an error but not a creation either: ``already_present`` (idempotent).
 
         ``WriteResult.attempts`` counts the POSTs sent, i.e. the requests that carried the
         write; the lookups carry nothing and are not counted (``request_count`` has them).
@@ -515,11 +525,11 @@ class LatticeWriter(ClosingClient):
             existing = _find_user(self._channel, "externalId", source_id)
             if existing is not None and existing.external_id == source_id:
                 logger.info(
-                    "Lattice user %s already exists for Personio %s; treating as created",
+                    "Lattice user %s already exists for Personio %s; recorded as already present",
                     existing.target_id,
                     source_id,
                 )
-                return WriteResult(existing.target_id, exc.attempts)
+                return WriteResult(existing.target_id, exc.attempts, already_present=True)
             raise
         if reply.settled is not None:
             logger.info(

@@ -27,6 +27,7 @@ import httpx
 
 from reconciler.core.model import (
     CUSTOM_PREFIX,
+    FULL_NAME_FIELD,
     Action,
     Change,
     FieldChange,
@@ -83,7 +84,7 @@ STANDARD_FIELD_NAMES: tuple[str, ...] = (
 #: Key of ``TargetUser.fields`` holding ``name.formatted`` when it says more than the parts:
 #: present only when a name part is unknown (null) and could not be recovered from it. Not a
 #: plan field (plan fields never contain a dot), so the planner never diffs it by itself.
-FORMATTED_NAME_FIELD = "name.formatted"
+FORMATTED_NAME_FIELD = FULL_NAME_FIELD
 
 _NAME_PARTS = ("first_name", "last_name")
 _FORMATTED: Location = (None, ("name", "formatted"))
@@ -248,7 +249,9 @@ def build_patch_body(
     """The one ``PATCH /Users/{id}`` body for a link, reactivate, update or deactivate change.
 
     One ``replace`` op without ``path`` carries everything being set (extension attributes
-    nested under their URN); each field set to ``None`` becomes a ``remove`` op with a path.
+    nested under their URN); each field set to ``None`` becomes a ``remove`` op with a path,
+    unless its name is no valid SCIM path (a custom attribute's display name with a space or
+    a dot): that one is a ``null`` in the replace, as RFC 7644 §3.5.2 allows.
     For ``manager`` the change holds Personio ids; ``manager_target_id`` is the resolved new
     manager (``None`` removes it).
 
@@ -283,7 +286,9 @@ def build_patch_body(
         if name == "manager":
             # the change carries Personio ids; what the service needs is the resolved SCIM id
             value = None if manager_target_id is None else {"value": manager_target_id}
-        if value is not None:
+        if value is not None or not is_attribute_path(segments):
+            # A name that is no valid SCIM path ("Cost Center") is cleared by a null in the
+            # path-less replace (RFC 7644 §3.5.2: null is unassigned; docs/decisions.md).
             _put(values, urn, segments, value)
             continue
         removals.append(_path(urn, segments))
@@ -377,6 +382,16 @@ def _locate(name: str, dialect: ScimDialect) -> Location:
         return dialect.locations[name]
     except KeyError:
         raise ValueError(f"unknown {dialect.name} field {name!r}") from None
+
+
+#: RFC 7643 §2.1: ATTRNAME = ALPHA *(nameChar); nameChar = "-" / "_" / DIGIT / ALPHA.
+_ATTRNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def is_attribute_path(segments: tuple[str, ...]) -> bool:
+    """Whether every segment is a valid RFC 7643 attribute name, so ``segments`` can be a
+    PATCH ``path``; a display name such as "Cost Center" or "Dept. code" cannot."""
+    return all(_ATTRNAME.match(segment) for segment in segments)
 
 
 def _path(urn: str | None, segments: tuple[str, ...]) -> str:
