@@ -4,9 +4,10 @@ Imports httpx, the standard library and reconciler.sandbox (transport, company);
 It is a request handler (``httpx.Request -> httpx.Response``), served in-process through
 ``in_process_transport`` or over real HTTP by ``EmulatorServer``. It models the Personio quirks
 of docs/decisions.md ("Personio: what the source adapter relies on"): credentials only in the
-JSON body (query-string credentials: 403), ``papi-`` tokens with ``expires_in``/``scope``, 401
-for a missing and 403 "Provided authorization is not valid" for an invalid token, token reuse, expiry and rotation, attributes
-the credential may not read omitted entirely, record offsets with ``limit`` 50 by default and capped at 100,
+JSON body (query-string credentials: 403), ``papi-`` tokens with ``expires_in``/``scope``,
+401 for a missing and 403 "Provided authorization is not valid" for an invalid token, token
+reuse, expiry and rotation, attributes the credential may not read omitted entirely, record
+offsets with ``limit`` 50 by default and capped at 100,
 Personio-style error bodies (German where Personio is), and injected faults.
 
 Each employee keeps the time it was last updated (``updated_at``): seeding sets it to
@@ -44,7 +45,7 @@ DEFAULT_LIMIT = 50
 BASE_PATH = "/v1"
 #: How long an issued token lives and what it may do, as the auth answer says.
 TOKEN_EXPIRES_IN = 86400
-TOKEN_SCOPE = "employees:read"
+TOKEN_SCOPE = "employees:read"  # noqa: S105 (a scope, no secret)
 #: Personio's documented answers to a missing (401) and an invalid (403) token.
 NOT_PROVIDED_MESSAGE = "Authorization is not provided"
 NOT_VALID_MESSAGE = "Provided authorization is not valid"

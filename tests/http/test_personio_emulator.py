@@ -255,7 +255,10 @@ def test_requests_without_a_valid_token_are_refused_personio_style(
         nowhere = raw.get("/v1/company/nothing")
     assert [missing.status_code, unknown.status_code, nowhere.status_code] == [401, 403, 404]
     assert missing.json()["error"] == {"code": 401, "message": "Authorization is not provided"}
-    assert unknown.json()["error"] == {"code": 403, "message": "Provided authorization is not valid"}
+    assert unknown.json()["error"] == {
+        "code": 403,
+        "message": "Provided authorization is not valid",
+    }
     assert nowhere.json() == {"success": False, "error": {"code": 404, "message": "Not found"}}
 
 
