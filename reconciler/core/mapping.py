@@ -60,19 +60,28 @@ def resolve_sources(
 ) -> Config:
     """Replace source labels in the config by attribute keys, so everything after works on keys.
 
-    A key matches exactly first; otherwise a label matches case-insensitively. Disabled fields
-    are not checked (their source is never read). Raises ``ConfigError`` listing every source
-    the source does not know.
+    In order: an attribute whose ``universal_id`` is the name written (or the profile's
+    universal id for it, e.g. ``birthday`` → ``date_of_birth``), because standard fields keep
+    their universal id whatever the tenant calls them and whichever ``dynamic_<n>`` key holds
+    them; then a key, exactly; then a label, case-insensitively, in whatever language the
+    tenant's catalogue uses. Disabled fields are not checked (their source is never read).
+    Raises ``ConfigError`` listing every source the source does not know.
     """
     keys = {info.key for info in catalogue}
     by_label: dict[str, str] = {}
+    by_universal_id: dict[str, str] = {}
     # Sorted so that two attributes sharing a label resolve the same way on every run.
     for info in sorted(catalogue, key=lambda info: info.key):
         by_label.setdefault(fold(info.label), info.key)
+        if info.universal_id:
+            by_universal_id.setdefault(info.universal_id, info.key)
 
     problems: list[ConfigProblem] = []
 
     def resolve(written: str, path: str) -> str:
+        for universal_id in (written, profile.universal_ids.get(written)):
+            if universal_id is not None and universal_id in by_universal_id:
+                return by_universal_id[universal_id]
         if written in keys:
             return written
         key = by_label.get(fold(written))

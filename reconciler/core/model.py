@@ -216,6 +216,8 @@ class AttributeInfo:
     key: str  # e.g. "first_name", "dynamic_1234567"
     label: str  # e.g. "First name", "Cost center"
     type: str  # standard | date | integer | decimal | list | link | tags | multiline
+    #: the tenant-independent name of a standard field ("date_of_birth"), ``None`` for others
+    universal_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,9 @@ class SourceProfile:
     default_sources: Mapping[str, str] = field(default_factory=dict)
     #: label of each default source attribute, for messages and the starter config
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: attribute names a config may use → the source's universal id for them, when the two
+    #: differ (Personio: ``birthday`` → ``date_of_birth``); see ``mapping.resolve_sources``
+    universal_ids: Mapping[str, str] = field(default_factory=dict)
 
     def label(self, key: str) -> str:
         return self.labels.get(key) or self.required.get(key) or key

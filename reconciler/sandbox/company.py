@@ -524,3 +524,68 @@ class _WireBuilder:
             "dynamic_7890123": f"B{min(9, person.level + rng.randrange(2))}",
         }
         return build_wire_employee(values)
+
+
+#: Tenants the sandbox can imitate: ``en`` (the default above) and ``de``.
+TENANTS: tuple[str, ...] = ("en", "de")
+
+#: A German tenant's catalogue: labels follow the company's language, keys and universal ids
+#: do not (docs/decisions.md, 2026-12-02: Personio universal ids). Custom attributes keep the
+#: names the company gave them.
+GERMAN_LABELS: Mapping[str, str] = {
+    "id": "Mitarbeiter-ID",
+    "first_name": "Vorname",
+    "last_name": "Nachname",
+    "preferred_name": "Rufname",
+    "email": "E-Mail",
+    "status": "Status",
+    "employment_type": "Beschäftigungsart",
+    "position": "Position",
+    "hire_date": "Eintrittsdatum",
+    "termination_date": "Kündigungsdatum",
+    "department": "Abteilung",
+    "office": "Standort",
+    "supervisor": "Vorgesetzte:r",
+}
+#: Where a German tenant keeps the birth date: a custom attribute, as in Personio's published
+#: example of ``GET /company/employees/{id}`` (``dynamic_180883``, ``date_of_birth``).
+BIRTHDAY_CUSTOM_KEY = "dynamic_180883"
+BIRTHDAY_UNIVERSAL_ID = "date_of_birth"
+BIRTHDAY_GERMAN_LABEL = "Geburtstag"
+
+
+def as_tenant(company: SampleCompany, tenant: str) -> SampleCompany:
+    """``company`` as a tenant in ``tenant``'s language would serve it (``en``: unchanged).
+
+    ``de``: German labels on standard attributes, and the birth date as the custom attribute
+    ``dynamic_180883`` with ``universal_id: date_of_birth`` instead of the key ``birthday``.
+    """
+    if tenant == "en":
+        return company
+    if tenant != "de":
+        raise ValueError(f"unknown sandbox tenant {tenant!r} (one of {', '.join(TENANTS)})")
+
+    def entry(key: str, value: Mapping[str, object]) -> tuple[str, dict[str, object]]:
+        if key == "birthday":
+            return BIRTHDAY_CUSTOM_KEY, {
+                **value,
+                "label": BIRTHDAY_GERMAN_LABEL,
+                "universal_id": BIRTHDAY_UNIVERSAL_ID,
+            }
+        label = GERMAN_LABELS.get(key)
+        return key, dict(value) if label is None else {**value, "label": label}
+
+    attributes = []
+    for item in company.attributes:
+        key, renamed = entry(str(item["key"]), item)
+        attributes.append({**renamed, "key": key})
+    employees: list[dict[str, object]] = []
+    for raw in company.employees:
+        wire = raw["attributes"]
+        assert isinstance(wire, Mapping)
+        employees.append(
+            {**raw, "attributes": dict(entry(key, value) for key, value in wire.items())}
+        )
+    return SampleCompany(
+        employees=tuple(employees), attributes=tuple(attributes), notes=company.notes
+    )

@@ -4,8 +4,10 @@ Imports httpx, the standard library and reconciler.sandbox (transport, company);
 It is a request handler (``httpx.Request -> httpx.Response``), served in-process through
 ``in_process_transport`` or over real HTTP by ``EmulatorServer``. It models the Personio quirks
 of docs/decisions.md ("Personio: what the source adapter relies on"): credentials only in the
-JSON body, token reuse, expiry and rotation, attributes
-the credential may not read omitted entirely, record offsets with ``limit`` capped at 100,
+JSON body (query-string credentials: 403), ``papi-`` tokens with ``expires_in``/``scope``,
+401 for a missing and 403 "Provided authorization is not valid" for an invalid token, token
+reuse, expiry and rotation, attributes the credential may not read omitted entirely, record
+offsets with ``limit`` 50 by default and capped at 100,
 Personio-style error bodies (German where Personio is), and injected faults.
 
 Each employee keeps the time it was last updated (``updated_at``): seeding sets it to
@@ -38,7 +40,15 @@ from reconciler.sandbox.company import build_wire_employee
 from reconciler.sandbox.transport import SimulatedReset, SimulatedTimeout, in_process_transport
 
 MAX_LIMIT = 100
+#: Records per page when a request names no ``limit`` (Personio's documented default).
+DEFAULT_LIMIT = 50
 BASE_PATH = "/v1"
+#: How long an issued token lives and what it may do, as the auth answer says.
+TOKEN_EXPIRES_IN = 86400
+TOKEN_SCOPE = "employees:read"  # noqa: S105 (a scope, no secret)
+#: Personio's documented answers to a missing (401) and an invalid (403) token.
+NOT_PROVIDED_MESSAGE = "Authorization is not provided"
+NOT_VALID_MESSAGE = "Provided authorization is not valid"
 
 WRONG_CREDENTIAL_MESSAGE = "Die Zugangsdaten sind ungültig."
 QUERY_CREDENTIALS_MESSAGE = (
@@ -253,7 +263,8 @@ class PersonioEmulator:
     def _auth(self, request: httpx.Request) -> httpx.Response:
         query = parse_qs(request.url.query.decode("ascii", "replace"))
         if "client_id" in query or "client_secret" in query:
-            return _error(400, QUERY_CREDENTIALS_MESSAGE)
+            # Refused with 403 once query-string credentials are removed (docs/decisions.md).
+            return _error(403, QUERY_CREDENTIALS_MESSAGE)
         try:
             body = json.loads(request.content or b"null")
         except ValueError:
@@ -266,13 +277,16 @@ class PersonioEmulator:
         credential = self.credentials.get(client_id)
         if credential is None or credential.client_secret != secret:
             return _error(401, WRONG_CREDENTIAL_MESSAGE)
-        return httpx.Response(
-            200, json={"success": True, "data": {"token": self._issue(client_id)}}
-        )
+        data = {
+            "token": self._issue(client_id),
+            "expires_in": TOKEN_EXPIRES_IN,
+            "scope": TOKEN_SCOPE,
+        }
+        return httpx.Response(200, json={"success": True, "data": data})
 
     def _issue(self, client_id: str) -> str:
         self._token_counter += 1
-        token = f"pt{self._token_counter:05d}{self._token_rng.getrandbits(64):016x}"
+        token = f"papi-{self._token_counter:05d}{self._token_rng.getrandbits(64):016x}"
         self._tokens[token] = _Token(client_id)
         return token
 
@@ -285,10 +299,12 @@ class PersonioEmulator:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         state = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
         if state is None:
-            return _error(401, "Unauthorized: the token is missing, unknown or expired.")
+            if scheme.lower() != "bearer" or not token.strip():
+                return _error(401, NOT_PROVIDED_MESSAGE)
+            return _error(403, NOT_VALID_MESSAGE)
         if self.token_ttl_requests is not None and state.uses >= self.token_ttl_requests:
             del self._tokens[token.strip()]
-            return _error(401, "Unauthorized: the token has expired.")
+            return _error(403, NOT_VALID_MESSAGE)
         state.uses += 1
         credential = self.credentials.get(state.client_id)
         if credential is None:  # the credential was revoked after the token was issued
@@ -354,7 +370,7 @@ class PersonioEmulator:
         raw_since = request.url.params.get("updated_since")
         if raw_since is not None:
             return self._updated_since(raw_since, credential)
-        limit = _int_param(request, "limit", MAX_LIMIT)
+        limit = _int_param(request, "limit", DEFAULT_LIMIT)
         offset = _int_param(request, "offset", 0)
         if limit is None or offset is None or limit < 1 or offset < 0:
             return _error(400, "limit and offset must be non-negative integers (limit ≥ 1).")
@@ -478,5 +494,7 @@ def _int_param(request: httpx.Request, name: str, default: int) -> int | None:
 
 
 def _error(status: int, message: str) -> httpx.Response:
-    """Personio's error body: ``{"success": false, "error": {"code": 0, "message": …}}``."""
-    return httpx.Response(status, json={"success": False, "error": {"code": 0, "message": message}})
+    """Personio's error body, ``{"success": false, "error": {"code": <status>, "message": …}}``:
+    in its published examples ``error.code`` echoes the HTTP status."""
+    body = {"success": False, "error": {"code": status, "message": message}}
+    return httpx.Response(status, json=body)

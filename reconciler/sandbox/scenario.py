@@ -6,6 +6,7 @@ and the pure mapping (to seed Lattice with what an earlier sync would have writt
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ from reconciler.core.model import (
 )
 from reconciler.edges.connections import Connections
 from reconciler.edges.http import NO_WAIT_RETRY
-from reconciler.sandbox.company import SampleCompany, generate_company
+from reconciler.sandbox.company import SampleCompany, as_tenant, generate_company
 from reconciler.sandbox.lattice_emulator import LatticeEmulator
 from reconciler.sandbox.personio_emulator import PersonioCredential, PersonioEmulator
 from reconciler.sources.personio.parse import parse_attribute_catalogue, parse_employee
@@ -114,8 +115,18 @@ class Sandbox:
         )
 
 
+#: Chooses the Personio tenant the sandbox imitates: ``en`` (default) or ``de`` (German labels,
+#: the birth date as a custom attribute); see ``company.as_tenant``.
+TENANT_ENV = "RECONCILE_SANDBOX_TENANT"
+
+
 def build_sandbox(
-    employees: int = 60, seed: int = 7, *, drift: bool = True, strict: bool = False
+    employees: int = 60,
+    seed: int = 7,
+    *,
+    drift: bool = True,
+    strict: bool = False,
+    tenant: str | None = None,
 ) -> Sandbox:
     """The sample company in Personio and, in Lattice, what an earlier sync left there.
 
@@ -125,7 +136,8 @@ def build_sandbox(
     an admin account and a protected account that are not in Personio. ``strict`` serves
     Lattice in the emulator's strict mode (``LatticeEmulator(strict=True)``).
     """
-    company = generate_company(employees, seed)
+    chosen = tenant if tenant is not None else os.environ.get(TENANT_ENV, "en")
+    company = as_tenant(generate_company(employees, seed), chosen)
     personio = PersonioEmulator(
         company.employees,
         company.attributes,

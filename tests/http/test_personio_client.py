@@ -523,7 +523,7 @@ def test_the_attribute_catalogue_is_fetched_and_parsed(personio: respx.MockRoute
     )
     with make_client() as client:
         assert client.fetch_attributes() == (
-            AttributeInfo("email", "Email", "standard"),
+            AttributeInfo("email", "Email", "standard", "email"),
             AttributeInfo("dynamic_1234567", "Cost center", "list"),
         )
 

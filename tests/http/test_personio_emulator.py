@@ -186,7 +186,7 @@ def test_an_expiring_token_is_renewed_without_losing_pages(
     with connect(personio, max_concurrency=1) as client:
         assert client.fetch_employees() == reference
         assert client.auth_calls == 2
-    assert [r.status for r in personio.requests] == [200, 200, 200, 401, 200, 200]
+    assert [r.status for r in personio.requests] == [200, 200, 200, 403, 200, 200]
 
 
 def test_a_rotated_token_is_adopted_so_no_re_authentication_is_needed(
@@ -237,11 +237,13 @@ def test_credentials_in_the_query_string_are_refused_as_deprecated(company: Samp
     with httpx.Client(transport=emulator(company).transport(), base_url=ROOT) as raw:
         response = raw.post(f"/v1/auth?client_id={CLIENT_ID}&client_secret={SECRET}")
         body_only = raw.post("/v1/auth", json={"client_id": CLIENT_ID, "client_secret": SECRET})
-    assert response.status_code == 400
+    assert response.status_code == 403
     assert response.json()["success"] is False
+    assert response.json()["error"]["code"] == 403
     assert "deprecated" in response.json()["error"]["message"]
     assert body_only.status_code == 200
-    assert set(body_only.json()["data"]) == {"token"}
+    assert set(body_only.json()["data"]) == {"token", "expires_in", "scope"}
+    assert body_only.json()["data"]["token"].startswith("papi-")
 
 
 def test_requests_without_a_valid_token_are_refused_personio_style(
@@ -251,9 +253,13 @@ def test_requests_without_a_valid_token_are_refused_personio_style(
         missing = raw.get("/v1/company/employees")
         unknown = raw.get("/v1/company/employees", headers={"Authorization": "Bearer not-a-token"})
         nowhere = raw.get("/v1/company/nothing")
-    assert [missing.status_code, unknown.status_code, nowhere.status_code] == [401, 401, 404]
-    assert missing.json()["success"] is False
-    assert nowhere.json() == {"success": False, "error": {"code": 0, "message": "Not found"}}
+    assert [missing.status_code, unknown.status_code, nowhere.status_code] == [401, 403, 404]
+    assert missing.json()["error"] == {"code": 401, "message": "Authorization is not provided"}
+    assert unknown.json()["error"] == {
+        "code": 403,
+        "message": "Provided authorization is not valid",
+    }
+    assert nowhere.json() == {"success": False, "error": {"code": 404, "message": "Not found"}}
 
 
 def test_the_page_envelope_caps_the_limit_and_counts_records(company: SampleCompany) -> None:

@@ -175,7 +175,7 @@ CASES: dict[str, Case] = {
         "paged",
         "completes",
         world_options={"token_ttl_requests": 2},
-        evidence=(("personio", 401, 1),),
+        evidence=(("personio", 403, 1),),
     ),
     "personio-token-rotated-and-old-one-revoked": Case(
         "paged",

@@ -413,7 +413,7 @@ def test_the_attribute_catalogue_is_parsed_in_personio_order() -> None:
         ],
     }
     assert parse_attribute_catalogue(payload) == (
-        AttributeInfo("first_name", "First name", "standard"),
+        AttributeInfo("first_name", "First name", "standard", "x"),
         AttributeInfo("dynamic_1234567", "Cost center", "list"),
         AttributeInfo("dynamic_42", "dynamic_42", "standard"),
     )

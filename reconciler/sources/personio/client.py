@@ -124,6 +124,7 @@ class PersonioClient(ClosingClient):
             not_api_fix=BASE_URL_FIX,
         )
         self._stop = stop
+        self._types: dict[str, str] | None = None
 
     @property
     def request_count(self) -> int:
@@ -159,7 +160,10 @@ class PersonioClient(ClosingClient):
     def fetch_attributes(self) -> tuple[AttributeInfo, ...]:
         """The attribute catalogue, as far as the credential may read it."""
         try:
-            return parse_attribute_catalogue(self._get_json(ATTRIBUTES_PATH))
+            catalogue = parse_attribute_catalogue(self._get_json(ATTRIBUTES_PATH))
+            # Records may leave out an attribute's type; the catalogue's stands in for it.
+            self._types = {info.key: info.type for info in catalogue}
+            return catalogue
         except StoppedError as exc:
             raise StoppedError(
                 "stopped before reading Personio's attribute list finished",
@@ -174,7 +178,7 @@ class PersonioClient(ClosingClient):
             attributes = raw.get("attributes")
             if isinstance(attributes, Mapping):
                 keys.update(attributes)
-        records = tuple(parse_employee(raw) for raw in raw_records)
+        records = tuple(parse_employee(raw, self._types) for raw in raw_records)
         log.debug("employee page at offset %d: %d records (total %d)", offset, len(records), total)
         return _Page(offset=offset, total=total, records=records, attribute_keys=frozenset(keys))
 
@@ -304,7 +308,7 @@ class PersonioClient(ClosingClient):
                 attributes = raw.get("attributes")
                 if isinstance(attributes, Mapping):
                     keys.update(attributes)
-            pages.append([parse_employee(raw) for raw in raw_records])
+            pages.append([parse_employee(raw, self._types) for raw in raw_records])
             offset += len(raw_records)
             if not raw_records or offset >= total:
                 break

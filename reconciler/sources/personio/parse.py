@@ -37,6 +37,9 @@ ATTRIBUTES_PATH = "/company/employees/attributes"
 
 #: Attributes that are dates whatever ``type`` Personio labels them with.
 DATE_KEYS = frozenset({"hire_date", "termination_date", "birthday", "last_working_day"})
+#: Universal ids of standard fields that are dates whatever key holds them (Personio's examples
+#: carry the birth date as ``dynamic_<n>`` with ``universal_id: date_of_birth``).
+DATE_UNIVERSAL_IDS = frozenset({"date_of_birth", "hire_date", "termination_date"})
 #: Attribute types whose text values are plain trimmed text.
 _TEXT_KINDS = frozenset({"standard", "list", "link", "multiline", ""})
 #: Nested objects that stand for their name.
@@ -141,12 +144,19 @@ def parse_attribute_catalogue(payload: object) -> tuple[AttributeInfo, ...]:
             raise SourceDataError(f"attribute #{index} of the list has no key", where=where)
         label = _text(entry.get("label")) or key
         kind = _text(entry.get("type")) or "standard"
-        attributes.append(AttributeInfo(key=key, label=label, type=kind))
+        universal_id = _text(entry.get("universal_id"))
+        attributes.append(AttributeInfo(key=key, label=label, type=kind, universal_id=universal_id))
     return tuple(attributes)
 
 
-def parse_employee(raw: Mapping[str, object]) -> Employee | Problem:
-    """One wire-format employee → ``Employee``, or a ``Problem`` that names no personal value."""
+def parse_employee(
+    raw: Mapping[str, object], types: Mapping[str, str] | None = None
+) -> Employee | Problem:
+    """One wire-format employee → ``Employee``, or a ``Problem`` that names no personal value.
+
+    ``types`` (attribute key → the catalogue's ``type``) stands in for a record entry that
+    carries no ``type`` of its own.
+    """
     attributes = raw.get("attributes")
     if not isinstance(attributes, Mapping):
         return Problem(None, "unparsable_record", "an employee record has no attribute map")
@@ -171,11 +181,14 @@ def parse_employee(raw: Mapping[str, object]) -> Employee | Problem:
                 email=email,
             )
         kind = entry.get("type")
+        if kind is None and types is not None:
+            kind = types.get(key)
         value = entry.get("value")
-        if type(value) is str and kind in _TEXT_KINDS and key not in DATE_KEYS:
+        is_date = key in DATE_KEYS or entry.get("universal_id") in DATE_UNIVERSAL_IDS
+        if type(value) is str and kind in _TEXT_KINDS and not is_date:
             # The common case, kept short: 100,000 employees × ~20 attributes pass here.
             parsed[key] = value.strip() or None
-        elif kind == "date" or key in DATE_KEYS:
+        elif kind == "date" or is_date:
             try:
                 parsed[key] = parse_date(value)
             except ValueError:

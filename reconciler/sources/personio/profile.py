@@ -53,6 +53,9 @@ PERSONIO = SourceProfile(
         "supervisor": "Supervisor",
         "birthday": "Birthday",
     },
+    # In Personio's published examples the birth date is a custom attribute (dynamic_<n>)
+    # whose universal_id is date_of_birth (docs/decisions.md, 2026-12-02: universal ids).
+    universal_ids={"birthday": "date_of_birth"},
 )
 
 

@@ -1,0 +1,65 @@
+"""A German Personio tenant: labels in German, the birth date a custom attribute found by its
+universal id (docs/decisions.md, 2026-12-02: Personio universal ids)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from reconciler import app
+from reconciler.config import load_config
+from reconciler.core.mapping import resolve_sources
+from reconciler.core.model import AttributeInfo, Config, Employee
+from reconciler.sandbox import sample_config_path
+from reconciler.sandbox.company import BIRTHDAY_CUSTOM_KEY, as_tenant, generate_company
+from reconciler.sandbox.scenario import build_sandbox
+from reconciler.sources.personio.parse import parse_attribute_catalogue, parse_employee
+from reconciler.sources.personio.profile import PERSONIO
+
+
+def test_the_birth_date_resolves_by_universal_id_whatever_the_key_and_label() -> None:
+    catalogue = (
+        AttributeInfo("first_name", "Vorname", "standard", "first_name"),
+        AttributeInfo("dynamic_180883", "Geburtstag", "date", "date_of_birth"),
+    )
+    resolved = resolve_sources(sample_config(), catalogue + _rest(), PERSONIO)
+    birth = next(setting for setting in resolved.fields if setting.name == "birth_date")
+    assert birth.source == "dynamic_180883"
+
+
+def sample_config() -> Config:
+    return load_config(sample_config_path())
+
+
+def _rest() -> tuple[AttributeInfo, ...]:
+    # Everything else the sample config maps, from the German sandbox catalogue.
+    company = as_tenant(generate_company(60), "de")
+    return tuple(
+        info
+        for info in parse_attribute_catalogue({"data": list(company.attributes)})
+        if info.key not in ("first_name", BIRTHDAY_CUSTOM_KEY)
+    )
+
+
+def test_a_record_without_a_type_takes_the_catalogues() -> None:
+    raw = {
+        "type": "Employee",
+        "attributes": {
+            "id": {"label": "ID", "value": 7, "universal_id": "id"},
+            "dynamic_33400": {"label": "Jubiläum", "value": "2021-01-01T00:00:00+01:00"},
+        },
+    }
+    parsed = parse_employee(raw, {"dynamic_33400": "date"})
+    assert isinstance(parsed, Employee)
+    assert parsed.attributes["dynamic_33400"] == dt.date(2021, 1, 1)
+
+
+def test_a_german_tenant_sandbox_plan_carries_birthdates() -> None:
+    box = build_sandbox(tenant="de")
+    labels = {str(item["key"]): item["label"] for item in box.company.attributes}
+    assert labels["first_name"] == "Vorname"
+    assert labels[BIRTHDAY_CUSTOM_KEY] == "Geburtstag"
+    assert "birthday" not in labels
+    plan = app.plan(sample_config(), box.connections()).plan
+    creates = [change for change in plan.changes if change.action == "create"]
+    assert creates
+    assert all(change.field("birth_date") is not None for change in creates)
