@@ -15,7 +15,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reconciler.core.model import Action, ApplyReport, ChangeResult, FieldValue, Outcome, Plan
+from reconciler.core.cause import split_by_cause
+from reconciler.core.model import (
+    Action,
+    ApplyReport,
+    Change,
+    ChangeResult,
+    FieldValue,
+    Outcome,
+    Plan,
+)
 from reconciler.core.plan_document import REDACTED, compute_checksum
 
 NONE = "(none)"
@@ -66,6 +75,28 @@ def render_summary(plan: Plan) -> str:
     if not parts:
         return f"Plan: no changes, {plan.unchanged} unchanged"
     return f"Plan: {', '.join(parts)}, {plan.unchanged} unchanged"
+
+
+def count_changes(changes: Sequence[Change]) -> str:
+    return f"({len(changes)} {'change' if len(changes) == 1 else 'changes'})"
+
+
+def cause_groups(plan: Plan) -> list[tuple[str, Sequence[Change]]]:
+    """A ``--baseline-config`` plan's changes as titled lists, in the order a reviewer reads
+    them: what the config change causes and what is pending anyway (both always), then what it
+    prevents (only when there is any). Every format renders these same groups."""
+    caused, pending = split_by_cause(plan)
+    groups: list[tuple[str, Sequence[Change]]] = [
+        (f"This pull request causes {count_changes(caused)}", caused),
+        (
+            f"Pending anyway (would apply on the next nightly run) {count_changes(pending)}",
+            pending,
+        ),
+    ]
+    prevented = plan.attribution.prevented if plan.attribution is not None else ()
+    if prevented:
+        groups.append((f"Prevented by this pull request {count_changes(prevented)}", prevented))
+    return groups
 
 
 def render_report_summary(report: ApplyReport) -> str:

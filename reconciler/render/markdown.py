@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from reconciler.core.cause import split_by_cause
 from reconciler.core.model import (
     Action,
     ApplyReport,
@@ -25,6 +24,7 @@ from reconciler.core.model import (
 from reconciler.core.safety import Violation
 from reconciler.render.common import (
     Section,
+    cause_groups,
     defuse_lines,
     fit,
     inert,
@@ -90,24 +90,11 @@ def render_markdown(
         change_sections = _change_sections(plan, plan.changes, mask_personal)
     else:
         # Reviewing a config change: what it causes first, then what is pending anyway.
-        caused, pending = split_by_cause(plan)
         change_sections = [
-            *_titled(f"This pull request causes {_count(caused)}", plan, caused, mask_personal),
-            *_titled(
-                f"Pending anyway (would apply on the next nightly run) {_count(pending)}",
-                plan,
-                pending,
-                mask_personal,
-            ),
+            section
+            for title, changes in cause_groups(plan)
+            for section in _titled(title, plan, changes, mask_personal)
         ]
-        if plan.attribution.prevented:
-            prevented = plan.attribution.prevented
-            change_sections += _titled(
-                f"Prevented by this pull request {_count(prevented)}",
-                plan,
-                prevented,
-                mask_personal,
-            )
     errors = _problem_section("error", plan.errors, opened=True)
     warnings = _problem_section("warning", plan.warnings, opened=False)
     sections = [*change_sections, errors, warnings]
@@ -117,10 +104,6 @@ def render_markdown(
     priority = [[count], list(range(count)), [count + 1]]
     tail = ["", f"Checksum: `{plan_checksum(plan)}`"]
     return defuse_lines(fit(head, sections, priority, tail, max_chars))
-
-
-def _count(changes: Sequence[Change]) -> str:
-    return f"({len(changes)} {'change' if len(changes) == 1 else 'changes'})"
 
 
 def _change_sections(plan: Plan, changes: Sequence[Change], mask: bool) -> list[Section]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.core.cause import split_by_cause
 from reconciler.core.model import Action, ApplyReport, Change, FieldChange, Outcome, Plan, Problem
 from reconciler.core.safety import Violation
 from reconciler.render.common import (
+    cause_groups,
     defuse_lines,
     inert,
     plan_checksum,
@@ -50,25 +50,15 @@ def render_text(plan: Plan, violations: Sequence[Violation] = ()) -> str:
     if plan.attribution is None:
         lines += _change_list(plan, plan.changes)
     else:
-        caused, pending = split_by_cause(plan)
-        prevented = plan.attribution.prevented
-        lines += ["", f"This pull request causes {_count(caused)}:"]
-        lines += _change_list(plan, caused, indent="  ") or ["  nothing"]
-        lines += ["", f"Pending anyway (would apply on the next nightly run) {_count(pending)}:"]
-        lines += _change_list(plan, pending, indent="  ") or ["  nothing"]
-        if prevented:
-            lines += ["", f"Prevented by this pull request {_count(prevented)}:"]
-            lines += _change_list(plan, prevented, indent="  ")
+        for title, changes in cause_groups(plan):
+            lines += ["", f"{title}:"]
+            lines += _change_list(plan, changes, indent="  ") or ["  nothing"]
     for title, problems in (("Errors", plan.errors), ("Warnings", plan.warnings)):
         if problems:
             lines += ["", f"{title} ({len(problems)}):"]
             lines += [f"  {_problem(problem)}" for problem in problems]
     lines += ["", *_verdict(violations), f"Checksum: {plan_checksum(plan)}"]
     return defuse_lines("\n".join(lines) + "\n")
-
-
-def _count(changes: Sequence[Change]) -> str:
-    return f"({len(changes)} {'change' if len(changes) == 1 else 'changes'})"
 
 
 def _change_list(plan: Plan, changes: Sequence[Change], indent: str = "") -> list[str]:
