@@ -210,6 +210,13 @@ class _Matching:
     refused: set[str] = field(default_factory=set)  # Personio ids with a matching error
     errors: list[Problem] = field(default_factory=list)
 
+    def refuse(self, pid: str, problem: Problem, target_ids: Iterable[str]) -> None:
+        """A matching error for employee ``pid``: recorded, the person refused, and the
+        ``target_ids`` users left untouched."""
+        self.errors.append(problem)
+        self.refused.add(pid)
+        self.untouched.update(target_ids)
+
 
 def _match(
     desired: Sequence[DesiredUser],
@@ -252,24 +259,25 @@ def _match(
         if pid in shared_external:
             candidates = shared_external[pid]
             ids = ", ".join(user.target_id for user in candidates)
-            result.errors.append(
+            result.refuse(
+                pid,
                 Problem(
                     pid,
                     "duplicate_external_id",
                     f"{words.target} users {ids} all carry external id {pid} — remove it "
                     f"from all but one in {words.target}; left untouched",
                     email=person.email,
-                )
+                ),
+                (user.target_id for user in candidates),
             )
-            result.refused.add(pid)
-            result.untouched.update(user.target_id for user in candidates)
             continue
         if id_user is not None:
             user = id_user
             if email_user is not None and email_user is not user:
                 holder = email_user.external_id
                 if holder is not None and holder in leavers:
-                    result.errors.append(
+                    result.refuse(
+                        pid,
                         Problem(
                             pid,
                             "email_held_by_leaver",
@@ -281,12 +289,12 @@ def _match(
                             f"{words.source}), then the next run updates employee {pid}; "
                             "left untouched until then",
                             email=person.email,
-                        )
+                        ),
+                        (user.target_id,),
                     )
-                    result.refused.add(pid)
-                    result.untouched.add(user.target_id)
                     continue
-                result.errors.append(
+                result.refuse(
+                    pid,
                     Problem(
                         pid,
                         "email_id_conflict",
@@ -294,10 +302,9 @@ def _match(
                         f"their email belongs to {words.target} user {email_user.target_id} — "
                         f"merge or rename one of them in {words.target}; left untouched",
                         email=person.email,
-                    )
+                    ),
+                    (user.target_id, email_user.target_id),
                 )
-                result.refused.add(pid)
-                result.untouched.update((user.target_id, email_user.target_id))
                 continue
         elif email_user is None:
             if person.email not in protected:
@@ -307,7 +314,8 @@ def _match(
             user = email_user
             result.linked.add(pid)
         else:
-            result.errors.append(
+            result.refuse(
+                pid,
                 Problem(
                     pid,
                     "email_claimed",
@@ -317,10 +325,9 @@ def _match(
                     f"external id in {words.target} or the email in {words.source}; "
                     "left untouched",
                     email=person.email,
-                )
+                ),
+                (email_user.target_id,),
             )
-            result.refused.add(pid)
-            result.untouched.add(email_user.target_id)
             continue
         if protected and (person.email in protected or id(user) in protected_users):
             result.protected.add(pid)
