@@ -141,8 +141,12 @@ def _plan_key() -> str | None:
     return os.environ.get(PLAN_KEY_VARIABLE) or None
 
 
+def _log_level(verbose: int) -> int:
+    return logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+
+
 def _configure_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    level = _log_level(verbose)
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -158,7 +162,7 @@ def _verbose_after(ctx: click.Context, param: click.Parameter, value: int) -> in
     if value:
         total = (ctx.find_root().params.get("verbose") or 0) + value
         # The group already configured logging; only the level changes.
-        logging.getLogger().setLevel(logging.INFO if total == 1 else logging.DEBUG)
+        logging.getLogger().setLevel(_log_level(total))
     return value
 
 
