@@ -9,13 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.core.model import Action, Change, FieldChange
+from reconciler.core.model import FULL_NAME_FIELD, Action, Change, FieldChange
 from reconciler.edges.http import NO_WAIT_RETRY
 from reconciler.sandbox.lattice_emulator import LatticeEmulator
 from reconciler.sandbox.scenario import LATTICE_TOKEN
 from reconciler.targets.lattice.profile import LATTICE_URN
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter
-from reconciler.targets.scim.resources import FORMATTED_NAME_FIELD, PATCH_OP_URN
+from reconciler.targets.scim.resources import PATCH_OP_URN
 
 BASE = "http://lattice.test/scim/v2"
 HEADERS = {"Authorization": f"Bearer {LATTICE_TOKEN}"}
@@ -156,7 +156,7 @@ def test_our_writer_renames_and_clears_through_the_strict_mode(
         writer.patch(change, None)
     with LatticeReader(**settings) as reader:
         (user,) = reader.fetch_users()
-    assert user.fields[FORMATTED_NAME_FIELD] == "Mary Ann Jones"
+    assert user.fields[FULL_NAME_FIELD] == "Mary Ann Jones"
     assert "custom:Cost Center" not in user.fields
 
 

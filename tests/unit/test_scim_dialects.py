@@ -7,13 +7,12 @@ import logging
 
 import pytest
 
-from reconciler.core.model import Action, Change, FieldChange, TargetUser
+from reconciler.core.model import FULL_NAME_FIELD, Action, Change, FieldChange, TargetUser
 from reconciler.targets.lattice.profile import LATTICE_SCIM, LATTICE_URN
 from reconciler.targets.scim.dialect import RFC7643_LOCATIONS, ScimDialect
 from reconciler.targets.scim.resources import (
     CORE_URN,
     ENTERPRISE_URN,
-    FORMATTED_NAME_FIELD,
     PATCH_OP_URN,
     RFC7643_DIALECT,
     build_create_body,
@@ -312,9 +311,7 @@ def test_the_exact_spelling_wins_and_key_order_does_not_matter() -> None:
 def names(name: dict[str, object], dialect: ScimDialect = LATTICE_SCIM) -> dict[str, object]:
     fields = parse_user({"id": "u_1", "userName": "a@example.com", "name": name}, dialect).fields
     return {
-        key: fields[key]
-        for key in ("first_name", "last_name", FORMATTED_NAME_FIELD)
-        if key in fields
+        key: fields[key] for key in ("first_name", "last_name", FULL_NAME_FIELD) if key in fields
     }
 
 
@@ -344,15 +341,15 @@ def names(name: dict[str, object], dialect: ScimDialect = LATTICE_SCIM) -> dict[
         # ambiguous: three words, one word, or a full name that disagrees with the known part
         (
             {"formatted": "Mary Ann Smith"},
-            {"first_name": None, "last_name": None, FORMATTED_NAME_FIELD: "Mary Ann Smith"},
+            {"first_name": None, "last_name": None, FULL_NAME_FIELD: "Mary Ann Smith"},
         ),
         (
             {"formatted": "Cher"},
-            {"first_name": None, "last_name": None, FORMATTED_NAME_FIELD: "Cher"},
+            {"first_name": None, "last_name": None, FULL_NAME_FIELD: "Cher"},
         ),
         (
             {"givenName": "Ada", "formatted": "Dr. Ada King"},
-            {"first_name": "Ada", "last_name": None, FORMATTED_NAME_FIELD: "Dr. Ada King"},
+            {"first_name": "Ada", "last_name": None, FULL_NAME_FIELD: "Dr. Ada King"},
         ),
         # no full name: nothing to recover
         ({"givenName": "Ada"}, {"first_name": "Ada", "last_name": None}),
@@ -369,7 +366,7 @@ def test_a_plain_rfc7643_service_never_splits_a_full_name() -> None:
     assert names({"formatted": "Ada Lovelace"}, RFC7643_DIALECT) == {
         "first_name": None,
         "last_name": None,
-        FORMATTED_NAME_FIELD: "Ada Lovelace",
+        FULL_NAME_FIELD: "Ada Lovelace",
     }
 
 
@@ -424,7 +421,7 @@ def test_removing_both_parts_removes_the_full_name() -> None:
     [
         None,
         # the last name parsed as None only because the full name was ambiguous: unknown
-        {"first_name": None, "last_name": None, FORMATTED_NAME_FIELD: "Ada King Byron"},
+        {"first_name": None, "last_name": None, FULL_NAME_FIELD: "Ada King Byron"},
     ],
 )
 def test_a_rename_of_one_part_with_the_other_unknown_leaves_the_full_name_and_says_so(

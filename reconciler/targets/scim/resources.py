@@ -28,6 +28,7 @@ import httpx
 from reconciler.core.model import (
     CUSTOM_PREFIX,
     FULL_NAME_FIELD,
+    NAME_PARTS,
     Action,
     Change,
     FieldChange,
@@ -49,7 +50,6 @@ __all__ = [
     "CORE_URN",
     "ENTERPRISE_URN",
     "ERROR_URN",
-    "FORMATTED_NAME_FIELD",
     "LIST_RESPONSE_URN",
     "PATCH_OP_URN",
     "RFC7643_DIALECT",
@@ -81,12 +81,6 @@ STANDARD_FIELD_NAMES: tuple[str, ...] = (
     "birth_date",
 )
 
-#: Key of ``TargetUser.fields`` holding ``name.formatted`` when it says more than the parts:
-#: present only when a name part is unknown (null) and could not be recovered from it. Not a
-#: plan field (plan fields never contain a dot), so the planner never diffs it by itself.
-FORMATTED_NAME_FIELD = FULL_NAME_FIELD
-
-_NAME_PARTS = ("first_name", "last_name")
 _FORMATTED: Location = (None, ("name", "formatted"))
 #: Plan fields holding dates: their values are cut to YYYY-MM-DD when read.
 _DATE_FIELDS = frozenset({"start_date", "birth_date"})
@@ -108,7 +102,7 @@ def parse_user(resource: Mapping[str, object], dialect: ScimDialect) -> TargetUs
 
     ``fields`` holds ``email``, every field ``dialect`` locates (``None`` when unset), each
     attribute of the dialect's extension that is not a standard field as ``custom:<key>``,
-    and ``FORMATTED_NAME_FIELD`` when ``name.formatted`` is all that is known of a name part.
+    and ``FULL_NAME_FIELD`` when ``name.formatted`` is all that is known of a name part.
     Raises ``ValueError`` (naming no personal data) when the resource has no ``id`` or no
     ``userName``/email; the caller turns it into an error located at its endpoint.
     """
@@ -177,7 +171,7 @@ def _recover_name_parts(
     "<given> <family>", so a missing part is recovered when the other part is known and the
     full name starts (ends) with it, or when both are missing and the full name is exactly
     two words. Anything else ("Mary Ann Smith" with no parts) is ambiguous: the parts stay
-    ``None`` and the full name is exposed as ``FORMATTED_NAME_FIELD`` for the comparison.
+    ``None`` and the full name is exposed as ``FULL_NAME_FIELD`` for the comparison.
     """
     given, family = fields.get("first_name"), fields.get("last_name")
     if formatted is None or (given is not None and family is not None):
@@ -198,7 +192,7 @@ def _recover_name_parts(
             if len(words) >= len(known) and words[len(words) - len(known) :] == known:
                 fields["first_name"] = " ".join(words[: len(words) - len(known)]) or None
                 return
-    fields[FORMATTED_NAME_FIELD] = formatted
+    fields[FULL_NAME_FIELD] = formatted
 
 
 def build_create_body(
@@ -293,8 +287,8 @@ def build_patch_body(
             continue
         removals.append(_path(urn, segments))
 
-    if any(change.field(part) is not None for part in _NAME_PARTS):
-        parts = [_name_part(change, part, current) for part in _NAME_PARTS]
+    if any(change.field(part) is not None for part in NAME_PARTS):
+        parts = [_name_part(change, part, current) for part in NAME_PARTS]
         if any(part is _UNKNOWN for part in parts):
             logger.warning(
                 "%s user %s: a name part changes but the other is unknown; "
@@ -359,7 +353,7 @@ def _name_part(
     if field_change is not None:
         return field_change.after
     # A part parsed as None next to an exposed full name is unknown, not absent.
-    if current is None or FORMATTED_NAME_FIELD in current:
+    if current is None or FULL_NAME_FIELD in current:
         return _UNKNOWN
     return current.get(name)
 
