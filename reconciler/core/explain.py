@@ -29,7 +29,7 @@ from reconciler.core.model import (
     TargetUser,
 )
 from reconciler.core.normalise import fold
-from reconciler.core.plan_document import REDACTED
+from reconciler.core.plan_document import redact_value
 from reconciler.core.profiles import SourceProfile, TargetProfile
 
 
@@ -334,7 +334,7 @@ def _fields(  # noqa: PLR0917 - one field table needs all of them
 
 
 def _hide(value: FieldValue, sensitive: bool) -> FieldValue:
-    return REDACTED if sensitive and value is not None else value
+    return redact_value(value) if sensitive else value
 
 
 def _text(value: AttrValue) -> str:
