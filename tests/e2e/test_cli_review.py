@@ -26,6 +26,11 @@ def _config(tmp_path: Path, kit: Kit, name: str, overrides: dict[str, Any]) -> P
     return path
 
 
+def _json_plan_run(kit: Kit, *args: str) -> Any:
+    """``reconcile plan --sandbox --format json`` with ``args``: the CLI result."""
+    return kit.run("plan", "--sandbox", "--no-progress", "--format", "json", *args)
+
+
 def _validate(kit: Kit, document: dict[str, Any]) -> None:
     schema = json.loads(kit.plan_schema.read_text(encoding="utf-8"))
     Draft202012Validator(schema).validate(document)
@@ -38,9 +43,7 @@ def test_a_baseline_without_titles_marks_the_title_updates_and_nothing_else(
     kit: Kit, tmp_path: Path
 ) -> None:
     baseline = _config(tmp_path, kit, "baseline.yaml", {"fields": {"title": False}})
-    result = kit.run(
-        "plan", "--sandbox", "--no-progress", "--format", "json", "--baseline-config", str(baseline)
-    )
+    result = _json_plan_run(kit, "--baseline-config", str(baseline))
     assert result.exit_code == 0, result.stderr
     document = kit.json_plan(result)
     _validate(kit, document)
@@ -71,21 +74,15 @@ def test_the_checksum_is_the_one_apply_computes_without_a_baseline(
     kit: Kit, tmp_path: Path
 ) -> None:
     baseline = _config(tmp_path, kit, "baseline.yaml", {"fields": {"title": False}})
-    plain = kit.run("plan", "--sandbox", "--no-progress", "--format", "json")
-    reviewed = kit.run(
-        "plan", "--sandbox", "--no-progress", "--format", "json", "--baseline-config", str(baseline)
-    )
+    plain = _json_plan_run(kit)
+    reviewed = _json_plan_run(kit, "--baseline-config", str(baseline))
     assert kit.json_plan(plain)["checksum"] == kit.json_plan(reviewed)["checksum"]
     assert "cause" not in kit.json_plan(plain)["changes"][0]
 
 
 def test_identical_configs_mark_nothing_as_caused_by_the_config(kit: Kit) -> None:
-    result = kit.run(
-        "plan",
-        "--sandbox",
-        "--no-progress",
-        "--format",
-        "json",
+    result = _json_plan_run(
+        kit,
         "--baseline-config",
         str(kit.example_config),
     )
@@ -100,12 +97,8 @@ def test_a_config_that_stops_managing_titles_lists_the_title_update_as_prevented
     kit: Kit, tmp_path: Path
 ) -> None:
     proposed = _config(tmp_path, kit, "proposed.yaml", {"fields": {"title": False}})
-    result = kit.run(
-        "plan",
-        "--sandbox",
-        "--no-progress",
-        "--format",
-        "json",
+    result = _json_plan_run(
+        kit,
         "--config",
         str(proposed),
         "--baseline-config",
@@ -147,22 +140,12 @@ def test_text_and_markdown_lead_with_what_the_pull_request_causes(kit: Kit, tmp_
 
 
 def test_only_plans_exactly_the_named_people(kit: Kit) -> None:
-    result = kit.run(
-        "plan",
-        "--sandbox",
-        "--no-progress",
-        "--format",
-        "json",
-        "--only",
-        "4",
-        "--only",
-        "MISAKI.Nakamura@example.com",
-    )
+    result = _json_plan_run(kit, "--only", "4", "--only", "MISAKI.Nakamura@example.com")
     assert result.exit_code == 0, result.stderr
     document = kit.json_plan(result)
     _validate(kit, document)
     assert sorted(c["personio_id"] for c in document["changes"]) == ["4", "5"]
-    full = kit.json_plan(kit.run("plan", "--sandbox", "--no-progress", "--format", "json"))
+    full = kit.json_plan(_json_plan_run(kit))
     assert document["checksum"] != full["checksum"]
     wanted = [c for c in full["changes"] if c["personio_id"] in {"4", "5"}]
     assert document["changes"] == wanted
@@ -288,9 +271,7 @@ def test_sandbox_config_prints_a_config_the_sandbox_runs(kit: Kit, tmp_path: Pat
     edited["fields"]["department"] = False
     path = tmp_path / "edited.yaml"
     path.write_text(yaml.safe_dump(edited), encoding="utf-8")
-    plan = kit.json_plan(
-        kit.run("plan", "--sandbox", "--no-progress", "--format", "json", "--config", str(path))
-    )
+    plan = kit.json_plan(_json_plan_run(kit, "--config", str(path)))
     assert plan["summary"]["update"] == 3  # the department update is gone
     assert all("department" not in c["fields"] for c in plan["changes"])
 
