@@ -30,6 +30,7 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 
 from reconciler import app, render
@@ -266,6 +267,8 @@ class _Bars:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
+                # "-:--:--" until rich has seen enough progress to estimate the rest
+                TimeRemainingColumn(),
                 console=Console(stderr=True),
                 transient=True,
             )

@@ -151,6 +151,42 @@ def test_listing_fetches_the_first_page_then_the_rest_and_sorts_by_id(
     assert progress[-1] == (250, 250)
 
 
+def test_listing_progress_advances_while_later_pages_are_still_loading(
+    router: respx.MockRouter,
+) -> None:
+    users = [resource(n) for n in range(1, 651)]  # seven pages of 100
+    handle, _ = paged_server(users)
+    second_page_shown = threading.Event()
+    shown_before_last_page: list[bool] = []
+
+    def slow_last_page(request: httpx.Request) -> httpx.Response:
+        # The last page answers only once the bar has moved past the first page (or after 5 s,
+        # so a listing that reports only at the end fails the test instead of hanging).
+        if request.url.params["startIndex"] == "601":
+            shown_before_last_page.append(second_page_shown.wait(timeout=5))
+        return handle(request)
+
+    router.get("/Users").mock(side_effect=slow_last_page)
+    progress: list[tuple[int, int]] = []
+
+    def report(done: int, total: int) -> None:
+        progress.append((done, total))
+        if done > 100:
+            second_page_shown.set()
+
+    with reader() as client:
+        client.fetch_users(progress=report)
+
+    done = [count for count, _ in progress]
+    # a rising step per page as it arrives, the last page's step after the others
+    assert shown_before_last_page == [True]
+    assert done == sorted(done)
+    assert len(set(done)) == 7
+    assert done[0] == 100
+    assert done[-1] == 650
+    assert {total for _, total in progress} == {650}
+
+
 def test_a_short_page_is_continued_from_where_it_ended(router: respx.MockRouter) -> None:
     users = [resource(n) for n in range(1, 251)]
     handle, seen = paged_server(users, shorten={101: 1})

@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 from urllib.parse import quote
 
@@ -323,7 +323,7 @@ class LatticeReader(ClosingClient):
             pending = self._ranges(1 + len(users), total)
         with ThreadPoolExecutor(max_workers=self._max_concurrency) as pool:
             while pending:
-                pages = list(pool.map(self._fetch_range, pending))
+                pages = self._fetch_ranges(pool, pending, len(found), total, progress)
                 pending = []
                 grown = max(page_total for _, _, page_total, _ in pages)
                 for start, count, _, page in pages:
@@ -334,8 +334,8 @@ class LatticeReader(ClosingClient):
                     # short but not empty, and totalResults says there is more: ask for the rest
                     if got and got < count and start + got <= total:
                         pending.append((start + got, count - got))
-                    if progress is not None:
-                        progress(len(found), max(total, grown))
+                if progress is not None:
+                    progress(len(found), max(total, grown))
                 if grown > total:
                     pending.extend(self._ranges(total + 1, grown))
                     total = grown
@@ -352,6 +352,28 @@ class LatticeReader(ClosingClient):
         if len(found) > total:
             logger.info("Lattice listed %d distinct users; totalResults said %d", len(found), total)
         return tuple(sorted(found.values(), key=lambda user: user.target_id))
+
+    def _fetch_ranges(
+        self,
+        pool: ThreadPoolExecutor,
+        ranges: list[tuple[int, int]],
+        found: int,
+        total: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> list[tuple[int, int, int, list[TargetUser]]]:
+        """Fetch ``ranges`` concurrently; the pages in range order, whatever order they came in.
+
+        ``progress`` advances as each page arrives (by the users it holds, capped at ``total``),
+        so a long listing's bar moves page by page rather than jumping at the end.
+        """
+        futures = {pool.submit(self._fetch_range, page): index for index, page in enumerate(ranges)}
+        pages: dict[int, tuple[int, int, int, list[TargetUser]]] = {}
+        for future in as_completed(futures):
+            pages[futures[future]] = result = future.result()
+            found += len(result[3])
+            if progress is not None:
+                progress(min(found, total), total)
+        return [pages[index] for index in range(len(ranges))]
 
     def _ranges(self, first: int, last: int) -> list[tuple[int, int]]:
         """``(startIndex, count)`` pages covering positions ``first..last`` (1-based)."""
