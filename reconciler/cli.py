@@ -54,7 +54,7 @@ from reconciler.errors import (
 )
 from reconciler.sandbox import sample_config_path, sample_config_text
 from reconciler.sandbox.scenario import build_sandbox
-from reconciler.sandbox.transport import EmulatorServer
+from reconciler.sandbox.transport import EmulatorServer, Handler
 from reconciler.sources.personio.profile import ALLOWED_HOSTS as PERSONIO_HOSTS
 from reconciler.sources.personio.profile import DEFAULT_BASE_URL as PERSONIO_BASE_URL
 
@@ -841,11 +841,12 @@ def serve(
         with _expected_errors():
             load_config(config_path)
     box = build_sandbox(employees=employees, seed=seed, strict=strict)
+    personio = _listen(box.personio, personio_port, "--personio-port")
     try:
-        personio = EmulatorServer(box.personio, port=personio_port).start()
-        lattice = EmulatorServer(box.lattice, port=lattice_port).start()
-    except OSError as exc:
-        _fail(ReconcilerError(f"cannot listen on the port ({exc.strerror})", where="sandbox serve"))
+        lattice = _listen(box.lattice, lattice_port, "--lattice-port")
+    except BaseException:
+        personio.stop()
+        raise
     click.echo(
         f"Personio emulator: {personio.url}/v1   Lattice emulator: {lattice.url}/scim/v2\n"
         f"{employees} employees (seed {seed}). In {config_path or 'your config'}:\n\n"
@@ -865,6 +866,21 @@ def serve(
     finally:
         personio.stop()
         lattice.stop()
+
+
+def _listen(handler: Handler, port: int, option: str) -> EmulatorServer:
+    """``handler`` served on ``port``, or one line naming the taken port and the option."""
+    try:
+        return EmulatorServer(handler, port=port).start()
+    except OSError as exc:
+        _fail(
+            ReconcilerError(
+                f"cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})",
+                where="sandbox serve",
+                fix=f"stop what uses port {port}, or pick another with {option} PORT "
+                "(0 picks a free one)",
+            )
+        )
 
 
 # ------------------------------------------------------------------------------------ comment
