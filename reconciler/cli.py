@@ -837,10 +837,10 @@ def serve(
 
     Prints a config snippet and the environment variables that point the tool at them.
     """
-    if config_path is not None:
-        with _expected_errors():
+    with _expected_errors():
+        if config_path is not None:
             load_config(config_path)
-    box = build_sandbox(employees=employees, seed=seed, strict=strict)
+        box = build_sandbox(employees=employees, seed=seed, strict=strict)
     personio = _listen(box.personio, personio_port, "--personio-port")
     try:
         lattice = _listen(box.lattice, lattice_port, "--lattice-port")

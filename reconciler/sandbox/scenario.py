@@ -28,7 +28,8 @@ from reconciler.core.model import (
 )
 from reconciler.edges.connections import Connections
 from reconciler.edges.http import NO_WAIT_RETRY
-from reconciler.sandbox.company import SampleCompany, as_tenant, generate_company
+from reconciler.errors import ReconcilerError
+from reconciler.sandbox.company import TENANTS, SampleCompany, as_tenant, generate_company
 from reconciler.sandbox.lattice_emulator import LatticeEmulator
 from reconciler.sandbox.personio_emulator import PersonioCredential, PersonioEmulator
 from reconciler.sources.personio.parse import parse_attribute_catalogue, parse_employee
@@ -136,7 +137,14 @@ def build_sandbox(
     an admin account and a protected account that are not in Personio. ``strict`` serves
     Lattice in the emulator's strict mode (``LatticeEmulator(strict=True)``).
     """
-    chosen = tenant if tenant is not None else os.environ.get(TENANT_ENV, "en")
+    # An empty variable (`RECONCILE_SANDBOX_TENANT=` to unset it in a script) means the default.
+    chosen = tenant if tenant is not None else (os.environ.get(TENANT_ENV) or "en")
+    if chosen not in TENANTS:
+        raise ReconcilerError(
+            f"unknown sandbox tenant {chosen!r}",
+            where=TENANT_ENV,
+            fix=f"use one of {', '.join(TENANTS)}, or unset the variable",
+        )
     company = as_tenant(generate_company(employees, seed), chosen)
     personio = PersonioEmulator(
         company.employees,

@@ -4,6 +4,7 @@ universal id (docs/decisions.md, 2026-12-02: Personio universal ids)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from reconciler import app
 from reconciler.config import load_config
@@ -14,6 +15,9 @@ from reconciler.sandbox.company import BIRTHDAY_CUSTOM_KEY, as_tenant, generate_
 from reconciler.sandbox.scenario import build_sandbox
 from reconciler.sources.personio.parse import parse_attribute_catalogue, parse_employee
 from reconciler.sources.personio.profile import PERSONIO
+
+if TYPE_CHECKING:
+    from conftest import Kit
 
 
 def test_the_birth_date_resolves_by_universal_id_whatever_the_key_and_label() -> None:
@@ -63,3 +67,17 @@ def test_a_german_tenant_sandbox_plan_carries_birthdates() -> None:
     creates = [change for change in plan.changes if change.action == "create"]
     assert creates
     assert all(change.field("birth_date") is not None for change in creates)
+
+
+def test_an_unknown_sandbox_tenant_is_one_line_and_an_empty_one_the_default(
+    kit: Kit,
+) -> None:
+    refused = kit.run("plan", "--sandbox", "--no-progress", env={"RECONCILE_SANDBOX_TENANT": "fr"})
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        "error: RECONCILE_SANDBOX_TENANT: unknown sandbox tenant 'fr' — use one of en, de, "
+        "or unset the variable\n"
+    )
+
+    default = kit.run("plan", "--sandbox", "--no-progress", env={"RECONCILE_SANDBOX_TENANT": ""})
+    assert default.exit_code == 0
