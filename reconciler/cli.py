@@ -11,6 +11,7 @@ Exit codes (every command):
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import logging
 import os
 import signal
@@ -34,7 +35,7 @@ from rich.progress import (
 
 from reconciler import app, render
 from reconciler.config import load_config
-from reconciler.core.model import ApplyReport, Config
+from reconciler.core.model import ApplyReport, Config, PlanContext
 from reconciler.edges.connections import Connections
 from reconciler.edges.github import build_comment_body, upsert_pr_comment
 from reconciler.edges.http import Deadline
@@ -335,8 +336,27 @@ def _write_or_echo(text: str, out: Path | None) -> None:
         raise ReconcilerError(f"cannot write the file ({exc.strerror})", where=str(out)) from exc
 
 
-def _render_plan(run: app.PlanRun, fmt: str) -> str:
+def _render_plan(run: app.PlanRun, fmt: str, seal_key: bytes | None = None) -> str:
+    if fmt == "json" and seal_key is not None:
+        # What plan writes as JSON is sealed, so apply --plan can tell an edited file.
+        return render.render_json(run.plan, seal_key=seal_key)
     return render.get_format(fmt).render_plan(run.plan, run.violations)
+
+
+def _plan_context(config: Config, config_path: Path, sandbox: bool) -> PlanContext:
+    """What the plan is computed against (shown with it; apply compares the config digest)."""
+    return app.plan_context(config, _config_path(config_path, sandbox), os.environ)
+
+
+def _actor() -> str:
+    """Who runs apply, for the audit log: the GitHub actor in CI, else the local user."""
+    actor = os.environ.get("GITHUB_ACTOR", "").strip()
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
 
 
 def _render_report(report: ApplyReport, fmt: str) -> str:
@@ -467,6 +487,8 @@ def plan(
     """
     with _expected_errors():
         config, conn = _load_and_connect(config_path, sandbox)
+        context = _plan_context(config, config_path, sandbox)
+        seal_key = app.derive_plan_key(conn, _plan_key())
         baseline = load_config(baseline_config) if baseline_config is not None else None
         stop = threading.Event()
         limits = app.RunLimits(Deadline.after(timeout), stop)
@@ -480,10 +502,12 @@ def plan(
                 plan_key=_plan_key(),
                 baseline=baseline,
                 only=only,
+                context=context,
             )
-        _write_or_echo(_render_plan(run, fmt), out)
+        _write_or_echo(_render_plan(run, fmt, seal_key), out)
         if json_out is not None:
-            _write_or_echo(render.render_json(run.plan, masked=not unmasked), json_out)
+            sealed = render.render_json(run.plan, masked=not unmasked, seal_key=seal_key)
+            _write_or_echo(sealed, json_out)
         if out is not None:
             _echo(f"{render.render_summary(run.plan)} — written to {out}", err=True)
             _echo(f"Checksum: {run.plan.checksum}", err=True)
@@ -593,6 +617,9 @@ def apply(
                     since=updated_since,
                     plan_key=_plan_key(),
                     only=only,
+                    reviewed_from=str(plan_file),
+                    context=_plan_context(config, config_path, sandbox),
+                    actor=_actor(),
                 )
             except StalePlanError as error:
                 _say(f"error: {error}")
