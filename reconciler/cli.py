@@ -37,7 +37,13 @@ from reconciler import app, render
 from reconciler.config import load_config
 from reconciler.core.model import ApplyReport, Config, PlanContext
 from reconciler.edges.connections import Connections
-from reconciler.edges.github import build_comment_body, upsert_pr_comment
+from reconciler.edges.github import (
+    MARKER,
+    build_comment_body,
+    find_reviewed_checksum,
+    reviewed_marker,
+    upsert_pr_comment,
+)
 from reconciler.edges.http import Deadline
 from reconciler.endpoints import (
     ALLOW_ENDPOINTS_VARIABLE,
@@ -894,6 +900,24 @@ def serve(
 # ------------------------------------------------------------------------------------ comment
 
 
+api_url_option = click.option(
+    "--api-url",
+    default=lambda: os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+    show_default="$GITHUB_API_URL or https://api.github.com",
+)
+
+
+def _github_token(command: str) -> str:
+    token = os.environ.get("GITHUB_TOKEN", "")
+    if not token:
+        raise ReconcilerError(
+            "GITHUB_TOKEN is not set",
+            where=f"reconcile {command}",
+            fix="in a workflow, pass env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}",
+        )
+    return token
+
+
 @cli.command()
 @click.option("--repo", required=True, help="OWNER/NAME of the GitHub repository.")
 @click.option("--pr", type=click.IntRange(1), required=True, help="Pull request number.")
@@ -905,26 +929,78 @@ def serve(
     help="The Markdown plan to post.",
 )
 @click.option(
-    "--api-url",
-    default=lambda: os.environ.get("GITHUB_API_URL", "https://api.github.com"),
-    show_default="$GITHUB_API_URL or https://api.github.com",
+    "--plan-json",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The JSON plan of the same run (plan --json-out): its checksum is recorded in the "
+    "comment, hidden, for 'reconcile reviewed' to read back at merge.",
 )
-def comment(repo: str, pr: int, body_file: Path, api_url: str) -> None:
+@click.option(
+    "--commit",
+    help="The commit the plan was computed for (the pull request's head), recorded with the "
+    "checksum; default: the JSON plan's own context.commit. Needs --plan-json.",
+)
+@api_url_option
+def comment(
+    repo: str,
+    pr: int,
+    body_file: Path,
+    plan_json: Path | None,
+    commit: str | None,
+    api_url: str,
+) -> None:
     """Post the plan as ONE pull-request comment, updated in place on every push.
 
     Finds its earlier comment by a hidden marker. The token comes from GITHUB_TOKEN.
     """
+    if commit is not None and plan_json is None:
+        raise click.UsageError("--commit records what was reviewed: give --plan-json too")
     with _expected_errors():
-        token = os.environ.get("GITHUB_TOKEN", "")
-        if not token:
-            raise ReconcilerError(
-                "GITHUB_TOKEN is not set",
-                where="reconcile comment",
-                fix="in a workflow, pass env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}",
-            )
-        body = build_comment_body(body_file.read_text(encoding="utf-8"))
+        token = _github_token("comment")
+        marker = MARKER
+        if plan_json is not None:
+            marker = f"{MARKER}\n{_reviewed_line(plan_json, commit)}"
+        body = build_comment_body(body_file.read_text(encoding="utf-8"), marker=marker)
         result = upsert_pr_comment(repo=repo, pr=pr, body=body, token=token, api_url=api_url)
     click.echo(f"comment {result.action}: {result.url}")
+
+
+def _reviewed_line(plan_json: Path, commit: str | None) -> str:
+    """The hidden line naming the checksum of ``plan_json`` and the commit it was made for."""
+    document = app.read_plan_file(plan_json)
+    context = document.get("context")
+    recorded = context.get("commit") if isinstance(context, dict) else None
+    sha = (commit or "").strip().lower() or (recorded if isinstance(recorded, str) else None)
+    try:
+        return reviewed_marker(str(document["checksum"]), sha)
+    except ValueError as exc:
+        raise ReconcilerError(
+            "not a commit id (7 to 64 hexadecimal digits)",
+            where="--commit",
+            fix="pass the pull request's head commit",
+        ) from exc
+
+
+@cli.command()
+@click.option("--repo", required=True, help="OWNER/NAME of the GitHub repository.")
+@click.option("--commit", required=True, help="The merged commit (in a push workflow: github.sha).")
+@api_url_option
+def reviewed(repo: str, commit: str, api_url: str) -> None:
+    """Print the checksum recorded in the plan comment of the pull request merged as COMMIT.
+
+    \b
+    For the merge workflow:  reconcile apply --checksum "$(reconcile reviewed ...)"
+    Exit 0 with the checksum as the only line on stdout; exit 1 with nothing on stdout and one
+    line on stderr when there is no such pull request, no plan comment written by a bot, or no
+    checksum in it (the plan was not posted with 'comment --plan-json'). The token comes from
+    GITHUB_TOKEN.
+    """
+    with _expected_errors():
+        token = _github_token("reviewed")
+        found = find_reviewed_checksum(repo=repo, commit=commit, token=token, api_url=api_url)
+    if found.checksum is None:
+        _say(f"error: {found.reason}")
+        sys.exit(EXIT_ERROR)
+    click.echo(found.checksum)
 
 
 def main() -> None:

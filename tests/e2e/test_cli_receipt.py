@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import respx
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 if TYPE_CHECKING:
@@ -320,3 +321,108 @@ def test_a_stale_run_and_a_run_with_nothing_to_do_are_recorded(
         ("run", None),
         ("run_end", "nothing to apply"),
     ]
+
+
+# ------------------------------------------------------------------- comment → reviewed → apply
+
+API = "https://github.example.test/api/v3"
+REPO = "example/people-sync"
+PR = 12
+HEAD = "2222222222222222222222222222222222222222"
+MERGED = "1111111111111111111111111111111111111111"
+GITHUB_ENV = {"GITHUB_TOKEN": "ghs_FAKEtokenFAKEtoken0123"}
+
+
+def bot_comment(comment_id: int, body: str) -> dict[str, object]:
+    return {
+        "id": comment_id,
+        "body": body,
+        "html_url": f"https://github.example.test/{REPO}/pull/{PR}#issuecomment-{comment_id}",
+        "user": {"login": "github-actions[bot]", "type": "Bot"},
+    }
+
+
+def test_the_checksum_posted_with_the_plan_is_read_back_at_merge_and_applied(
+    kit: Kit, tmp_path: Path
+) -> None:
+    plan_md, plan_json = tmp_path / "plan.md", tmp_path / "plan.json"
+    planned = kit.run(
+        "plan", "--sandbox", "--format", "markdown", "--out", str(plan_md),
+        "--json-out", str(plan_json), "--no-progress", env={"GITHUB_SHA": HEAD},
+    )  # fmt: skip
+    checksum = json.loads(plan_json.read_text(encoding="utf-8"))["checksum"]
+    comments_path = f"/repos/{REPO}/issues/{PR}/comments"
+
+    with respx.mock(base_url=API, assert_all_mocked=True) as github:
+        github.get(comments_path).respond(json=[])
+        posted = github.post(comments_path).respond(201, json=bot_comment(7, "(stored)"))
+        commented = kit.run(
+            "comment", "--repo", REPO, "--pr", str(PR), "--file", str(plan_md),
+            "--plan-json", str(plan_json), "--api-url", API, env=GITHUB_ENV,
+        )  # fmt: skip
+        body = json.loads(posted.calls.last.request.content)["body"]
+
+    with respx.mock(base_url=API, assert_all_mocked=True) as github:
+        github.get(f"/repos/{REPO}/commits/{MERGED}/pulls").respond(
+            json=[{"number": PR, "merge_commit_sha": MERGED, "merged_at": "2026-12-02T10:00:00Z"}]
+        )
+        github.get(comments_path).respond(json=[bot_comment(7, body)])
+        reviewed = kit.run(
+            "reviewed", "--repo", REPO, "--commit", MERGED, "--api-url", API, env=GITHUB_ENV
+        )
+
+    applied = kit.run("apply", "--sandbox", "--checksum", reviewed.stdout.strip(), "--no-progress")
+
+    assert planned.exit_code == 0, planned.stderr
+    assert commented.exit_code == 0, commented.stderr
+    # The commit defaults to the JSON plan's own context.commit (GITHUB_SHA of the plan run).
+    assert body.splitlines()[1] == f"<!-- reconcile-reviewed checksum={checksum} commit={HEAD} -->"
+    assert (reviewed.exit_code, reviewed.stdout, reviewed.stderr) == (0, f"{checksum}\n", "")
+    assert applied.exit_code == 0, applied.stderr
+
+
+def test_a_merge_whose_fresh_plan_differs_from_the_reviewed_one_is_refused_as_stale(
+    kit: Kit,
+) -> None:
+    # What the workflow does when the reviewed checksum is not the fresh plan's.
+    other = kit.run("plan", "--sandbox", "--no-progress", env={"RECONCILE_PLAN_KEY": "other"})
+
+    applied = kit.run(
+        "apply", "--sandbox", "--checksum", kit.checksum_in(other.stdout), "--no-progress"
+    )
+
+    assert applied.exit_code == 1
+    assert applied.stderr.startswith("error: plan is stale: ")
+
+
+def test_reviewed_says_why_there_is_no_checksum_on_stderr_only(kit: Kit) -> None:
+    with respx.mock(base_url=API, assert_all_mocked=True) as github:
+        github.get(f"/repos/{REPO}/commits/{MERGED}/pulls").respond(json=[])
+        result = kit.run(
+            "reviewed", "--repo", REPO, "--commit", MERGED, "--api-url", API, env=GITHUB_ENV
+        )
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == f"error: no pull request of {REPO} contains commit {MERGED}\n"
+
+
+def test_reviewed_and_comment_need_the_github_token(kit: Kit) -> None:
+    result = kit.run("reviewed", "--repo", REPO, "--commit", MERGED, "--api-url", API)
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: reconcile reviewed: GITHUB_TOKEN is not set")
+
+
+def test_comment_commit_without_the_json_plan_is_a_usage_error(kit: Kit, tmp_path: Path) -> None:
+    plan_md = tmp_path / "plan.md"
+    plan_md.write_text("plan\n", encoding="utf-8")
+
+    result = kit.run(
+        "comment", "--repo", REPO, "--pr", "1", "--file", str(plan_md), "--commit", HEAD,
+        env=GITHUB_ENV,
+    )  # fmt: skip
+
+    assert result.exit_code == 1
+    assert "--commit records what was reviewed: give --plan-json too" in result.stderr
