@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -426,3 +430,36 @@ def test_comment_commit_without_the_json_plan_is_a_usage_error(kit: Kit, tmp_pat
 
     assert result.exit_code == 1
     assert "--commit records what was reviewed: give --plan-json too" in result.stderr
+
+
+def test_an_audit_log_that_fills_up_after_the_run_line_stops_apply_and_keeps_the_report(
+    live: LiveSandbox, tmp_path: Path
+) -> None:
+    # A file size limit lets the run line (about 250 bytes) through and fails the first change
+    # line (Python ignores SIGXFSZ, so the write fails with EFBIG instead of killing the child).
+    audit = tmp_path / "audit.jsonl"
+    env = {**os.environ, **{k: v for k, v in live.env.items() if v is not None}}
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (600, 600))
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "reconciler", "apply", "--config", str(live.config),
+         "--audit-log", str(audit), "--no-progress"],
+        preexec_fn=limit_file_size,
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert completed.returncode == 1
+    assert "the audit log could not be written (File too large); no further change was started" in (
+        completed.stderr
+    )
+    # Only the changes already in flight when the first change line failed were made (at most
+    # the applier's concurrency of 4); the report, on stderr, says exactly which.
+    made = len(live.writes())
+    assert 1 <= made <= 4
+    assert f"Apply: {made} applied, 0 failed, {10 - made} skipped (of 10 changes)" in (
+        completed.stderr
+    )
+    run = json.loads(audit.read_text(encoding="utf-8").splitlines()[0])
+    assert run["event"] == "run"
