@@ -733,7 +733,7 @@ def _utc(moment: dt.datetime) -> str:
 @dataclass(frozen=True)
 class RunRecord:
     """Who applied what: the first line of the audit log (``apply --audit-log``). Ids and
-    codes only: no names, emails or values (docs/security.md, "Audit log")."""
+    codes only: no names, emails or values (docs/security.md, threat 8)."""
 
     actor: str
     commit: str | None
@@ -767,17 +767,15 @@ def run_end_line(status: str, report: ApplyReport | None) -> dict[str, object]:
     }
 
 
-def _audit_run(
-    audit: AuditLog, where: Path | None, *lines: Mapping[str, object], started: bool
-) -> None:
-    """Write run lines; a failure before any change is one error saying nothing was applied."""
+def _audit_run(audit: AuditLog, where: Path | None, *lines: Mapping[str, object]) -> None:
+    """Write run lines before any change; a failure is one error saying nothing was applied."""
     try:
         for line in lines:
             audit.write(line)
     except OSError as exc:
         raise ReconcilerError(
-            f"the audit log could not be written ({exc.strerror or type(exc).__name__})"
-            + ("" if started else "; nothing was applied"),
+            f"the audit log could not be written ({exc.strerror or type(exc).__name__}); "
+            "nothing was applied",
             where=str(where),
             fix="free space or fix the path, then run apply again",
         ) from exc
@@ -874,14 +872,12 @@ def apply(
         try:
             verify_checksum(run.plan, expected_checksum, reviewed)
         except StalePlanError:
-            _audit_run(audit, audit_path, record.line(), run_end_line("stale", None), started=False)
+            _audit_run(audit, audit_path, record.line(), run_end_line("stale", None))
             raise
         if show_plan is not None:
             show_plan(run)
         if not verdict.allowed:
-            _audit_run(
-                audit, audit_path, record.line(), run_end_line("refused", None), started=False
-            )
+            _audit_run(audit, audit_path, record.line(), run_end_line("refused", None))
             raise UnsafePlanError(
                 [violation.message for violation in verdict.blocking],
                 forceable=all(violation.forceable for violation in verdict.blocking),
@@ -893,10 +889,9 @@ def apply(
                 audit_path,
                 record.line(),
                 run_end_line("nothing to apply", report),
-                started=False,
             )
             return ApplyResult(run, report, verdict.overridden)
-        _audit_run(audit, audit_path, record.line(), started=False)
+        _audit_run(audit, audit_path, record.line())
 
         audit_failure: list[OSError] = []
         total = len(run.plan.changes)
