@@ -534,7 +534,8 @@ def plan(
     "--plan",
     "plan_file",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="A JSON plan from 'plan --format json --out FILE'; its checksum must still match.",
+    help="A JSON plan from 'plan --json-out FILE' (or --format json): refused when malformed, "
+    "edited (its seal), from another --config, or stale (its checksum).",
 )
 @click.option(
     "--force",
@@ -545,7 +546,8 @@ def plan(
 @click.option(
     "--audit-log",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Append one JSON line per executed change (ids, action, field names, outcome).",
+    help="Append a run line (actor, commit, checksum, force, refusals), one JSON line per "
+    "executed change (ids, action, field names, outcome) and a run_end line.",
 )
 @click.option(
     "--report-format",
@@ -985,10 +987,9 @@ def _reviewed_line(plan_json: Path, commit: str | None) -> str:
 @click.option("--commit", required=True, help="The merged commit (in a push workflow: github.sha).")
 @api_url_option
 def reviewed(repo: str, commit: str, api_url: str) -> None:
-    """Print the checksum recorded in the plan comment of the pull request merged as COMMIT.
+    """Print the checksum recorded in the plan comment of the pull request merged as (or
+    containing) --commit, for the merge workflow's 'apply --checksum'.
 
-    \b
-    For the merge workflow:  reconcile apply --checksum "$(reconcile reviewed ...)"
     Exit 0 with the checksum as the only line on stdout; exit 1 with nothing on stdout and one
     line on stderr when there is no such pull request, no plan comment written by a bot, or no
     checksum in it (the plan was not posted with 'comment --plan-json'). The token comes from
