@@ -625,3 +625,21 @@ def test_check_plan_file_names_the_kind_of_refusal() -> None:
         kinds.append(caught.value.kind)
 
     assert kinds == ["edited", "from another config"]
+
+
+def test_the_seal_survives_the_escapes_that_make_written_values_inert() -> None:
+    # The file escapes bidi and zero-width characters as \uXXXX; read back they are the same.
+    crafted = "Lead\u202e\u200b\n::error::x é 1e100"
+    employees = [employee(n, position=crafted if n == 3 else "Engineer") for n in range(1, 9)]
+    users = [lattice_user(n) for n in range(1, 9)]
+    computed = compute_plan(
+        SourceSnapshot(tuple(employees)), users, CONFIG, source=PERSONIO, target=LATTICE
+    )
+    plan = dataclasses.replace(seal_plan(computed, KEY), context=CONTEXT)
+    text = render_json(plan, seal_key=KEY)
+
+    assert "\u202e" not in text
+    document = json.loads(text)
+    shown = [field["to"] for change in document["changes"] for field in change["fields"].values()]
+    assert any(isinstance(value, str) and "\u202e" in value for value in shown)
+    assert seal_matches(document, KEY)
