@@ -463,3 +463,36 @@ def test_an_audit_log_that_fills_up_after_the_run_line_stops_apply_and_keeps_the
     )
     run = json.loads(audit.read_text(encoding="utf-8").splitlines()[0])
     assert run["event"] == "run"
+
+
+def test_comment_records_the_given_commit_and_refuses_a_malformed_json_plan(
+    kit: Kit, tmp_path: Path
+) -> None:
+    plan_md, plan_json = tmp_path / "plan.md", tmp_path / "plan.json"
+    kit.run(
+        "plan", "--sandbox", "--format", "markdown", "--out", str(plan_md),
+        "--json-out", str(plan_json), "--no-progress",
+    )  # fmt: skip
+    broken = tmp_path / "broken.json"
+    broken.write_text("{", encoding="utf-8")
+    comments_path = f"/repos/{REPO}/issues/{PR}/comments"
+
+    with respx.mock(base_url=API, assert_all_mocked=True) as github:
+        github.get(comments_path).respond(json=[])
+        posted = github.post(comments_path).respond(201, json=bot_comment(7, "(stored)"))
+        given = kit.run(
+            "comment", "--repo", REPO, "--pr", str(PR), "--file", str(plan_md),
+            "--plan-json", str(plan_json), "--commit", HEAD.upper(), "--api-url", API,
+            env=GITHUB_ENV,
+        )  # fmt: skip
+        refused = kit.run(
+            "comment", "--repo", REPO, "--pr", str(PR), "--file", str(plan_md),
+            "--plan-json", str(broken), "--api-url", API, env=GITHUB_ENV,
+        )  # fmt: skip
+
+    assert given.exit_code == 0, given.stderr
+    body = json.loads(posted.calls.last.request.content)["body"]
+    assert f"commit={HEAD} -->" in body.splitlines()[1]
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(f"error: {broken}: the plan file is malformed")
+    assert posted.call_count == 1  # the malformed file posted nothing
