@@ -22,6 +22,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import IO
+
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from reconciler.applier import apply_plan, audit_record
 from reconciler.config import resolve_credentials, resolve_secrets
@@ -35,8 +38,10 @@ from reconciler.core.model import (
     ChangeResult,
     Config,
     LatticeSettings,
+    Outcome,
     PersonioSettings,
     Plan,
+    PlanContext,
     SecretRef,
     SourceSnapshot,
     TargetUser,
@@ -48,7 +53,13 @@ from reconciler.core.partial import (
     partial_rules,
     plan_lookups,
 )
-from reconciler.core.plan_document import KEYED_PREFIX, UNKEYED_PREFIX, plan_document, seal_plan
+from reconciler.core.plan_document import (
+    KEYED_PREFIX,
+    UNKEYED_PREFIX,
+    plan_document,
+    seal_matches,
+    seal_plan,
+)
 from reconciler.core.planner import compute_plan
 from reconciler.core.safety import Violation, compute_violations, gate
 from reconciler.core.targeted import missing_dependencies, resolve_people, select_people
@@ -57,6 +68,7 @@ from reconciler.edges.http import Deadline
 from reconciler.endpoints import check_config_endpoints
 from reconciler.errors import (
     ApplyError,
+    PlanFileError,
     ReconcilerError,
     StalePlanError,
     StoppedError,
@@ -223,6 +235,40 @@ def derive_plan_key(conn: Connections, override: str | None = None) -> bytes:
     return hmac.new(secret.encode("utf-8"), _PLAN_KEY_CONTEXT, hashlib.sha256).digest()
 
 
+#: A commit as git names it; anything else in RECONCILE_COMMIT / GITHUB_SHA is refused.
+_COMMIT = re.compile(r"[0-9a-f]{7,64}")
+
+
+def plan_context(config: Config, config_path: Path, environ: Mapping[str, str]) -> PlanContext:
+    """What a plan is computed against: both endpoints, the sha256 of the config file's bytes
+    and the commit from ``RECONCILE_COMMIT``, else ``GITHUB_SHA`` (none when run locally)."""
+    try:
+        digest = hashlib.sha256(config_path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ReconcilerError(
+            f"cannot read the config file ({exc.strerror})", where=str(config_path)
+        ) from exc
+    commit: str | None = None
+    for variable in ("RECONCILE_COMMIT", "GITHUB_SHA"):
+        value = environ.get(variable, "").strip().lower()
+        if not value:
+            continue
+        if not _COMMIT.fullmatch(value):
+            raise ReconcilerError(
+                "not a commit id (7 to 64 hexadecimal digits)",
+                where=variable,
+                fix=f"set {variable} to the commit the plan is for, or unset it",
+            )
+        commit = value
+        break
+    return PlanContext(
+        personio_endpoint=config.personio.base_url,
+        lattice_endpoint=config.lattice.base_url,
+        config_sha256=f"sha256:{digest}",
+        commit=commit,
+    )
+
+
 def plan(
     config: Config,
     conn: Connections,
@@ -233,6 +279,7 @@ def plan(
     plan_key: str | None = None,
     baseline: Config | None = None,
     only: tuple[str, ...] = (),
+    context: PlanContext | None = None,
 ) -> PlanRun:
     """Read both sides read-only, then decide, and seal the plan with its keyed checksum
     (``derive_plan_key``). The reader used here has no write methods.
@@ -248,7 +295,8 @@ def plan(
     With ``baseline`` (``--baseline-config``) the same read is planned a second time with
     that config, and the plan carries which changes the config change causes
     (``core.cause``; the checksum does not cover it). With ``only`` the plan holds just
-    the named people (``core.targeted``), sealed and checked like any plan.
+    the named people (``core.targeted``), sealed and checked like any plan. ``context``
+    (``plan_context``) is carried by the plan for every rendering; the checksum ignores it.
     """
     key = derive_plan_key(conn, plan_key)
     if since is not None and (baseline is not None or only):
@@ -257,7 +305,8 @@ def plan(
             fix="drop --baseline-config / --only, or --updated-since",
         )
     if since is not None:
-        return fast_plan(config, conn, since=since, progress=progress, limits=limits, key=key)
+        fast = fast_plan(config, conn, since=since, progress=progress, limits=limits, key=key)
+        return dataclasses.replace(fast, plan=dataclasses.replace(fast.plan, context=context))
     stop = limits.stop or threading.Event()
     limits = RunLimits(limits.deadline, stop)
     with open_personio(config, conn, limits) as personio:
@@ -309,7 +358,7 @@ def plan(
                 where="--only",
                 fix="add --only for the manager too",
             )
-    computed = seal_plan(computed, key)
+    computed = dataclasses.replace(seal_plan(computed, key), context=context)
     if before is not None:
         computed = annotate(computed, before)
     return PlanRun(
@@ -490,34 +539,101 @@ def read_plan_checksum(path: Path) -> str:
     return checksum
 
 
+_FROM_PLAN = "pass the file written by 'reconcile plan --json-out FILE'"
+
+
 def read_plan_file(path: Path) -> dict[str, object]:
     """A JSON plan document written by ``plan --json-out`` (or ``--format json``), checked to
-    carry a checksum; what ``apply --plan`` compares the fresh plan with."""
+    be a plan document (``schemas/plan.schema.json``) with a keyed checksum; what
+    ``apply --plan`` compares the fresh plan with. Anything else is ``PlanFileError``
+    of kind ``malformed``; ``check_plan_file`` checks the seal and the config next."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ReconcilerError("no such file", where=str(path)) from exc
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ReconcilerError(
-            "not a JSON plan",
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise PlanFileError(
+            "malformed",
+            "the plan file is malformed: not a JSON plan",
             where=str(path),
-            fix="pass the file written by 'reconcile plan --json-out FILE'",
+            fix=_FROM_PLAN,
         ) from exc
     checksum = document.get("checksum") if isinstance(document, dict) else None
     if isinstance(checksum, str) and checksum.startswith(UNKEYED_PREFIX):
-        raise ReconcilerError(
-            "the file carries an unkeyed sha256: checksum (from an older release)",
+        raise PlanFileError(
+            "malformed",
+            "the plan file is malformed: it carries an unkeyed sha256: checksum "
+            "(from an older release)",
             where=str(path),
             fix="run 'reconcile plan --json-out FILE' again and review that plan",
         )
+    problem = _plan_schema_problem(document)
+    if problem is not None:
+        raise PlanFileError(
+            "malformed", f"the plan file is malformed: {problem}", where=str(path), fix=_FROM_PLAN
+        )
     if not isinstance(checksum, str) or not checksum.startswith(KEYED_PREFIX):
-        raise ReconcilerError(
-            "the file carries no plan checksum",
+        raise PlanFileError(  # the schema requires it; kept for a schema edited by hand
+            "malformed",
+            "the plan file is malformed: it carries no plan checksum",
             where=str(path),
-            fix="pass the file written by 'reconcile plan --json-out FILE'",
+            fix=_FROM_PLAN,
         )
     assert isinstance(document, dict)  # it has a checksum, so it is an object
     return document
+
+
+def _plan_schema_problem(document: object) -> str | None:
+    """The first place ``document`` breaks ``schemas/plan.schema.json``, by JSON path and
+    schema keyword only (the file's values may be personal data)."""
+    schema_file = Path(__file__).with_name("schemas") / "plan.schema.json"
+    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    errors = sorted(
+        Draft202012Validator(schema).iter_errors(document), key=lambda e: list(e.absolute_path)
+    )
+    if not errors:
+        return None
+    first = errors[0]
+    where = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in first.absolute_path
+    )
+    where = re.sub(r"[^\w.\[\]:-]", "?", where.lstrip("."))[:120] or "the document"
+    return f"{where} does not satisfy the plan schema ({first.validator})"
+
+
+def check_plan_file(
+    document: Mapping[str, object], *, key: bytes, context: PlanContext | None, where: str
+) -> None:
+    """The reviewed file is what ``plan`` wrote, from this config: its content matches its
+    seal (else ``edited``) and its config digest is the one of ``context`` (else
+    ``from another config``). Checked before any request; ``stale`` comes after planning."""
+    if "seal" not in document:
+        raise PlanFileError(
+            "edited",
+            "the plan file was edited: it carries no seal (written by an older release, or "
+            "the seal was removed)",
+            where=where,
+            fix="run 'reconcile plan --json-out FILE' again and review that plan",
+        )
+    if not seal_matches(document, key):
+        raise PlanFileError(
+            "edited",
+            "the plan file was edited: its content does not match its seal (or it was sealed "
+            "with another key: RECONCILE_PLAN_KEY or the Lattice token)",
+            where=where,
+            fix="apply the file exactly as 'reconcile plan' wrote it, with the same key",
+        )
+    recorded = document.get("context")
+    digest = recorded.get("config_sha256") if isinstance(recorded, Mapping) else None
+    if context is not None and digest != context.config_sha256:
+        shown = digest if isinstance(digest, str) else "none"
+        raise PlanFileError(
+            "from another config",
+            f"the plan file is from another config: it was computed with config {shown}, "
+            f"this config is {context.config_sha256}",
+            where=where,
+            fix="pass --config with the file the plan was made from, or run plan again",
+        )
 
 
 def verify_checksum(
@@ -554,51 +670,115 @@ def existing_target_ids(actual: tuple[TargetUser, ...], computed: Plan) -> dict[
     return ids
 
 
-AuditWrite = Callable[[ChangeResult], None]
+class AuditLog:
+    """The audit log of one apply (``--audit-log``): a ``run`` line, one line per executed
+    change (values are never written, only field names), a ``run_end`` line. Without a file
+    every write does nothing. A failing write raises ``OSError`` to the caller."""
+
+    def __init__(self, handle: IO[str] | None = None) -> None:
+        self._handle = handle
+        self._lock = threading.Lock()
+        self.failed = False
+
+    def write(self, record: Mapping[str, object]) -> None:
+        if self._handle is None:
+            return
+        line = json.dumps(record, sort_keys=True, ensure_ascii=False)
+        with self._lock:
+            try:
+                self._handle.write(line + "\n")
+                self._handle.flush()
+            except OSError:
+                self.failed = True
+                raise
+
+    def __call__(self, result: ChangeResult) -> None:
+        self.write(audit_record(result, dt.datetime.now(dt.UTC)))
 
 
 @contextmanager
-def audit_log(path: Path | None) -> Iterator[AuditWrite]:
-    """Append one JSON line per executed change; values are never written, only field names.
+def audit_log(path: Path | None) -> Iterator[AuditLog]:
+    """The audit log appended to ``path`` (none without one).
 
-    Opening fails before anything is applied; a failing write raises ``OSError`` to the
-    caller, which stops the apply (see ``apply``).
+    Opening fails before anything is read or applied; a failing write raises ``OSError`` to
+    the caller, which stops the apply (see ``apply``).
     """
     if path is None:
-        yield lambda result: None
+        yield AuditLog()
         return
-    lock = threading.Lock()
     try:
         handle = path.open("a", encoding="utf-8")
     except OSError as exc:
         raise ReconcilerError(
             f"cannot open the audit log for appending ({exc.strerror})", where=str(path)
         ) from exc
-    failed = False
-
-    def write(result: ChangeResult) -> None:
-        nonlocal failed
-        record = audit_record(result, dt.datetime.now(dt.UTC))
-        line = json.dumps(record, sort_keys=True, ensure_ascii=False)
-        with lock:
-            try:
-                handle.write(line + "\n")
-                handle.flush()
-            except OSError:
-                failed = True
-                raise
-
+    log_file = AuditLog(handle)
     try:
-        yield write
+        yield log_file
     finally:
         try:
             handle.close()
         except OSError as exc:
             # After a failed write the caller already reports it; closing only fails again.
-            if not failed:
+            if not log_file.failed:
                 raise ReconcilerError(
                     f"cannot finish the audit log ({exc.strerror})", where=str(path)
                 ) from exc
+
+
+def _utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Who applied what: the first line of the audit log (``apply --audit-log``). Ids and
+    codes only: no names, emails or values (docs/security.md, threat 8)."""
+
+    actor: str
+    commit: str | None
+    checksum: str
+    force: bool
+    refusals: tuple[str, ...]
+    started_at: dt.datetime
+
+    def line(self) -> dict[str, object]:
+        return {
+            "event": "run",
+            "actor": self.actor,
+            "commit": self.commit,
+            "checksum": self.checksum,
+            "force": self.force,
+            "refusals": list(self.refusals),
+            "started_at": _utc(self.started_at),
+        }
+
+
+def run_end_line(status: str, report: ApplyReport | None) -> dict[str, object]:
+    """The last line of a run in the audit log: how it ended and how many changes had each
+    outcome. ``status``: applied, failed, interrupted, refused, stale or nothing to apply."""
+    return {
+        "event": "run_end",
+        "status": status,
+        "outcomes": {
+            outcome.value: report.count(outcome) if report is not None else 0 for outcome in Outcome
+        },
+        "finished_at": _utc(dt.datetime.now(dt.UTC)),
+    }
+
+
+def _audit_run(audit: AuditLog, where: Path | None, *lines: Mapping[str, object]) -> None:
+    """Write run lines before any change; a failure is one error saying nothing was applied."""
+    try:
+        for line in lines:
+            audit.write(line)
+    except OSError as exc:
+        raise ReconcilerError(
+            f"the audit log could not be written ({exc.strerror or type(exc).__name__}); "
+            "nothing was applied",
+            where=str(where),
+            fix="free space or fix the path, then run apply again",
+        ) from exc
 
 
 def execute(
@@ -637,6 +817,7 @@ def apply(
     *,
     expected_checksum: str | None = None,
     reviewed: Mapping[str, object] | None = None,
+    reviewed_from: str = "--plan",
     force: bool = False,
     audit_path: Path | None = None,
     show_plan: Callable[[PlanRun], None] | None = None,
@@ -645,50 +826,82 @@ def apply(
     since: dt.datetime | None = None,
     plan_key: str | None = None,
     only: tuple[str, ...] = (),
+    context: PlanContext | None = None,
+    actor: str = "unknown",
 ) -> ApplyResult:
     """Plan, verify the reviewed checksum, gate on the safety policy, execute, report.
 
     ``plan_key`` must be the key the reviewed plan was sealed with (``derive_plan_key``).
+    A ``reviewed`` document (``read_plan_file``, read from ``reviewed_from``) must match its
+    seal and come from the config of ``context`` (``check_plan_file``) before anything is read.
 
     ``show_plan`` sees the plan before the gate (a refused plan is still shown). Raises
     ``StalePlanError`` (never forceable), ``UnsafePlanError`` (refused; ``force`` overrides
     forceable thresholds only), or ``ApplyError`` carrying the report when a change failed,
     the run was stopped, or the audit log could not be written — in which case no further
     change is started, so the log never misses a change that was made. ``since`` makes it
-    a fast run (see ``fast_plan``).
+    a fast run (see ``fast_plan``). The audit log gets a ``run`` line (``actor``, commit,
+    checksum, force, refusals) once the plan is known, then the changes, then ``run_end``.
     """
-    stop = limits.stop or threading.Event()
-    run = plan(
-        config,
-        conn,
-        progress=progress,
-        limits=RunLimits(limits.deadline, stop),
-        since=since,
-        plan_key=plan_key,
-        only=only,
-    )
-    verify_checksum(run.plan, expected_checksum, reviewed)
-    if show_plan is not None:
-        show_plan(run)
-    verdict = gate(run.violations, force)
-    if not verdict.allowed:
-        raise UnsafePlanError(
-            [violation.message for violation in verdict.blocking],
-            forceable=all(violation.forceable for violation in verdict.blocking),
+    started_at = dt.datetime.now(dt.UTC)
+    if reviewed is not None:
+        check_plan_file(
+            reviewed, key=derive_plan_key(conn, plan_key), context=context, where=reviewed_from
         )
-    if run.plan.is_empty:
-        return ApplyResult(run, ApplyReport(run.plan, ()), verdict.overridden)
+    stop = limits.stop or threading.Event()
+    with audit_log(audit_path) as audit:
+        run = plan(
+            config,
+            conn,
+            progress=progress,
+            limits=RunLimits(limits.deadline, stop),
+            since=since,
+            plan_key=plan_key,
+            only=only,
+            context=context,
+        )
+        verdict = gate(run.violations, force)
+        record = RunRecord(
+            actor=actor,
+            commit=context.commit if context is not None else None,
+            checksum=run.plan.checksum,
+            force=force,
+            refusals=tuple(sorted({v.rule for v in (*verdict.blocking, *verdict.overridden)})),
+            started_at=started_at,
+        )
+        try:
+            verify_checksum(run.plan, expected_checksum, reviewed)
+        except StalePlanError:
+            _audit_run(audit, audit_path, record.line(), run_end_line("stale", None))
+            raise
+        if show_plan is not None:
+            show_plan(run)
+        if not verdict.allowed:
+            _audit_run(audit, audit_path, record.line(), run_end_line("refused", None))
+            raise UnsafePlanError(
+                [violation.message for violation in verdict.blocking],
+                forceable=all(violation.forceable for violation in verdict.blocking),
+            )
+        if run.plan.is_empty:
+            report = ApplyReport(run.plan, ())
+            _audit_run(
+                audit,
+                audit_path,
+                record.line(),
+                run_end_line("nothing to apply", report),
+            )
+            return ApplyResult(run, report, verdict.overridden)
+        _audit_run(audit, audit_path, record.line())
 
-    audit_failure: list[OSError] = []
-    total = len(run.plan.changes)
-    done = 0
-    with audit_log(audit_path) as write_audit:
+        audit_failure: list[OSError] = []
+        total = len(run.plan.changes)
+        done = 0
 
         def on_result(result: ChangeResult) -> None:
             nonlocal done
             if not audit_failure:
                 try:
-                    write_audit(result)
+                    audit(result)
                 except OSError as exc:
                     # Without the log, later changes could not be accounted for: stop here.
                     audit_failure.append(exc)
@@ -698,6 +911,12 @@ def apply(
                 progress("apply", done, total)
 
         report = execute(run, conn, on_result=on_result, stop=stop, deadline=limits.deadline)
+        if not audit_failure:
+            status = "applied" if report.ok else "interrupted" if report.interrupted else "failed"
+            try:
+                audit.write(run_end_line(status, report))
+            except OSError as exc:
+                audit_failure.append(exc)
     if audit_failure:
         reason = audit_failure[0].strerror or type(audit_failure[0]).__name__
         raise ApplyError(

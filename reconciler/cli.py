@@ -11,6 +11,7 @@ Exit codes (every command):
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import logging
 import os
 import signal
@@ -35,9 +36,15 @@ from rich.progress import (
 
 from reconciler import app, render
 from reconciler.config import load_config
-from reconciler.core.model import ApplyReport, Config
+from reconciler.core.model import ApplyReport, Config, PlanContext
 from reconciler.edges.connections import Connections
-from reconciler.edges.github import build_comment_body, upsert_pr_comment
+from reconciler.edges.github import (
+    MARKER,
+    build_comment_body,
+    find_reviewed_checksum,
+    reviewed_marker,
+    upsert_pr_comment,
+)
 from reconciler.edges.http import Deadline
 from reconciler.endpoints import (
     ALLOW_ENDPOINTS_VARIABLE,
@@ -338,8 +345,27 @@ def _write_or_echo(text: str, out: Path | None) -> None:
         raise ReconcilerError(f"cannot write the file ({exc.strerror})", where=str(out)) from exc
 
 
-def _render_plan(run: app.PlanRun, fmt: str) -> str:
+def _render_plan(run: app.PlanRun, fmt: str, seal_key: bytes | None = None) -> str:
+    if fmt == "json" and seal_key is not None:
+        # What plan writes as JSON is sealed, so apply --plan can tell an edited file.
+        return render.render_json(run.plan, seal_key=seal_key)
     return render.get_format(fmt).render_plan(run.plan, run.violations)
+
+
+def _plan_context(config: Config, config_path: Path, sandbox: bool) -> PlanContext:
+    """What the plan is computed against (shown with it; apply compares the config digest)."""
+    return app.plan_context(config, _config_path(config_path, sandbox), os.environ)
+
+
+def _actor() -> str:
+    """Who runs apply, for the audit log: the GitHub actor in CI, else the local user."""
+    actor = os.environ.get("GITHUB_ACTOR", "").strip()
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
 
 
 def _render_report(report: ApplyReport, fmt: str) -> str:
@@ -470,6 +496,8 @@ def plan(
     """
     with _expected_errors():
         config, conn = _load_and_connect(config_path, sandbox)
+        context = _plan_context(config, config_path, sandbox)
+        seal_key = app.derive_plan_key(conn, _plan_key())
         baseline = load_config(baseline_config) if baseline_config is not None else None
         stop = threading.Event()
         limits = app.RunLimits(Deadline.after(timeout), stop)
@@ -483,10 +511,12 @@ def plan(
                 plan_key=_plan_key(),
                 baseline=baseline,
                 only=only,
+                context=context,
             )
-        _write_or_echo(_render_plan(run, fmt), out)
+        _write_or_echo(_render_plan(run, fmt, seal_key), out)
         if json_out is not None:
-            _write_or_echo(render.render_json(run.plan, masked=not unmasked), json_out)
+            sealed = render.render_json(run.plan, masked=not unmasked, seal_key=seal_key)
+            _write_or_echo(sealed, json_out)
         if out is not None:
             _echo(f"{render.render_summary(run.plan)} — written to {out}", err=True)
             _echo(f"Checksum: {run.plan.checksum}", err=True)
@@ -507,7 +537,8 @@ def plan(
     "--plan",
     "plan_file",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="A JSON plan from 'plan --format json --out FILE'; its checksum must still match.",
+    help="A JSON plan from 'plan --json-out FILE' (or --format json): refused when malformed, "
+    "edited (its seal), from another --config, or stale (its checksum).",
 )
 @click.option(
     "--force",
@@ -518,7 +549,8 @@ def plan(
 @click.option(
     "--audit-log",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Append one JSON line per executed change (ids, action, field names, outcome).",
+    help="Append a run line (actor, commit, checksum, force, refusals), one JSON line per "
+    "executed change (ids, action, field names, outcome) and a run_end line.",
 )
 @click.option(
     "--report-format",
@@ -596,6 +628,9 @@ def apply(
                     since=updated_since,
                     plan_key=_plan_key(),
                     only=only,
+                    reviewed_from=str(plan_file),
+                    context=_plan_context(config, config_path, sandbox),
+                    actor=_actor(),
                 )
             except StalePlanError as error:
                 _say(f"error: {error}")
@@ -886,6 +921,24 @@ def _listen(handler: Handler, port: int, option: str) -> EmulatorServer:
 # ------------------------------------------------------------------------------------ comment
 
 
+api_url_option = click.option(
+    "--api-url",
+    default=lambda: os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+    show_default="$GITHUB_API_URL or https://api.github.com",
+)
+
+
+def _github_token(command: str) -> str:
+    token = os.environ.get("GITHUB_TOKEN", "")
+    if not token:
+        raise ReconcilerError(
+            "GITHUB_TOKEN is not set",
+            where=f"reconcile {command}",
+            fix="in a workflow, pass env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}",
+        )
+    return token
+
+
 @cli.command()
 @click.option("--repo", required=True, help="OWNER/NAME of the GitHub repository.")
 @click.option("--pr", type=click.IntRange(1), required=True, help="Pull request number.")
@@ -897,26 +950,77 @@ def _listen(handler: Handler, port: int, option: str) -> EmulatorServer:
     help="The Markdown plan to post.",
 )
 @click.option(
-    "--api-url",
-    default=lambda: os.environ.get("GITHUB_API_URL", "https://api.github.com"),
-    show_default="$GITHUB_API_URL or https://api.github.com",
+    "--plan-json",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The JSON plan of the same run (plan --json-out): its checksum is recorded in the "
+    "comment, hidden, for 'reconcile reviewed' to read back at merge.",
 )
-def comment(repo: str, pr: int, body_file: Path, api_url: str) -> None:
+@click.option(
+    "--commit",
+    help="The commit the plan was computed for (the pull request's head), recorded with the "
+    "checksum; default: the JSON plan's own context.commit. Needs --plan-json.",
+)
+@api_url_option
+def comment(
+    repo: str,
+    pr: int,
+    body_file: Path,
+    plan_json: Path | None,
+    commit: str | None,
+    api_url: str,
+) -> None:
     """Post the plan as ONE pull-request comment, updated in place on every push.
 
     Finds its earlier comment by a hidden marker. The token comes from GITHUB_TOKEN.
     """
+    if commit is not None and plan_json is None:
+        raise click.UsageError("--commit records what was reviewed: give --plan-json too")
     with _expected_errors():
-        token = os.environ.get("GITHUB_TOKEN", "")
-        if not token:
-            raise ReconcilerError(
-                "GITHUB_TOKEN is not set",
-                where="reconcile comment",
-                fix="in a workflow, pass env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}",
-            )
-        body = build_comment_body(body_file.read_text(encoding="utf-8"))
+        token = _github_token("comment")
+        marker = MARKER
+        if plan_json is not None:
+            marker = f"{MARKER}\n{_reviewed_line(plan_json, commit)}"
+        body = build_comment_body(body_file.read_text(encoding="utf-8"), marker=marker)
         result = upsert_pr_comment(repo=repo, pr=pr, body=body, token=token, api_url=api_url)
     click.echo(f"comment {result.action}: {result.url}")
+
+
+def _reviewed_line(plan_json: Path, commit: str | None) -> str:
+    """The hidden line naming the checksum of ``plan_json`` and the commit it was made for."""
+    document = app.read_plan_file(plan_json)
+    context = document.get("context")
+    recorded = context.get("commit") if isinstance(context, dict) else None
+    sha = (commit or "").strip().lower() or (recorded if isinstance(recorded, str) else None)
+    try:
+        return reviewed_marker(str(document["checksum"]), sha)
+    except ValueError as exc:
+        raise ReconcilerError(
+            "not a commit id (7 to 64 hexadecimal digits)",
+            where="--commit",
+            fix="pass the pull request's head commit",
+        ) from exc
+
+
+@cli.command()
+@click.option("--repo", required=True, help="OWNER/NAME of the GitHub repository.")
+@click.option("--commit", required=True, help="The merged commit (in a push workflow: github.sha).")
+@api_url_option
+def reviewed(repo: str, commit: str, api_url: str) -> None:
+    """Print the checksum recorded in the plan comment of the pull request merged as (or
+    containing) --commit, for the merge workflow's 'apply --checksum'.
+
+    Exit 0 with the checksum as the only line on stdout; exit 1 with nothing on stdout and one
+    line on stderr when there is no such pull request, no plan comment written by a bot, or no
+    checksum in it (the plan was not posted with 'comment --plan-json'). The token comes from
+    GITHUB_TOKEN.
+    """
+    with _expected_errors():
+        token = _github_token("reviewed")
+        found = find_reviewed_checksum(repo=repo, commit=commit, token=token, api_url=api_url)
+    if found.checksum is None:
+        _say(f"error: {found.reason}")
+        sys.exit(EXIT_ERROR)
+    click.echo(found.checksum)
 
 
 def main() -> None:

@@ -16,7 +16,10 @@ Imports nothing from the project (stdlib only), so every module may import it.
     │                               the run's time limit reached
     ├── StoppedError                asked to stop (Ctrl-C, a signal) before the work finished
     ├── UnsafePlanError             the safety policy refused the plan (exit 3)
-    ├── StalePlanError              the reviewed checksum no longer matches (never forceable)
+    ├── PlanFileError               the reviewed plan is refused; ``kind`` says why: malformed,
+    │   │                           edited, from another config
+    │   └── StalePlanError          kind stale: the reviewed checksum no longer matches (never
+    │                               forceable)
     └── ApplyError                  apply finished, but some changes failed
 
 Messages never carry secrets, tokens, names, emails or birthdates: only Personio ids,
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 
 class ReconcilerError(Exception):
@@ -165,7 +169,28 @@ class UnsafePlanError(ReconcilerError):
         )
 
 
-class StalePlanError(ReconcilerError):
+#: Why a reviewed plan is refused (docs/security.md, "Sealed receipt").
+PlanFileKind = Literal["malformed", "edited", "from another config", "stale"]
+
+
+class PlanFileError(ReconcilerError):
+    """The reviewed plan (``apply --plan FILE`` or ``--checksum``) is refused, never forced:
+    ``malformed`` (not a plan document), ``edited`` (the content does not match its seal),
+    ``from another config`` (another config file's digest) or ``stale`` (data changed)."""
+
+    def __init__(
+        self,
+        kind: PlanFileKind,
+        message: str,
+        *,
+        where: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        super().__init__(message, where=where, fix=fix)
+        self.kind: PlanFileKind = kind
+
+
+class StalePlanError(PlanFileError):
     """The plan computed now is not the plan that was reviewed."""
 
     def __init__(self, expected: str, actual: str, differences: Sequence[str] = ()) -> None:
@@ -174,6 +199,7 @@ class StalePlanError(ReconcilerError):
         #: one line per difference from the reviewed plan file (ids and field names only)
         self.differences = tuple(differences)
         super().__init__(
+            "stale",
             f"plan is stale: Personio or Lattice changed since it was reviewed "
             f"(reviewed {expected}, now {actual})",
             fix="run plan again and review the new plan",

@@ -389,6 +389,20 @@ class Attribution:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanContext:
+    """What a plan was computed against: both endpoints, the sha256 of the config file's bytes
+    and, in CI, the commit. Shown with every plan; only the config digest is ever compared
+    (``apply --plan`` refuses a plan from another config). See docs/security.md."""
+
+    personio_endpoint: str
+    lattice_endpoint: str
+    #: ``sha256:<hex>`` of the config file's bytes
+    config_sha256: str
+    #: ``RECONCILE_COMMIT`` or ``GITHUB_SHA``; None when run locally
+    commit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """An immutable, deterministically ordered plan. Build it with ``planner.compute_plan``."""
 
@@ -403,6 +417,8 @@ class Plan:
     checksum: str = ""
     #: with ``plan --baseline-config``: what the config change causes (not in the checksum)
     attribution: Attribution | None = None
+    #: what the plan was computed against (not in the checksum; see PlanContext)
+    context: PlanContext | None = None
 
     def count(self, action: Action) -> int:
         return sum(1 for change in self.changes if change.action is action)

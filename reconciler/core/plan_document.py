@@ -12,6 +12,12 @@ published document test guesses (a birthdate has a few thousand candidates). A p
 is therefore sealed with a key (``seal_plan``): ``hmac-sha256:`` over the same body, keyed by a
 secret both ``plan`` and ``apply`` hold. The unkeyed ``sha256:`` form is only the planner's own
 fingerprint of a plan nobody has sealed yet; ``apply`` refuses it. See docs/security.md.
+
+The checksum cannot be recomputed from a masked file (it covers the real emails), so a written
+document also carries a ``seal`` (``seal_document``): the same key over the document's own
+canonical JSON, everything but the seal itself. ``apply --plan`` checks it first, so a change
+deleted from the file, a value edited or ``masked`` flipped is refused as "edited" instead of
+being applied silently. See docs/decisions.md (2026-12-02: sealed receipt).
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 
-from reconciler.core.model import FieldValue, Plan, Problem
+from reconciler.core.model import FieldValue, Plan, PlanContext, Problem
 
 #: The prefix of a keyed checksum, the only kind ``apply`` accepts.
 KEYED_PREFIX = "hmac-sha256:"
@@ -63,6 +70,8 @@ def plan_document(plan: Plan, *, redact: bool = True, mask: bool = False) -> dic
     }
     if mask:
         document["masked"] = True
+    if plan.context is not None:
+        document["context"] = context_entry(plan.context)
     if plan.attribution is not None:
         # An annotation for reviewers (plan --baseline-config); the checksum never covers it.
         for entry, cause in zip(changes, plan.attribution.causes, strict=True):
@@ -103,6 +112,46 @@ def compute_checksum(plan: Plan, key: bytes | None = None) -> str:
 def seal_plan(plan: Plan, key: bytes) -> Plan:
     """``plan`` carrying its keyed checksum: what may be shown, published and applied."""
     return replace(plan, checksum=compute_checksum(plan, key))
+
+
+#: Separates the document seal from the plan checksum made with the same key.
+_SEAL_CONTEXT = b"personio-lattice-reconciler plan document seal v1\x00"
+
+
+def document_seal(document: Mapping[str, object], key: bytes) -> str:
+    """``hmac-sha256:<hex>`` keyed by ``key`` over the canonical JSON of ``document`` without
+    its ``seal``: what the written file shows, masked or not, context and annotations included."""
+    if not key:
+        raise ValueError("a document is sealed with a non-empty key")
+    body = {name: value for name, value in document.items() if name != "seal"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hmac.new(key, _SEAL_CONTEXT + text.encode("utf-8"), hashlib.sha256).hexdigest()
+    return KEYED_PREFIX + digest
+
+
+def seal_document(document: Mapping[str, object], key: bytes) -> dict[str, object]:
+    """``document`` with its ``seal`` (``document_seal``): what ``plan`` writes to a file."""
+    return {**document, "seal": document_seal(document, key)}
+
+
+def seal_matches(document: Mapping[str, object], key: bytes) -> bool:
+    """Whether ``document`` (as read back from its file) carries the seal ``key`` gives it."""
+    seal = document.get("seal")
+    if not isinstance(seal, str):
+        return False
+    return hmac.compare_digest(seal, document_seal(document, key))
+
+
+def context_entry(context: PlanContext) -> dict[str, object]:
+    """The ``context`` of a plan document; ``commit`` only when there is one."""
+    entry: dict[str, object] = {
+        "personio": context.personio_endpoint,
+        "lattice": context.lattice_endpoint,
+        "config_sha256": context.config_sha256,
+    }
+    if context.commit is not None:
+        entry["commit"] = context.commit
+    return entry
 
 
 def redact_value(value: FieldValue) -> FieldValue:

@@ -4,6 +4,12 @@ Imports httpx, the standard library, reconciler.edges.http and reconciler.errors
 The calls are GitHub's issue-comment endpoints (a pull request is an issue): list
 ``GET /repos/{repo}/issues/{pr}/comments`` (every page, via the ``Link`` header), then either
 ``PATCH /repos/{repo}/issues/comments/{id}`` or ``POST /repos/{repo}/issues/{pr}/comments``.
+
+What was reviewed: a comment posted with ``reconcile comment --plan-json`` also carries
+``<!-- reconcile-reviewed checksum=... commit=... -->`` (``reviewed_marker``);
+``find_reviewed_checksum`` reads it back for a merged commit, through
+``GET /repos/{repo}/commits/{sha}/pulls`` (the pull request merged as, or containing, that
+commit; docs/decisions.md, 2026-12-02) and that pull request's bot-written plan comment.
 """
 
 from __future__ import annotations
@@ -339,3 +345,155 @@ def _explained(error: ApiError) -> ApiError:
     elif isinstance(error, AuthError):
         error.fix = "check GITHUB_TOKEN and the job's permissions"
     return error
+
+
+# ------------------------------------------------------------------------------------ reviewed
+
+#: The keyed checksum a reviewer saw, and the commit the plan was computed for.
+_REVIEWED = re.compile(
+    r"<!-- reconcile-reviewed checksum=(hmac-sha256:[0-9a-f]{64})(?: commit=([0-9a-f]{7,64}))? -->"
+)
+_CHECKSUM = re.compile(r"hmac-sha256:[0-9a-f]{64}")
+_SHA = re.compile(r"[0-9a-f]{7,64}")
+
+
+def reviewed_marker(checksum: str, commit: str | None = None) -> str:
+    """The hidden line recording what a plan comment showed: its checksum and, when known,
+    the commit it was computed for. ``ValueError`` for anything else (it goes into HTML)."""
+    if not _CHECKSUM.fullmatch(checksum):
+        raise ValueError("a reviewed checksum is hmac-sha256: and 64 hexadecimal digits")
+    if commit is not None and not _SHA.fullmatch(commit):
+        raise ValueError("a commit is 7 to 64 lower-case hexadecimal digits")
+    tail = f" commit={commit}" if commit is not None else ""
+    return f"<!-- reconcile-reviewed checksum={checksum}{tail} -->"
+
+
+@dataclass(frozen=True, slots=True)
+class Reviewed:
+    """What ``find_reviewed_checksum`` found: the checksum, or why there is none."""
+
+    checksum: str | None
+    reason: str = ""
+    pr: int | None = None
+
+
+def find_reviewed_checksum(
+    *,
+    repo: str,
+    commit: str,
+    token: str,
+    api_url: str = DEFAULT_API_URL,
+    transport: httpx.BaseTransport | None = None,
+    marker: str = MARKER,
+    retry: RetryPolicy | None = None,
+    sleep: Sleep = time.sleep,
+) -> Reviewed:
+    """The checksum recorded in the plan comment of the pull request merged as (or containing)
+    ``commit``. Only a comment written by a bot counts (a person can type any marker); the
+    marked comment is the one ``upsert_pr_comment`` keeps up to date. API failures raise
+    ``ApiError``."""
+    if not _REPO_PATTERN.fullmatch(repo):
+        raise ReconcilerError(
+            f"not a repository name: {repo!r}", where=SYSTEM, fix="pass --repo OWNER/NAME"
+        )
+    sha = commit.strip().lower()
+    if not _SHA.fullmatch(sha):
+        raise ReconcilerError(
+            "not a commit id (7 to 64 hexadecimal digits)",
+            where="--commit",
+            fix="pass the merged commit, e.g. --commit ${{ github.sha }}",
+        )
+    if not token:
+        raise ReconcilerError(
+            "no GitHub token",
+            where=SYSTEM,
+            fix="set GITHUB_TOKEN (in Actions: env GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }})",
+        )
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/vnd.github+json",
+        "X-GitHub-Api-Version": API_VERSION,
+    }
+    with build_client(api_url, headers=headers, transport=transport) as client:
+        sender = Sender(
+            client=client,
+            system=SYSTEM,
+            retry=retry if retry is not None else DEFAULT_RETRY,
+            sleep=sleep,
+            detail_of=lambda response: _github_detail(response, token),
+        )
+        try:
+            return _find_reviewed(sender, repo=repo, sha=sha, marker=marker)
+        except ApiError as error:
+            explained = _explained(error)
+            if error.status in (403, 404) and explained is error:
+                error.fix = (
+                    "check --repo and --commit; the job needs 'permissions: contents: read' "
+                    "and 'pull-requests: read'"
+                )
+            raise explained from error
+
+
+@dataclass(frozen=True, slots=True)
+class _Pull:
+    number: int
+    merge_sha: str | None
+    merged: bool
+
+
+def _find_reviewed(sender: Sender, *, repo: str, sha: str, marker: str) -> Reviewed:
+    pulls = _pulls_of_commit(sender, repo=repo, sha=sha)
+    if not pulls:
+        return Reviewed(None, f"no pull request of {repo} contains commit {sha}")
+    # The one merged as this commit, else one merged containing it, else an open one.
+    pull = next(
+        (p for p in pulls if p.merge_sha == sha),
+        next((p for p in pulls if p.merged), pulls[0]),
+    )
+    found = _find_marked_comment(sender, repo=repo, pr=pull.number, marker=marker)
+    if found is None:
+        return Reviewed(None, f"pull request #{pull.number} has no plan comment", pull.number)
+    if not found.by_bot:
+        return Reviewed(
+            None,
+            f"the plan comment on pull request #{pull.number} was not written by a bot "
+            "(the workflow's token), so it does not count",
+            pull.number,
+        )
+    match = _REVIEWED.search(found.body)
+    if match is None:
+        return Reviewed(
+            None,
+            f"the plan comment on pull request #{pull.number} records no reviewed checksum "
+            "(posted without 'reconcile comment --plan-json')",
+            pull.number,
+        )
+    # The commit in the marker is for people reading the comment; what decides is that the
+    # fresh plan at merge has this checksum (apply --checksum), whatever commit it came from.
+    checksum = match.group(1)
+    logger.info("pull request #%d of %s recorded a reviewed checksum", pull.number, repo)
+    return Reviewed(checksum, pr=pull.number)
+
+
+def _pulls_of_commit(sender: Sender, *, repo: str, sha: str) -> list[_Pull]:
+    """``GET /repos/{repo}/commits/{sha}/pulls``: one page of 100 is plenty for one commit."""
+    path = f"/repos/{repo}/commits/{sha}/pulls"
+    response, _ = sender.send("GET", path, params={"per_page": 100})
+    payload = json_body(response, system=SYSTEM, method="GET", path=path)
+    if not isinstance(payload, list):
+        raise _unexpected("GET", path, response.status_code, "a list of pull requests")
+    pulls: list[_Pull] = []
+    for item in payload:
+        number = item.get("number") if isinstance(item, dict) else None
+        if not isinstance(number, int) or isinstance(number, bool) or number <= 0:
+            raise _unexpected("GET", path, response.status_code, "pull requests with a number")
+        assert isinstance(item, dict)
+        merge_sha = item.get("merge_commit_sha")
+        pulls.append(
+            _Pull(
+                number=number,
+                merge_sha=merge_sha.lower() if isinstance(merge_sha, str) else None,
+                merged=isinstance(item.get("merged_at"), str),
+            )
+        )
+    return pulls

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from reconciler.core.cause import split_by_cause
@@ -24,6 +24,7 @@ from reconciler.core.model import (
     FieldValue,
     Outcome,
     Plan,
+    PlanContext,
 )
 from reconciler.core.plan_document import REDACTED, compute_checksum
 
@@ -123,6 +124,16 @@ def show_value(value: FieldValue, hidden: bool) -> str:
     if isinstance(value, str):
         return inert(json.dumps(value, ensure_ascii=False))
     return str(value)
+
+
+def context_line(context: PlanContext, shown: Callable[[str], str]) -> str:
+    """One line naming what a plan was computed against; ``shown`` formats each value."""
+    commit = f"commit {shown(context.commit)}" if context.commit else "no commit (a local run)"
+    return (
+        f"Computed against Personio {shown(context.personio_endpoint)}, "
+        f"Lattice {shown(context.lattice_endpoint)}, config {shown(context.config_sha256)}, "
+        f"{commit}"
+    )
 
 
 def plan_checksum(plan: Plan) -> str:

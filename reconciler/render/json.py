@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 
 from reconciler.core.model import ApplyReport, Outcome, Plan
-from reconciler.core.plan_document import plan_document
+from reconciler.core.plan_document import plan_document, seal_document
 from reconciler.core.safety import Violation
 from reconciler.render.common import inert_json, plan_checksum
 
@@ -32,10 +32,12 @@ class JsonFormat:
         return render_report_json(report)
 
 
-def render_json(plan: Plan, *, masked: bool = False) -> str:
+def render_json(plan: Plan, *, masked: bool = False, seal_key: bytes | None = None) -> str:
     """The canonical document, redacted, pretty-printed (``schemas/plan.schema.json``); with
-    ``masked`` also without emails and names (what ``plan --json-out`` uploads)."""
-    return _dump(plan_document(plan, redact=True, mask=masked))
+    ``masked`` also without emails and names (what ``plan --json-out`` uploads); with
+    ``seal_key`` sealed (``plan_document.seal_document``), as ``plan`` writes it."""
+    document = plan_document(plan, redact=True, mask=masked)
+    return _dump(seal_document(document, seal_key) if seal_key is not None else document)
 
 
 def render_report_json(report: ApplyReport) -> str:

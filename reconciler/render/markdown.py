@@ -25,6 +25,7 @@ from reconciler.core.safety import Violation
 from reconciler.render.common import (
     Section,
     cause_groups,
+    context_line,
     defuse_lines,
     fit,
     inert,
@@ -80,6 +81,7 @@ def render_markdown(
         "",
         f"**{render_summary(plan)}**",
         "",
+        *([context_line(plan.context, _code), ""] if plan.context is not None else []),
         "| action | count |",
         "|---|---:|",
         *[f"| {name} | {count} |" for name, count in plan.summary.items()],

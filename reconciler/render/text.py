@@ -13,6 +13,7 @@ from reconciler.core.model import Action, ApplyReport, Change, FieldChange, Outc
 from reconciler.core.safety import Violation
 from reconciler.render.common import (
     cause_groups,
+    context_line,
     defuse_lines,
     inert,
     plan_checksum,
@@ -47,6 +48,8 @@ class TextFormat:
 def render_text(plan: Plan, violations: Sequence[Violation] = ()) -> str:
     """The plan for the operator's terminal: emails and values, sensitive values redacted."""
     lines = [render_summary(plan)]
+    if plan.context is not None:
+        lines.append(inert(context_line(plan.context, str)))
     if plan.attribution is None:
         lines += _change_list(plan, plan.changes)
     else:

@@ -5,6 +5,7 @@ In-process CLI (``kit``), on ``--sandbox`` or on the emulators served over HTTP 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import socket
@@ -49,6 +50,12 @@ def text_value(value: Any) -> str:
 def expected_text(document: dict[str, Any], verdict: list[str]) -> str:
     """The text plan rebuilt from the JSON plan of the same run: every change, field, problem."""
     lines = [kit_summary(document["summary"])]
+    context = document["context"]
+    commit = f"commit {context['commit']}" if "commit" in context else "no commit (a local run)"
+    lines.append(
+        f"Computed against Personio {context['personio']}, Lattice {context['lattice']}, "
+        f"config {context['config_sha256']}, {commit}"
+    )
     for action, title in TITLES.items():
         group = [change for change in document["changes"] if change["action"] == action]
         if not group:
@@ -232,7 +239,12 @@ def test_the_plan_is_deterministic_across_runs_and_transports(kit: Kit, live: Li
     ]
 
     assert runs[0].stdout == runs[1].stdout
-    assert over_http.stdout == runs[0].stdout
+    # Only what the plan was computed against (and so its seal) differs between transports.
+    in_process, served = kit.json_plan(runs[0]), kit.json_plan(over_http)
+    assert served["context"]["lattice"].startswith("http://127.0.0.1:")
+    for document in (in_process, served):
+        del document["context"], document["seal"]
+    assert served == in_process
     assert kit.checksum_in(texts[0]) == kit.checksum_in(texts[1])
     assert kit.checksum_in(texts[0]) == kit.json_plan(runs[0])["checksum"]
 
@@ -357,6 +369,10 @@ def test_an_unsafe_plan_is_shown_with_its_verdict_and_exits_3(kit: Kit, tmp_path
     config = tmp_path / "unsafe.yaml"
     config.write_text(kit.config_text(UNSAFE), encoding="utf-8")
     _, document = sandbox_plan(kit)
+    # The same plan as the example config's, computed against another config file.
+    document["context"]["config_sha256"] = (
+        f"sha256:{hashlib.sha256(config.read_bytes()).hexdigest()}"
+    )
 
     result = kit.run("plan", "--sandbox", "--config", str(config))
     detailed = kit.run("plan", "--sandbox", "--config", str(config), "--detailed-exitcode")

@@ -9,9 +9,12 @@ import datetime as dt
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import jsonschema
+import pytest
 
+from reconciler.app import check_plan_file
 from reconciler.core.model import (
     Action,
     AttrValue,
@@ -23,6 +26,7 @@ from reconciler.core.model import (
     LatticeSettings,
     PersonioSettings,
     Plan,
+    PlanContext,
     Problem,
     SecretRef,
     SourceSnapshot,
@@ -35,9 +39,11 @@ from reconciler.core.plan_document import (
     compute_checksum,
     plan_document,
     redact_value,
+    seal_matches,
     seal_plan,
 )
 from reconciler.core.planner import compute_plan
+from reconciler.errors import PlanFileError
 from reconciler.render import render_json
 from reconciler.render.compare import describe_plan_difference
 from reconciler.sources.personio.profile import PERSONIO
@@ -533,3 +539,107 @@ def test_describe_plan_difference_works_on_masked_documents() -> None:
     assert any(line.startswith(removed) for line in lines), lines
     assert not any("@" in line for line in lines)
     assert describe_plan_difference(reviewed, plan_document(reviewed_plan, mask=True)) == ()
+
+
+# ----------------------------------------------------------------- the seal and the context
+
+CONTEXT = PlanContext(
+    personio_endpoint="https://api.personio.de/v1",
+    lattice_endpoint="https://api.latticehq.com/scim/v2",
+    config_sha256="sha256:" + "c" * 64,
+    commit="0123456789abcdef0123456789abcdef01234567",
+)
+
+
+def written(plan: Plan, key: bytes = KEY) -> dict[str, object]:
+    """The document as ``plan --json-out`` writes it (masked, sealed), read back."""
+    document = json.loads(render_json(plan, masked=True, seal_key=key))
+    assert isinstance(document, dict)
+    return document
+
+
+def test_the_written_document_matches_its_seal_only_under_its_key() -> None:
+    plan = dataclasses.replace(seal_plan(sample_plan(), KEY), context=CONTEXT)
+    document = written(plan)
+
+    assert seal_matches(document, KEY)
+    assert not seal_matches(document, b"another key")
+    assert not seal_matches({k: v for k, v in document.items() if k != "seal"}, KEY)
+    assert list(SCHEMA.iter_errors(document)) == []
+
+
+def test_every_edit_of_the_written_document_breaks_its_seal() -> None:
+    plan = dataclasses.replace(seal_plan(sample_plan(), KEY), context=CONTEXT)
+
+    def dropped_change(d: dict[str, Any]) -> None:
+        d["changes"].pop()
+
+    def edited_value(d: dict[str, Any]) -> None:
+        fields = next(c["fields"] for c in d["changes"] if c["fields"])
+        next(iter(fields.values()))["to"] = "edited"
+
+    def unmasked(d: dict[str, Any]) -> None:
+        del d["masked"]
+
+    def other_config(d: dict[str, Any]) -> None:
+        d["context"]["config_sha256"] = "sha256:" + "d" * 64
+
+    def other_checksum(d: dict[str, Any]) -> None:
+        d["checksum"] = "hmac-sha256:" + "0" * 64
+
+    for edit in (dropped_change, edited_value, unmasked, other_config, other_checksum):
+        document = written(plan)
+        edit(document)
+        assert not seal_matches(document, KEY), edit.__name__
+
+
+def test_the_context_is_shown_but_never_checksummed() -> None:
+    plan = seal_plan(sample_plan(), KEY)
+    local = dataclasses.replace(plan, context=dataclasses.replace(CONTEXT, commit=None))
+    ci = dataclasses.replace(plan, context=CONTEXT)
+
+    assert "context" not in plan_document(plan)
+    assert plan_document(local)["context"] == {
+        "personio": CONTEXT.personio_endpoint,
+        "lattice": CONTEXT.lattice_endpoint,
+        "config_sha256": CONTEXT.config_sha256,
+    }
+    assert plan_document(ci)["context"] == {
+        **plan_document(local)["context"],
+        "commit": CONTEXT.commit,
+    }
+    assert compute_checksum(ci, KEY) == compute_checksum(local, KEY) == compute_checksum(plan, KEY)
+
+
+def test_check_plan_file_names_the_kind_of_refusal() -> None:
+    plan = dataclasses.replace(seal_plan(sample_plan(), KEY), context=CONTEXT)
+    document = written(plan)
+    elsewhere = dataclasses.replace(CONTEXT, config_sha256="sha256:" + "e" * 64)
+    edited = {**document, "checksum": "hmac-sha256:" + "1" * 64}
+
+    check_plan_file(document, key=KEY, context=CONTEXT, where="plan.json")  # the receipt
+    kinds = []
+    for doc, context in ((edited, CONTEXT), (document, elsewhere)):
+        with pytest.raises(PlanFileError) as caught:
+            check_plan_file(doc, key=KEY, context=context, where="plan.json")
+        kinds.append(caught.value.kind)
+
+    assert kinds == ["edited", "from another config"]
+
+
+def test_the_seal_survives_the_escapes_that_make_written_values_inert() -> None:
+    # The file escapes bidi and zero-width characters as \uXXXX; read back they are the same.
+    crafted = "Lead\u202e\u200b\n::error::x é 1e100"
+    employees = [employee(n, position=crafted if n == 3 else "Engineer") for n in range(1, 9)]
+    users = [lattice_user(n) for n in range(1, 9)]
+    computed = compute_plan(
+        SourceSnapshot(tuple(employees)), users, CONFIG, source=PERSONIO, target=LATTICE
+    )
+    plan = dataclasses.replace(seal_plan(computed, KEY), context=CONTEXT)
+    text = render_json(plan, seal_key=KEY)
+
+    assert "\u202e" not in text
+    document = json.loads(text)
+    shown = [field["to"] for change in document["changes"] for field in change["fields"].values()]
+    assert any(isinstance(value, str) and "\u202e" in value for value in shown)
+    assert seal_matches(document, KEY)
