@@ -45,6 +45,7 @@ from reconciler.core.normalise import fold, id_sort_key, normalise_email
 from reconciler.core.plan_document import compute_checksum
 from reconciler.core.planner import (
     _create_changes,
+    _hold_reactivations,
     _limit_choices,
     _match,
     _resolve,
@@ -241,6 +242,8 @@ def compute_partial_plan(
         warnings=warnings,
         known={pid: user.target_id for pid, user in known.items()},
     )
+    # sync.reactivate: never holds in a fast run too (the full plan's own hook).
+    managed = _hold_reactivations(managed, matching, config.sync, words, warnings)
     edges: dict[str, str | None] = {}
     for person in [*managed, *matching.creates]:
         manager = desired_fields[person.source_id].get("manager")

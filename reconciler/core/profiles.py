@@ -38,6 +38,10 @@ class SourceProfile:
     #: attribute names a config may use → the source's universal id for them, when the two
     #: differ (Personio: ``birthday`` → ``date_of_birth``); see ``mapping.resolve_sources``
     universal_ids: Mapping[str, str] = field(default_factory=dict)
+    #: the form every source id has (a regular expression matched against the whole id); a
+    #: target user whose external id has another form was linked by another provisioner.
+    #: ``None``: the form is unknown, so no user counts as another provisioner's.
+    id_pattern: str | None = None
 
     def label(self, key: str) -> str:
         return self.labels.get(key) or self.required.get(key) or key
