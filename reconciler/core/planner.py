@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import heapq
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
@@ -849,13 +848,10 @@ FOREIGN_USERS = "foreign_users"
 def foreign_target_ids(users: Iterable[TargetUser], source: SourceProfile) -> frozenset[str]:
     """Target ids of the users another provisioner created: an external id is set, but it does
     not have the form of a source id (``SourceProfile.id_pattern``), e.g. an Okta id."""
-    if source.id_pattern is None:
-        return frozenset()
-    form = re.compile(source.id_pattern)
     return frozenset(
         user.target_id
         for user in users
-        if user.external_id and form.fullmatch(user.external_id) is None
+        if user.external_id and not source.is_source_id(user.external_id)
     )
 
 

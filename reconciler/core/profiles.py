@@ -8,6 +8,7 @@ in ``reconciler/sources/personio/profile.py``, Lattice's limits in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -45,6 +46,10 @@ class SourceProfile:
 
     def label(self, key: str) -> str:
         return self.labels.get(key) or self.required.get(key) or key
+
+    def is_source_id(self, value: str) -> bool:
+        """Whether ``value`` has the form of this source's ids (always, if that is unknown)."""
+        return self.id_pattern is None or re.fullmatch(self.id_pattern, value) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from reconciler.config import load_schema, parse_config
+from reconciler.core.explain import Explanation, explain_person
 from reconciler.core.model import (
     AttrValue,
     Config,
@@ -367,3 +368,52 @@ def test_the_policies_are_read_from_the_file() -> None:
     text = MINIMAL + "sync: {foreign_users: adopt, reactivate: never}\n"
     loaded = parse_config(text, "policies.yaml").sync
     assert (loaded.foreign_users, loaded.reactivate) == ("adopt", "never")
+
+
+# ------------------------------------------------------------------ explain
+
+
+def explain(
+    query: str, people: list[Employee], users: list[TargetUser], config: Config
+) -> Explanation | None:
+    plan = plan_for(people, users, config)
+    return explain_person(
+        query,
+        SourceSnapshot(tuple(people)),
+        tuple(users),
+        config,
+        plan,
+        source=PERSONIO,
+        target=LATTICE,
+    )
+
+
+def test_explain_tells_an_adopted_user_from_one_left_alone() -> None:
+    people = [employee("2")]
+    users = [user("u2", OKTA_ID, email="p2@example.com", first="First2")]
+
+    adopted = explain("2", people, users, make_config(foreign_users="adopt"))
+    left = explain("2", people, users, make_config())
+    assert adopted is not None
+    assert left is not None
+
+    assert adopted.target_id == "u2"
+    assert adopted.matching == (
+        f"by email: Lattice user u2 has this email and was created by another provisioner "
+        f"(external id {OKTA_ID}): adopted, matched by email every run (sync.foreign_users: adopt)",
+    )
+    assert left.target_id is None
+    assert left.matching[0].endswith("left alone (sync.foreign_users: leave)")
+    assert [p.code for p in left.warnings] == ["email_held_by_foreign_user"]
+
+
+def test_explain_says_another_provisioners_user_is_left_alone_not_deactivated() -> None:
+    users = [user("u9", OKTA_ID, email="okta.only@example.com")]
+    story = explain("okta.only@example.com", [employee("1")], users, make_config())
+    assert story is not None
+
+    assert story.scope_rule == (
+        f"not in Personio: created by another provisioner (external id {OKTA_ID} is not a "
+        "Personio id); left alone (sync.foreign_users: leave)"
+    )
+    assert story.change is None
