@@ -157,10 +157,11 @@ class SafetySettings:
       Lattice, dozens of hand-invited users are adopted without harm.
     - ``max_updates`` {percent 30}: a mass field change shows up as updates; a reorganisation
       may move a quarter of the company, a broken field mapping moves everyone.
-    - ``max_errors`` {percent 10} of the Personio employees: people with errors are left
-      untouched, but when most of them have errors (1,911 of 2,000), the input is broken — a
-      wrong source field, a wrong Personio account — and the rest of the plan is suspect. A
-      healthy account has a few (the sandbox: 2 of 60). No count limit: errors write nothing,
+    - ``max_errors`` {percent 10} of the Personio employees: people with errors (each counted
+      once, however many errors they have; warnings never count) are left untouched, but when
+      most of them have errors (1,911 of 2,000), the input is broken — a wrong source field, a
+      wrong Personio account — and the rest of the plan is suspect. A healthy account has a few
+      (the sandbox: 2 of 60; 200 of 2,000 still passes). No count limit: errors write nothing,
       so only their share says something is wrong.
     - ``min_population`` 10: the thresholds apply once the rule's population (active Lattice
       users; Personio employees for ``max_errors``) reaches this, so a first load into an empty
