@@ -29,6 +29,7 @@ from reconciler.core.plan_document import compute_checksum
 from reconciler.core.planner import ADOPTED_REASON, compute_plan, foreign_target_ids
 from reconciler.core.safety import compute_violations, count_errors
 from reconciler.sources.personio.profile import PERSONIO
+from reconciler.starter import render_starter_config
 from reconciler.targets.lattice.profile import LATTICE
 
 OKTA_ID = "00u1a2b3c4d5e6f7g8h9"
@@ -417,3 +418,16 @@ def test_explain_says_another_provisioners_user_is_left_alone_not_deactivated() 
         "Personio id); left alone (sync.foreign_users: leave)"
     )
     assert story.change is None
+
+
+def test_the_starter_config_writes_both_policies_and_reads_them_back() -> None:
+    text = render_starter_config(
+        [],
+        personio_base_url="https://api.personio.de/v1",
+        app_id="test",
+        sync=SyncSettings(foreign_users="adopt", reactivate="never"),
+    )
+    assert "  foreign_users: adopt" in text
+    assert "  reactivate: never" in text
+    loaded = parse_config(text, "starter.yaml").sync
+    assert (loaded.foreign_users, loaded.reactivate) == ("adopt", "never")
