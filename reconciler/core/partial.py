@@ -47,10 +47,12 @@ from reconciler.core.planner import (
     _create_changes,
     _hold_reactivations,
     _limit_choices,
+    _mark_contractor_creates,
     _match,
     _resolve,
     _updates,
     _Words,
+    contractor_reason,
     leaver_reasons,
 )
 from reconciler.core.profiles import SourceProfile, TargetProfile
@@ -297,7 +299,12 @@ def compute_partial_plan(
                     reason=leavers[user.external_id],
                 )
             )
-    creates = _create_changes(matching.creates, desired_fields, create_ids)
+    creates = _mark_contractor_creates(
+        _create_changes(matching.creates, desired_fields, create_ids),
+        matching.creates,
+        contractor_reason(source, target, config),
+        source,
+    )
 
     kept = _drop_left([*creates, *changes], left, words)
     # People left to the full run are neither changed nor "unchanged" here.

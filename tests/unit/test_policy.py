@@ -25,6 +25,7 @@ from reconciler.core.model import (
     SyncSettings,
     TargetUser,
 )
+from reconciler.core.partial import compute_partial_plan
 from reconciler.core.plan_document import compute_checksum
 from reconciler.core.planner import ADOPTED_REASON, compute_plan, foreign_target_ids
 from reconciler.core.safety import compute_violations, count_errors
@@ -431,3 +432,27 @@ def test_the_starter_config_writes_both_policies_and_reads_them_back() -> None:
     assert "  reactivate: never" in text
     loaded = parse_config(text, "starter.yaml").sync
     assert (loaded.foreign_users, loaded.reactivate) == ("adopt", "never")
+
+
+def fast_plan(employees: list[Employee], found: list[TargetUser], config: Config) -> Plan:
+    return compute_partial_plan(
+        SourceSnapshot(tuple(employees)),
+        found,
+        config,
+        source=PERSONIO,
+        target=LATTICE,
+        target_population=100,
+    )
+
+
+def test_a_fast_run_names_contractor_creates_and_honours_reactivate_never() -> None:
+    people = [employee("2", employment_type="external"), employee("3")]
+    found = [linked("u3", "3", active=False)]
+
+    plan = fast_plan(people, found, make_config(reactivate="never"))
+
+    assert actions(plan) == [("create", "2", None)]
+    assert plan.changes[0].reason == (
+        "contractor (employment type: external): manager and title not managed"
+    )
+    assert codes(plan.warnings) == [("3", "reactivation_skipped")]
