@@ -33,8 +33,10 @@ from reconciler.core.model import (
     CustomAttribute,
     CustomType,
     FieldSetting,
+    ForeignPolicy,
     LatticeSettings,
     PersonioSettings,
+    ReactivatePolicy,
     SafetySettings,
     SecretRef,
     SyncSettings,
@@ -678,6 +680,8 @@ def _build_sync(sync: Mapping[str, Any]) -> SyncSettings:
             UnmanagedPolicy, sync.get("unmanaged_users", defaults.unmanaged_users)
         ),
         protected=frozenset(email.strip().casefold() for email in sync.get("protected", [])),
+        foreign_users=cast(ForeignPolicy, sync.get("foreign_users", defaults.foreign_users)),
+        reactivate=cast(ReactivatePolicy, sync.get("reactivate", defaults.reactivate)),
     )
 
 

@@ -37,6 +37,8 @@ _SYNC_COMMENTS: Mapping[str, str] = {
     "statuses": "everyone else counts as having left",
     "unmanaged_users": "ignore | deactivate",
     "protected": "emails never created, changed or deactivated",
+    "foreign_users": "Okta/Entra-made users: leave | adopt",
+    "reactivate": "deactivated by hand: always | never",
 }
 _SAFETY_COMMENTS: Mapping[str, str] = {
     "max_deactivations": "count and/or percent of active Lattice users",

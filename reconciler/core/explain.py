@@ -123,6 +123,7 @@ def explain_person(
     by_id = [u for u in users if u.external_id == sid]
     by_email = [u for u in users if email and _same(u.email, email)]
     matching: list[str] = []
+    chosen_by_policy: TargetUser | None = None
     shared = [
         e.source_id
         for e in snapshot.employees
@@ -148,6 +149,22 @@ def explain_person(
     for user in by_email:
         if user in by_id:
             continue
+        if user.external_id and not source.is_source_id(user.external_id):
+            # Another provisioner's user: the planner's sync.foreign_users rule.
+            adopted = config.sync.foreign_users == "adopt" and not by_id and not shared
+            matching.append(
+                f"by email: {target.name} user {user.target_id} has this email and was created "
+                f"by another provisioner (external id {user.external_id}): "
+                + (
+                    "adopted, matched by email every run (sync.foreign_users: adopt)"
+                    if adopted
+                    else f"left alone (sync.foreign_users: {config.sync.foreign_users})"
+                )
+            )
+            if adopted and chosen_by_policy is None:
+                chosen_by_policy = user
+            candidates.append(f"{target.name} {user.target_id}")
+            continue
         if user.external_id and user.external_id != sid:
             matching.append(
                 f"by email: {target.name} user {user.target_id} has this email but is linked "
@@ -166,6 +183,8 @@ def explain_person(
         chosen = next((u for u in users if u.target_id == change.target_id), None)
     if chosen is None and len(by_email) == 1 and not by_email[0].external_id:
         chosen = by_email[0]
+    if chosen is None:
+        chosen = chosen_by_policy
 
     desired = _desired(employee, config, source, target) if in_scope else None
     stories = _fields(
@@ -204,7 +223,18 @@ def _target_only(
 ) -> Explanation:
     change = next((c for c in plan.changes if c.target_id == user.target_id), None)
     policy = config.sync.unmanaged_users
-    if user.external_id:
+    if user.external_id and not source.is_source_id(user.external_id):
+        rule = (
+            f"not in {source.name}: created by another provisioner (external id "
+            f"{user.external_id} is not a {source.name} id); "
+            + (
+                "left alone (sync.foreign_users: leave)"
+                if config.sync.foreign_users == "leave"
+                else f"adopted only by the one {source.name} employee with its email "
+                "(sync.foreign_users: adopt)"
+            )
+        )
+    elif user.external_id:
         rule = (
             f"not in {source.name}: external id {user.external_id} is unknown to {source.name} "
             "(deactivated when active)"

@@ -51,6 +51,10 @@ DEFAULT_REQUESTS_PER_SECOND = 5.0
 
 CustomType = Literal["text", "number", "date", "user"]
 UnmanagedPolicy = Literal["ignore", "deactivate"]
+#: Lattice users another provisioner created (docs/decisions.md, 2026-12-02: policies)
+ForeignPolicy = Literal["leave", "adopt"]
+#: Users deactivated in the target while their person is active in the source
+ReactivatePolicy = Literal["always", "never"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,10 @@ class SyncSettings:
     unmanaged_users: UnmanagedPolicy = "ignore"
     #: case-folded, trimmed emails that are never created, changed or deactivated
     protected: frozenset[str] = frozenset()
+    #: users whose external id is not of the source's id form: left alone, or adopted by email
+    foreign_users: ForeignPolicy = "leave"
+    #: whether a user deactivated in the target while its person is active is reactivated
+    reactivate: ReactivatePolicy = "always"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +157,11 @@ class SafetySettings:
       Lattice, dozens of hand-invited users are adopted without harm.
     - ``max_updates`` {percent 30}: a mass field change shows up as updates; a reorganisation
       may move a quarter of the company, a broken field mapping moves everyone.
-    - ``max_errors`` {percent 10} of the Personio employees: people with errors are left
-      untouched, but when most of them have errors (1,911 of 2,000), the input is broken — a
-      wrong source field, a wrong Personio account — and the rest of the plan is suspect. A
-      healthy account has a few (the sandbox: 2 of 60). No count limit: errors write nothing,
+    - ``max_errors`` {percent 10} of the Personio employees: people with errors (each counted
+      once, however many errors they have; warnings never count) are left untouched, but when
+      most of them have errors (1,911 of 2,000), the input is broken — a wrong source field, a
+      wrong Personio account — and the rest of the plan is suspect. A healthy account has a few
+      (the sandbox: 2 of 60; 200 of 2,000 still passes). No count limit: errors write nothing,
       so only their share says something is wrong.
     - ``min_population`` 10: the thresholds apply once the rule's population (active Lattice
       users; Personio employees for ``max_errors``) reaches this, so a first load into an empty
@@ -345,8 +354,9 @@ class Change:
 
     ``manager`` values are Personio ids. ``depends_on`` names the Personio id of a user
     created earlier in the same plan (this user's manager) whose SCIM id is needed first.
-    ``reason`` says why, in words, for lifecycle changes (deactivate, reactivate); it is not
-    part of the checksum (docs/decisions.md).
+    ``reason`` says why, in words, for lifecycle changes (deactivate, reactivate), for a link
+    that adopts another provisioner's user and for the create of a contractor; it is not part
+    of the checksum (docs/decisions.md).
     """
 
     action: Action

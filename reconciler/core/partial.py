@@ -45,11 +45,14 @@ from reconciler.core.normalise import fold, id_sort_key, normalise_email
 from reconciler.core.plan_document import compute_checksum
 from reconciler.core.planner import (
     _create_changes,
+    _hold_reactivations,
     _limit_choices,
+    _mark_contractor_creates,
     _match,
     _resolve,
     _updates,
     _Words,
+    contractor_reason,
     leaver_reasons,
 )
 from reconciler.core.profiles import SourceProfile, TargetProfile
@@ -241,6 +244,8 @@ def compute_partial_plan(
         warnings=warnings,
         known={pid: user.target_id for pid, user in known.items()},
     )
+    # sync.reactivate: never holds in a fast run too (the full plan's own hook).
+    managed = _hold_reactivations(managed, matching, config.sync, words, warnings)
     edges: dict[str, str | None] = {}
     for person in [*managed, *matching.creates]:
         manager = desired_fields[person.source_id].get("manager")
@@ -294,7 +299,12 @@ def compute_partial_plan(
                     reason=leavers[user.external_id],
                 )
             )
-    creates = _create_changes(matching.creates, desired_fields, create_ids)
+    creates = _mark_contractor_creates(
+        _create_changes(matching.creates, desired_fields, create_ids),
+        matching.creates,
+        contractor_reason(source, target, config),
+        source,
+    )
 
     kept = _drop_left([*creates, *changes], left, words)
     # People left to the full run are neither changed nor "unchanged" here.

@@ -13,7 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
-from reconciler.core.mapping import MappingResult, compute_desired_users, unique_problems
+from reconciler.core.mapping import (
+    MappingResult,
+    compute_desired_users,
+    normalise_value,
+    unique_problems,
+)
 from reconciler.core.model import (
     FULL_NAME_FIELD,
     NAME_PARTS,
@@ -93,6 +98,17 @@ def _compute_plan(
     desired = [d for d in mapping.desired if d.source_id not in blocked_ids]
     users = sorted(actual, key=attrgetter("target_id"))
     desired = _limit_choices(desired, users, config, target, warnings)
+    foreign = _foreign_policy(
+        desired,
+        users,
+        snapshot.employees,
+        blocked_emails,
+        sync=config.sync,
+        source=source,
+        words=words,
+        warnings=warnings,
+    )
+    desired, users = foreign.desired, foreign.users
 
     leavers = leaver_reasons(snapshot.employees, mapping.out_of_scope_ids, config.sync, source)
     matching = _match(desired, users, config.sync.protected, words, leavers=leavers)
@@ -101,6 +117,17 @@ def _compute_plan(
 
     resolvable, create_ids, managed, desired_fields = _resolve(
         desired, matching, mapping, blocked_ids=blocked_ids, words=words, warnings=warnings
+    )
+    managed = _hold_reactivations(managed, matching, config.sync, words, warnings)
+    _became_contractors(
+        managed,
+        matching,
+        snapshot.employees,
+        config,
+        source=source,
+        target=target,
+        words=words,
+        warnings=warnings,
     )
 
     changes, unchanged = _updates(
@@ -121,12 +148,20 @@ def _compute_plan(
         users, matching, blocked_ids, blocked_emails, config.sync, leavers=leavers, words=words
     )
     for change in deactivations:
+        if change.target_id in foreign.left:
+            continue  # another provisioner's user: sync.foreign_users leaves it alone
         if unidentified and change.source_id and change.source_id not in known_ids:
             warnings.append(_held_problem(change, unidentified, words))
         else:
             changes.append(change)
     changes.sort(key=lambda c: (c.action.order, id_sort_key(c.source_id), c.email))
-    creates = _create_changes(matching.creates, desired_fields, create_ids)
+    changes = _mark_adopted(changes, foreign.adopted)
+    creates = _mark_contractor_creates(
+        _create_changes(matching.creates, desired_fields, create_ids),
+        matching.creates,
+        contractor_reason(source, target, config),
+        source,
+    )
 
     plan = Plan(
         changes=(*creates, *changes),
@@ -797,3 +832,261 @@ def _create_changes(
         for report in reports.get(pid, ()):
             heapq.heappush(ready, (id_sort_key(report), report))
     return ordered
+
+
+# ---------------------------------------------------------------------------------------------
+# Policies: users of another provisioner, reactivations, contractors (docs/decisions.md,
+# "2026-12-02: policies for other provisioners, reactivations, errors and contractors")
+# ---------------------------------------------------------------------------------------------
+
+#: Added to the reason of every change to a user adopted from another provisioner.
+ADOPTED_REASON = "adopted from another provisioner (matched by email; sync.foreign_users: adopt)"
+#: The code of the one summary warning about other provisioners' users.
+FOREIGN_USERS = "foreign_users"
+
+
+def foreign_target_ids(users: Iterable[TargetUser], source: SourceProfile) -> frozenset[str]:
+    """Target ids of the users another provisioner created: an external id is set, but it does
+    not have the form of a source id (``SourceProfile.id_pattern``), e.g. an Okta id."""
+    return frozenset(
+        user.target_id
+        for user in users
+        if user.external_id and not source.is_source_id(user.external_id)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Foreign:
+    """What the ``sync.foreign_users`` policy made of other provisioners' users."""
+
+    desired: list[DesiredUser]  # the people to match (without those a foreign user holds)
+    users: list[TargetUser]  # the users to match, adopted ones carrying their person's id
+    adopted: frozenset[str]  # target ids of adopted users
+    left: frozenset[str]  # target ids of users left alone: never changed or deactivated
+
+
+def _foreign_policy(
+    desired: list[DesiredUser],
+    users: list[TargetUser],
+    employees: Sequence[Employee],
+    blocked_emails: set[str],
+    *,
+    sync: SyncSettings,
+    source: SourceProfile,
+    words: _Words,
+    warnings: list[Problem],
+) -> _Foreign:
+    """Apply ``sync.foreign_users`` to the users another provisioner created.
+
+    ``leave``: they are never changed or deactivated; an in-scope person whose email one of them
+    holds is not created (the address is taken) but warned about. ``adopt``: a user whose email
+    is exactly one parsed employee's (in scope or not) is matched to that employee as if it
+    carried their id, every run: the target keeps an external id once set, so it is not
+    rewritten (docs/decisions.md). Then the person is managed like anyone else, including the
+    deactivation when they leave. Either way one summary warning counts them.
+    """
+    foreign = foreign_target_ids(users, source)
+    if not foreign:
+        return _Foreign(desired, users, frozenset(), frozenset())
+    own_ids = {user.external_id for user in users if user.target_id not in foreign}
+    holders: dict[str, list[TargetUser]] = {}
+    for user in users:
+        if user.target_id in foreign:
+            holders.setdefault(fold(user.email), []).append(user)
+    adopted: dict[str, str] = {}  # target id → source id
+    if sync.foreign_users == "adopt":
+        owners: dict[str, list[str]] = {}
+        for employee in employees:
+            email = employee.text(source.email_key)
+            if email is not None:
+                owners.setdefault(fold(email), []).append(employee.source_id)
+        for email, found in holders.items():
+            pids = owners.get(email, [])
+            # Only the one user and the one employee of an address, never someone else's.
+            unique = len(found) == 1 and len(pids) == 1 and email not in blocked_emails
+            if unique and pids[0] not in own_ids:
+                adopted[found[0].target_id] = pids[0]
+        users = [
+            replace(user, external_id=adopted[user.target_id])
+            if user.target_id in adopted
+            else user
+            for user in users
+        ]
+    else:
+        kept: list[DesiredUser] = []
+        for person in desired:
+            held = holders.get(person.email)
+            if held is None or person.source_id in own_ids:
+                kept.append(person)
+                continue
+            ids = ", ".join(user.target_id for user in held)
+            warnings.append(
+                Problem(
+                    person.source_id,
+                    "email_held_by_foreign_user",
+                    f"employee {person.source_id}'s email belongs to {words.target} user {ids}, "
+                    f"created by another provisioner (its external id is not a {words.source} "
+                    "id); left alone (sync.foreign_users: leave) — set sync.foreign_users: "
+                    "adopt to manage it",
+                    email=person.email,
+                )
+            )
+        desired = kept
+    left = foreign - adopted.keys()
+    warnings.append(_foreign_summary(len(adopted), len(left), sync, words))
+    return _Foreign(desired, users, frozenset(adopted), frozenset(left))
+
+
+def _foreign_summary(adopted: int, left: int, sync: SyncSettings, words: _Words) -> Problem:
+    def users(count: int) -> str:
+        return f"{count} {words.target} user{'' if count == 1 else 's'}"
+
+    why = f"their external id is not a {words.source} employee id"
+    if sync.foreign_users == "leave":
+        message = (
+            f"{users(left)} created by another provisioner left alone "
+            f"(sync.foreign_users: leave): {why}; set sync.foreign_users: adopt to manage those "
+            f"whose email is a {words.source} employee's"
+        )
+    else:
+        message = (
+            f"{users(adopted)} created by another provisioner adopted by email and "
+            f"{left} left alone (sync.foreign_users: adopt): {why}; those left alone have "
+            f"no {words.source} employee's email"
+        )
+    return Problem(None, FOREIGN_USERS, message)
+
+
+def _mark_adopted(changes: Sequence[Change], adopted: frozenset[str]) -> list[Change]:
+    """Every change to an adopted user says so in its reason (not part of the checksum)."""
+    if not adopted:
+        return list(changes)
+    return [
+        replace(
+            change,
+            reason=ADOPTED_REASON
+            if change.reason is None
+            else f"{change.reason}; {ADOPTED_REASON}",
+        )
+        if change.target_id in adopted
+        else change
+        for change in changes
+    ]
+
+
+def _hold_reactivations(
+    managed: Sequence[DesiredUser],
+    matching: _Matching,
+    sync: SyncSettings,
+    words: _Words,
+    warnings: list[Problem],
+) -> list[DesiredUser]:
+    """``sync.reactivate: never``: the managed people whose matched user is deactivated are
+    left out (no reactivation, no other change), each with a ``reactivation_skipped`` warning."""
+    if sync.reactivate == "always":
+        return list(managed)
+    kept: list[DesiredUser] = []
+    for person in managed:
+        user = matching.matched[person.source_id]
+        if user.active:
+            kept.append(person)
+            continue
+        pid = person.source_id
+        warnings.append(
+            Problem(
+                pid,
+                "reactivation_skipped",
+                f"employee {pid} is active in {words.source}, but {words.target} user "
+                f"{user.target_id} is deactivated; left deactivated and unchanged "
+                f"(sync.reactivate: never) — reactivate it in {words.target} by hand if they "
+                "should have access",
+            )
+        )
+    return kept
+
+
+def contractor_reason(source: SourceProfile, target: TargetProfile, config: Config) -> str:
+    """Why a contractor's create carries fewer fields: what the target leaves alone for them."""
+    fields = _unmanaged_for_contractors(target, config)
+    not_managed = f"{_join(fields)} not managed" if fields else "all fields managed"
+    return f"contractor (employment type: {source.contractor_type}): {not_managed}"
+
+
+def _unmanaged_for_contractors(target: TargetProfile, config: Config) -> list[str]:
+    """The configured fields the target leaves alone for contractors, sorted."""
+    return sorted(name for name in target.contractor_unmanaged_fields if config.is_managed(name))
+
+
+def _join(names: Sequence[str]) -> str:
+    return " and ".join(names) if len(names) <= 2 else ", ".join(names[:-1]) + f" and {names[-1]}"
+
+
+def _mark_contractor_creates(
+    creates: Sequence[Change],
+    people: Sequence[DesiredUser],
+    reason: str,
+    source: SourceProfile,
+) -> list[Change]:
+    """Creates of contractors say so (a reason, not part of the checksum)."""
+    contractors = {p.source_id for p in people if p.employment_type == source.contractor_type}
+    return [
+        replace(change, reason=reason) if change.source_id in contractors else change
+        for change in creates
+    ]
+
+
+def _became_contractors(
+    managed: Sequence[DesiredUser],
+    matching: _Matching,
+    employees: Sequence[Employee],
+    config: Config,
+    *,
+    source: SourceProfile,
+    target: TargetProfile,
+    words: _Words,
+    warnings: list[Problem],
+) -> None:
+    """A ``became_contractor`` warning for each contractor whose active user still holds, in a
+    field the target leaves alone for contractors, the value an employee would get from the
+    source: what a sync wrote while they were an employee, and will no longer keep up to date.
+
+    One read cannot see the conversion itself, so this holds as long as those values stay
+    equal (docs/decisions.md).
+    """
+    fields = _unmanaged_for_contractors(target, config)
+    contractors = [p for p in managed if p.employment_type == source.contractor_type]
+    if not fields or not contractors:
+        return
+    by_id = {employee.source_id: employee for employee in employees}
+    target_of = {pid: user.target_id for pid, user in matching.matched.items()}
+    for person in contractors:
+        pid = person.source_id
+        user = matching.matched[pid]
+        employee = by_id.get(pid)
+        if not user.active or employee is None:
+            continue
+        held: list[str] = []
+        for name in fields:
+            have = user.fields.get(name)
+            if have is None:
+                continue
+            key = config.field(name).source
+            wanted: FieldValue
+            if name == "manager":
+                manager = employee.text(key)
+                wanted = None if manager is None else target_of.get(manager)
+            else:
+                wanted = normalise_value(employee.get(key))
+            if wanted == have:
+                held.append(name)
+        if held:
+            warnings.append(
+                Problem(
+                    pid,
+                    "became_contractor",
+                    f"employee {pid} is a contractor (employment type: "
+                    f"{source.contractor_type}): {_join(held)} stop being managed — "
+                    f"{words.target} keeps the values synced while they were an employee; "
+                    f"change them in {words.target} by hand",
+                )
+            )

@@ -8,6 +8,7 @@ in ``reconciler/sources/personio/profile.py``, Lattice's limits in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -38,9 +39,17 @@ class SourceProfile:
     #: attribute names a config may use → the source's universal id for them, when the two
     #: differ (Personio: ``birthday`` → ``date_of_birth``); see ``mapping.resolve_sources``
     universal_ids: Mapping[str, str] = field(default_factory=dict)
+    #: the form every source id has (a regular expression matched against the whole id); a
+    #: target user whose external id has another form was linked by another provisioner.
+    #: ``None``: the form is unknown, so no user counts as another provisioner's.
+    id_pattern: str | None = None
 
     def label(self, key: str) -> str:
         return self.labels.get(key) or self.required.get(key) or key
+
+    def is_source_id(self, value: str) -> bool:
+        """Whether ``value`` has the form of this source's ids (always, if that is unknown)."""
+        return self.id_pattern is None or re.fullmatch(self.id_pattern, value) is not None
 
 
 @dataclass(frozen=True, slots=True)

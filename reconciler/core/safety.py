@@ -75,8 +75,18 @@ class ChangesOf:
 
 
 def count_errors(plan: Plan) -> int:
-    """The per-person errors of the plan (people left untouched)."""
-    return len(plan.errors)
+    """The people with errors in the plan (left untouched), each counted once however many
+    errors they have: by source id, else by email; an error naming neither is one person."""
+    people: set[tuple[str, str]] = set()
+    anonymous = 0
+    for problem in plan.errors:
+        if problem.source_id:
+            people.add(("id", problem.source_id))
+        elif problem.email:
+            people.add(("email", problem.email.strip().casefold()))
+        else:
+            anonymous += 1
+    return len(people) + anonymous
 
 
 REVIEW = "review the plan, then re-run with --force or raise"
@@ -95,6 +105,7 @@ class ThresholdRule:
     count: Callable[[Plan], int]
     population: Population = ACTIVE_TARGET_USERS
     way_out: str = REVIEW
+    plural: str | None = None  # when not ``noun`` + "s", e.g. "people in error"
 
     @property
     def name(self) -> str:
@@ -112,7 +123,8 @@ class ThresholdRule:
         numbers = (
             f"({count} of {population} {_plural(population, self.population.noun)}, {share:.1f} %)"
         )
-        subject = f"{count} {_plural(count, self.noun)} {'exceeds' if count == 1 else 'exceed'}"
+        noun = self.noun if count == 1 else self.plural or _plural(count, self.noun)
+        subject = f"{count} {noun} {'exceeds' if count == 1 else 'exceed'}"
         key = f"safety.{self.setting}"
         violations: list[Violation] = []
         if limit.count is not None and count > limit.count:
@@ -177,10 +189,11 @@ RULES: list[SafetyRule] = [
     MinSourceEmployees(),
     ThresholdRule(
         "max_errors",
-        "error",
+        "person in error",
         count_errors,
         SOURCE_EMPLOYEES,
         way_out="fix them in Personio (the plan lists them), or re-run with --force or raise",
+        plural="people in error",
     ),
     ThresholdRule("max_deactivations", "deactivation", ChangesOf(Action.DEACTIVATE)),
     ThresholdRule("max_reactivations", "reactivation", ChangesOf(Action.REACTIVATE)),

@@ -342,9 +342,9 @@ def test_most_people_in_error_refuses_the_plan() -> None:
     assert errors > people // 2
     assert [v.rule for v in run.violations] == ["max_errors.percent"]
     assert run.violations[0].message == (
-        f"{errors} errors exceed safety.max_errors.percent = 10 % ({errors} of {people} Personio "
-        f"employees, {100.0 * errors / people:.1f} %) — fix them in Personio (the plan lists "
-        "them), or re-run with --force or raise safety.max_errors.percent"
+        f"{errors} people in error exceed safety.max_errors.percent = 10 % ({errors} of {people} "
+        f"Personio employees, {100.0 * errors / people:.1f} %) — fix them in Personio (the plan "
+        "lists them), or re-run with --force or raise safety.max_errors.percent"
     )
 
 

@@ -371,7 +371,7 @@ def test_an_unknown_key_without_a_close_match_lists_the_allowed_keys() -> None:
         ConfigProblem(
             "sync.frequency",
             "unknown key 'frequency' — allowed here: employee_types, statuses, unmanaged_users, "
-            "protected",
+            "protected, foreign_users, reactivate",
             8,
         ),
     )

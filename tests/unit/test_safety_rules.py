@@ -319,7 +319,7 @@ def test_most_people_in_error_refuses_the_plan_as_a_share_of_personio_employees(
     assert compute_violations(plan, SafetySettings()) == (
         Violation(
             "max_errors.percent",
-            "1911 errors exceed safety.max_errors.percent = 10 % (1911 of 2000 Personio "
+            "1911 people in error exceed safety.max_errors.percent = 10 % (1911 of 2000 Personio "
             "employees, 95.5 %) — fix them in Personio (the plan lists them), or re-run with "
             "--force or raise safety.max_errors.percent",
             forceable=True,
@@ -350,7 +350,8 @@ def test_an_error_count_limit_can_be_configured() -> None:
     policy = SafetySettings(max_errors=Threshold(count=20))
 
     assert compute_violations(plan, policy)[0].message.startswith(
-        "21 errors exceed safety.max_errors.count = 20 (21 of 2000 Personio employees, 1.1 %)"
+        "21 people in error exceed safety.max_errors.count = 20 "
+        "(21 of 2000 Personio employees, 1.1 %)"
     )
 
 

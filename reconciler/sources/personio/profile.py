@@ -56,6 +56,9 @@ PERSONIO = SourceProfile(
     # In Personio's published examples the birth date is a custom attribute (dynamic_<n>)
     # whose universal_id is date_of_birth (docs/decisions.md, 2026-12-02: universal ids).
     universal_ids={"birthday": "date_of_birth"},
+    # Personio's employee ids are integers (parse.py writes them in decimal); an Okta id
+    # (00u…) or an Entra object id (a GUID) in externalId is another provisioner's.
+    id_pattern=r"[0-9]+",
 )
 
 
