@@ -17,8 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from reconciler.sandbox.lattice_emulator import LatticeEmulator
+
+# CI (.ci/run sets HYPOTHESIS_PROFILE=ci) explores the same examples on every run, so a red run
+# is reproducible and never a coin toss; locally each run explores new examples.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 REPO = Path(__file__).resolve().parents[1]
 TEAM_CONFIG = os.path.normcase(str(REPO / "config" / "integration.yaml"))
