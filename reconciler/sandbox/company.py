@@ -219,7 +219,7 @@ class _Person:
 def build_attribute_catalogue() -> tuple[dict[str, object], ...]:
     """``GET /company/employees/attributes`` entries for every attribute of the sample company."""
     return tuple(
-        {"key": key, "label": label, "type": kind, "universal_id": universal_id}
+        {"key": key, "label": label, "type": kind, "universal_id": universal_id, "options": []}
         for key, label, kind, universal_id in _WIRE_ATTRIBUTES
     )
 

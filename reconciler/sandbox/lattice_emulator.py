@@ -59,6 +59,9 @@ _FILTER = re.compile(
 )
 _ACTIVE_FILTER = re.compile(r"^\s*active\s+eq\s+(true|false)\s*$", re.IGNORECASE)
 _MEDIA_TYPE = "application/scim+json"
+_DISCOVERY_ROUTES = frozenset(
+    {"/Schemas", "/ResourceTypes", "/ResourceTypes/User", "/ServiceProviderConfig"}
+)
 RESOURCE_TYPE_URN = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
 #: RFC 7643 §2.1: ATTRNAME = ALPHA *(nameChar); a PATCH path segment must be one.
 _ATTRNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -302,6 +305,10 @@ class LatticeEmulator:
         if not path.startswith(BASE_PATH + "/"):
             raise _ScimError(404, "no such endpoint")
         route = path[len(BASE_PATH) :]
+        if method != "GET" and (route in _DISCOVERY_ROUTES or route.startswith("/Schemas/")):
+            # RFC 7644 §4: the discovery endpoints are read-only; a known resource asked with
+            # a method it lacks is 405, not 404 (scim2-tester checks it, docs/conformance.md).
+            raise _ScimError(405, f"{method} is not supported here")
         if route == "/Users":
             if method == "GET":
                 return self._list(request)
@@ -835,7 +842,10 @@ def _core_schema(request: httpx.Request) -> dict[str, object]:
 
 
 def _enterprise_schema(request: httpx.Request) -> dict[str, object]:
-    manager = [_attribute("value"), _attribute("$ref", "reference"), _attribute("displayName")]
+    # RFC 7643 §4.3: manager.$ref refers to a User (referenceTypes), which a client needs to
+    # know to fill it with a user rather than any URI.
+    reference = {**_attribute("$ref", "reference"), "referenceTypes": ["User"]}
+    manager = [_attribute("value"), reference, _attribute("displayName")]
     attributes = [
         _attribute("department"),
         _attribute("manager", "complex", sub=manager),
