@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import os
 import re
 import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
-NAMES = ("ci.yml", "plan.yml", "reconcile.yml", "fast-sync.yml")
+NAMES = ("ci.yml", "validate.yml", "plan.yml", "reconcile.yml", "fast-sync.yml")
 LIVE_SECRETS = {"PERSONIO_CLIENT_ID", "PERSONIO_CLIENT_SECRET", "LATTICE_SCIM_TOKEN"}
 
 
@@ -136,17 +137,32 @@ def test_ci_runs_the_same_checks_as_developers() -> None:
     ]
 
 
-def test_plan_runs_on_every_pull_request_so_its_checks_can_be_required() -> None:
+def test_validate_and_plan_run_on_every_pull_request_so_their_checks_can_be_required() -> None:
     # A path filter would leave a required check pending forever on other pull requests.
-    assert load("plan.yml")["on"] == {"pull_request": None}
-    assert load("plan.yml")["jobs"]["validate"]["outputs"] == {
-        "relevant": "${{ steps.changes.outputs.relevant }}"
+    assert load("validate.yml")["on"] == {"pull_request": None}
+    assert load("plan.yml")["on"] == {
+        "pull_request_target": {"types": ["opened", "synchronize", "reopened"]}
+    }
+    assert "if" not in load("plan.yml")["jobs"]["changes"]
+    assert load("plan.yml")["jobs"]["changes"]["outputs"] == {
+        "relevant": "${{ steps.changes.outputs.relevant }}",
+        "tool": "${{ steps.changes.outputs.tool }}",
     }
 
 
-def test_reconcile_runs_on_config_merges_nightly_and_on_demand() -> None:
+def test_reconcile_runs_on_merges_of_anything_a_sync_runs_nightly_and_on_demand() -> None:
     assert load("reconcile.yml")["on"] == {
-        "push": {"branches": ["main"], "paths": ["config/**"]},
+        "push": {
+            "branches": ["main"],
+            "paths": [
+                "config/**",
+                "schemas/**",
+                "reconciler/**",
+                "requirements/**",
+                "pyproject.toml",
+                ".github/workflows/reconcile.yml",
+            ],
+        },
         "schedule": [{"cron": "0 8 * * *"}],
         "workflow_dispatch": {
             "inputs": {
@@ -174,6 +190,20 @@ def test_the_schedule_explains_its_time_zone() -> None:
     assert "late" in text
 
 
+DEFAULT_BRANCH_ONLY = (
+    "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
+)
+
+
+def test_reconcile_and_fast_sync_start_only_on_the_default_branch() -> None:
+    # A dispatch on another branch, force or not, runs nothing; the apply and approval jobs
+    # need the plan job, so they are skipped with it.
+    assert load("reconcile.yml")["jobs"]["plan"]["if"] == DEFAULT_BRANCH_ONLY
+    assert load("reconcile.yml")["jobs"]["approve"]["needs"] == "plan"
+    assert load("reconcile.yml")["jobs"]["apply"]["needs"] == ["plan", "approve"]
+    assert load("fast-sync.yml")["jobs"]["fast-sync"]["if"] == DEFAULT_BRANCH_ONLY
+
+
 # ----------------------------------------------------------------------------- concurrency
 
 
@@ -184,15 +214,24 @@ def test_plan_runs_once_per_pull_request_and_cancels_stale_runs() -> None:
     }
 
 
+APPLY_GROUP = {"group": "reconcile-apply", "cancel-in-progress": False}
+
+
 def test_two_applies_never_overlap_and_none_is_cancelled() -> None:
-    assert load("reconcile.yml")["concurrency"] == {
-        "group": "reconcile-apply",
-        "cancel-in-progress": False,
-    }
+    assert load("reconcile.yml")["jobs"]["apply"]["concurrency"] == APPLY_GROUP
+    assert load("fast-sync.yml")["jobs"]["fast-sync"]["concurrency"] == APPLY_GROUP
 
 
-def test_the_hourly_fast_sync_shares_the_apply_group_with_the_nightly_run() -> None:
-    assert load("fast-sync.yml")["concurrency"] == load("reconcile.yml")["concurrency"]
+def test_a_run_waiting_for_approval_holds_up_no_apply() -> None:
+    # Only the apply jobs queue in the group: a merge run waiting days for a reviewer must not
+    # stop the hourly fast sync or the nightly run.
+    assert "concurrency" not in load("reconcile.yml")
+    assert "concurrency" not in load("fast-sync.yml")
+    for job in ("plan", "approve"):
+        assert "concurrency" not in load("reconcile.yml")["jobs"][job]
+
+
+def test_the_hourly_fast_sync_applies_the_window_in_production() -> None:
     assert load("fast-sync.yml")["on"]["schedule"] == [{"cron": "30 * * * *"}]
     assert load("fast-sync.yml")["jobs"]["fast-sync"]["environment"] == "production"
     script = step("fast-sync.yml", "fast-sync", "Apply the changes of the window")["run"]
@@ -210,20 +249,42 @@ def test_every_workflow_and_job_has_least_privilege_permissions() -> None:
         }
         for name in NAMES
     }
+    read = {"contents": "read"}
     assert found == {
-        "ci.yml": {"workflow": {"contents": "read"}, "test": {"contents": "read"}},
+        "ci.yml": {"workflow": read, "test": read},
+        "validate.yml": {"workflow": read, "validate": read},
         "plan.yml": {
-            "workflow": {"contents": "read"},
-            "validate": {"contents": "read"},
+            "workflow": {},
+            "changes": read,
             "plan": {"contents": "read", "pull-requests": "write"},
         },
-        "reconcile.yml": {"workflow": {"contents": "read"}, "reconcile": {"contents": "read"}},
-        "fast-sync.yml": {"workflow": {"contents": "read"}, "fast-sync": {"contents": "read"}},
+        "reconcile.yml": {
+            "workflow": read,
+            "plan": {"contents": "read", "pull-requests": "read"},
+            "approve": {},
+            "apply": read,
+        },
+        "fast-sync.yml": {"workflow": read, "fast-sync": read},
     }
 
 
-def test_the_apply_job_runs_in_the_production_environment() -> None:
-    assert load("reconcile.yml")["jobs"]["reconcile"]["environment"] == "production"
+def test_the_jobs_that_hold_credentials_run_in_production_and_the_gate_in_its_own() -> None:
+    environments = {
+        (name, job): spec.get("environment")
+        for name in NAMES
+        for job, spec in load(name)["jobs"].items()
+    }
+    assert {key: env for key, env in environments.items() if env is not None} == {
+        ("plan.yml", "plan"): "production",
+        ("reconcile.yml", "plan"): "production",
+        ("reconcile.yml", "approve"): "production-approval",
+        ("reconcile.yml", "apply"): "production",
+        ("fast-sync.yml", "fast-sync"): "production",
+    }
+    # The approval gate holds nothing a reviewer's click could hand out.
+    approve = load("reconcile.yml")["jobs"]["approve"]
+    assert [p for p in strings_with_paths(approve) if "secrets." in p[-1]] == []
+    assert [s for s in approve["steps"] if "uses" in s] == []
 
 
 # ----------------------------------------------------------------------------- supply chain
@@ -247,6 +308,43 @@ def test_every_action_is_pinned_to_a_full_commit_sha_with_its_version(name: str)
     assert [line for line in lines if not PINNED_LINE.match(line)] == []
 
 
+LOCKED_INSTALL = [
+    "python -m pip install --require-hashes -r requirements/ci.lock",
+    "python -m pip install --no-deps --no-build-isolation .",
+]
+
+
+def install_commands(workflow: str, job: str) -> list[str]:
+    return [
+        line.strip()
+        for s in steps(workflow, job)
+        for line in s.get("run", "").splitlines()
+        if re.search(r"\bpip\b", line)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("workflow", "job"),
+    [
+        ("plan.yml", "plan"),
+        ("reconcile.yml", "plan"),
+        ("reconcile.yml", "apply"),
+        ("fast-sync.yml", "fast-sync"),
+    ],
+)
+def test_the_jobs_that_hold_credentials_install_only_from_the_hash_locked_lock(
+    workflow: str, job: str
+) -> None:
+    # No `pip install --upgrade pip`, no editable install, no resolving: the lock, then the
+    # project itself without its dependencies or a fresh build backend.
+    assert install_commands(workflow, job) == LOCKED_INSTALL
+    assert [s for s in steps(workflow, job) if "cache" in s.get("with", {})] == []
+
+
+def test_validate_installs_the_pull_request_the_same_way_and_checks_the_lock_covers_it() -> None:
+    assert install_commands("validate.yml", "validate") == [*LOCKED_INSTALL, "python -m pip check"]
+
+
 # ----------------------------------------------------------------------------- secrets
 
 
@@ -265,8 +363,8 @@ def test_secrets_are_only_referenced_by_step_env_entries_of_the_same_name() -> N
             found.setdefault(name, set()).add(path[5])
     assert misplaced == []
     assert found == {
-        "plan.yml": LIVE_SECRETS | {"GITHUB_TOKEN"},
-        "reconcile.yml": LIVE_SECRETS,
+        "plan.yml": LIVE_SECRETS | {"RECONCILE_PLAN_KEY", "GITHUB_TOKEN"},
+        "reconcile.yml": LIVE_SECRETS | {"RECONCILE_PLAN_KEY", "GITHUB_TOKEN"},
         "fast-sync.yml": LIVE_SECRETS,
     }
 
@@ -282,7 +380,7 @@ def test_secrets_in_the_raw_file_are_exactly_the_ones_in_env_entries(name: str) 
 def test_no_run_script_touches_a_secret(name: str) -> None:
     # The CLI reads the credentials from the environment itself; a script naming one could
     # only echo, log or leak it.
-    names = LIVE_SECRETS | {"GITHUB_TOKEN", "secrets."}
+    names = LIVE_SECRETS | {"RECONCILE_PLAN_KEY", "GITHUB_TOKEN", "secrets."}
     offending = [s for s in run_scripts(name) if any(n in s for n in names)]
     assert offending == []
 
@@ -299,24 +397,6 @@ def test_no_run_script_expands_an_expression_into_shell(name: str) -> None:
     assert [s for s in run_scripts(name) if "${{" in s] == []
 
 
-def test_forks_get_validate_but_never_the_live_plan() -> None:
-    jobs = load("plan.yml")["jobs"]
-    assert "if" not in jobs["validate"]
-    assert jobs["plan"]["if"] == (
-        "needs.validate.outputs.relevant == 'true' && "
-        "github.event.pull_request.head.repo.full_name == github.repository"
-    )
-    assert [p for p in strings_with_paths(jobs["validate"]) if "secrets." in p[-1]] == []
-    assert jobs["plan"]["needs"] == "validate"
-
-
-def test_pull_requests_never_run_with_the_target_repository_privileges() -> None:
-    # pull_request_target would hand secrets to code from forks.
-    for name in NAMES:
-        assert "pull_request_target" not in load(name)["on"]
-        assert "pull_request_target" not in (WORKFLOWS / name).read_text(encoding="utf-8")
-
-
 def test_no_checkout_keeps_the_token_on_disk() -> None:
     checkouts = [
         s
@@ -325,48 +405,98 @@ def test_no_checkout_keeps_the_token_on_disk() -> None:
         for s in job["steps"]
         if s.get("uses", "").startswith("actions/checkout@")
     ]
-    assert len(checkouts) == 5  # one per job: ci, plan (2), reconcile, fast-sync
+    # one per job: ci, validate, plan (changes, plan), reconcile (plan, apply), fast-sync
+    assert len(checkouts) == 7
     assert all(s["with"]["persist-credentials"] is False for s in checkouts)
 
 
 # ----------------------------------------------------------------------------- step order
 
 
+PLAN_STEP = "Plan against Personio and Lattice (read-only)"
+AFTER_PLAN = "${{ !cancelled() && steps.plan.outputs.exit-code != '' }}"
+
+
 def test_the_plan_check_fails_only_after_the_comment_is_posted() -> None:
     names = [s["name"] for s in steps("plan.yml", "plan")]
     assert names == [
-        "Check out",
+        "Check out the default branch",
         "Set up Python",
-        "Install",
-        "Plan against Personio and Lattice (read-only)",
+        "Install the default branch's code from the lock",
+        "Read the pull request's config as data",
+        PLAN_STEP,
+        "Say which code computed the plan",
         "Add the plan to the job summary",
         "Post the plan comment",
         "Upload the plan (Markdown and JSON)",
         "Fail the check on an unsafe or failed plan",
     ]
-    after_plan = steps("plan.yml", "plan")[4:]
-    assert {s["if"] for s in after_plan} == {
-        "${{ !cancelled() && steps.plan.outputs.exit-code != '' }}"
-    }
+    assert {s["if"] for s in steps("plan.yml", "plan")[5:]} == {AFTER_PLAN}
     assert step("plan.yml", "plan", "Post the plan comment")["env"] == {
         "GITHUB_TOKEN": "${{ secrets.GITHUB_TOKEN }}",
         "PR_NUMBER": "${{ github.event.pull_request.number }}",
+        "HEAD_SHA": "${{ github.event.pull_request.head.sha }}",
     }
 
 
-def test_reconcile_applies_only_a_pending_or_forced_plan_and_never_in_a_dry_run() -> None:
-    assert step("reconcile.yml", "reconcile", "Apply")["if"] == (
-        "${{ !inputs.dry_run && (steps.plan.outputs.exit-code == '2' || "
-        "(steps.plan.outputs.exit-code == '3' && inputs.force)) }}"
+def test_the_pr_plan_names_the_head_commit_it_was_computed_for() -> None:
+    env = step("plan.yml", "plan", PLAN_STEP)["env"]
+    assert env["RECONCILE_COMMIT"] == "${{ github.event.pull_request.head.sha }}"
+
+
+def test_the_reconcile_jobs_run_plan_then_approval_when_needed_then_apply() -> None:
+    jobs = load("reconcile.yml")["jobs"]
+    assert [s["name"] for s in jobs["plan"]["steps"]] == [
+        "Check out",
+        "Set up Python",
+        "Install from the lock",
+        "Plan",
+        "Find the plan reviewed on the pull request",
+        "Decide",
+        "Add the plan and the decision to the job summary",
+        "Upload the plan",
+        "Verdict",
+    ]
+    assert jobs["plan"]["outputs"] == {
+        "decision": "${{ steps.decide.outputs.decision }}",
+        "checksum": "${{ steps.decide.outputs.checksum }}",
+        "force": "${{ steps.decide.outputs.force }}",
+    }
+    assert step("reconcile.yml", "plan", "Find the plan reviewed on the pull request")["if"] == (
+        "github.event_name == 'push' && steps.plan.outputs.exit-code == '2'"
+    )
+    assert jobs["approve"]["if"] == "needs.plan.outputs.decision == 'approve'"
+    assert " ".join(jobs["apply"]["if"].split()) == (
+        "!cancelled() && needs.plan.result == 'success' && "
+        "(needs.plan.outputs.decision == 'apply' || "
+        "(needs.plan.outputs.decision == 'approve' && needs.approve.result == 'success'))"
+    )
+    apply_env = step("reconcile.yml", "apply", "Apply")["env"]
+    assert apply_env["CHECKSUM"] == "${{ needs.plan.outputs.checksum }}"
+    assert apply_env["FORCE"] == "${{ needs.plan.outputs.force }}"
+
+
+def test_force_comes_only_from_a_dispatch() -> None:
+    # A push or the schedule never forces, whatever `inputs` holds.
+    env = step("reconcile.yml", "plan", "Decide")["env"]
+    assert env["FORCE"] == (
+        "${{ github.event_name == 'workflow_dispatch' && inputs.force && 'true' || 'false' }}"
     )
 
 
 def test_reconcile_keeps_plan_audit_log_and_report_even_when_a_step_failed() -> None:
-    upload = step("reconcile.yml", "reconcile", "Upload the plan, audit log and report")
-    assert upload["if"] == "always()"
-    assert upload["with"] == {
-        "name": "reconcile-${{ github.run_id }}-${{ github.run_attempt }}",
-        "path": "plan.json\nplan.md\naudit.jsonl\nreport.md\n",
+    upload_plan = step("reconcile.yml", "plan", "Upload the plan")
+    upload_apply = step("reconcile.yml", "apply", "Upload the audit log and report")
+    assert upload_plan["if"] == upload_apply["if"] == "always()"
+    assert upload_plan["with"] == {
+        "name": "reconcile-plan-${{ github.run_id }}-${{ github.run_attempt }}",
+        "path": "plan.json\nplan.md\n",
+        "if-no-files-found": "ignore",
+        "retention-days": 30,
+    }
+    assert upload_apply["with"] == {
+        "name": "reconcile-apply-${{ github.run_id }}-${{ github.run_attempt }}",
+        "path": "audit.jsonl\nreport.md\n",
         "if-no-files-found": "ignore",
         "retention-days": 30,
     }
@@ -377,7 +507,7 @@ def test_reconcile_keeps_plan_audit_log_and_report_even_when_a_step_failed() -> 
 STUB = """\
 #!{python}
 # A stand-in for the reconcile CLI with its exit-code contract (docs/architecture.md §5.5).
-import os, sys
+import json, os, sys
 args = sys.argv[1:]
 with open(os.environ["STUB_LOG"], "a", encoding="utf-8") as log:
     log.write(" ".join(args) + "\\n")
@@ -390,7 +520,15 @@ if code in (0, 2, 3):  # a failed command writes nothing
             fmt = "json" if flag == "--json-out" else (
                 args[args.index("--format") + 1] if "--format" in args else None)
             with open(args[args.index(flag) + 1], "w", encoding="utf-8") as out:
-                out.write(args[0] + (" " + fmt if fmt else "") + "\\n")
+                if flag == "--json-out":
+                    json.dump({{"checksum": os.environ.get("STUB_CHECKSUM", "hmac-sha256:f")}}, out)
+                else:
+                    out.write(args[0] + (" " + fmt if fmt else "") + "\\n")
+if args[0] == "reviewed":
+    if code == 0:
+        print(os.environ["STUB_REVIEWED"])
+    else:
+        print("no plan comment found", file=sys.stderr)
 sys.exit(code)
 """
 
@@ -409,12 +547,20 @@ class Runner:
         self.log = workdir / "calls.log"
         self.output = workdir / "github_output"
         self.summary = workdir / "step_summary"
+        self.temp = workdir / "runner_temp"
+        self.temp.mkdir()
         for path in (self.log, self.output, self.summary):
             path.write_text("", encoding="utf-8")
 
     def run(self, script: str, **env: str) -> int:
+        return self.run_full(script, **env).returncode
+
+    def run_full(self, script: str, **env: str) -> subprocess.CompletedProcess[str]:
         full_env = {
-            "PATH": f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "PATH": os.pathsep.join(
+                [str(self.bin_dir), str(Path(sys.executable).parent), os.environ["PATH"]]
+            ),
+            "RUNNER_TEMP": str(self.temp),
             "STUB_LOG": str(self.log),
             "GITHUB_OUTPUT": str(self.output),
             "GITHUB_STEP_SUMMARY": str(self.summary),
@@ -423,10 +569,14 @@ class Runner:
         }
         bash = shutil.which("bash")
         assert bash is not None
-        result = subprocess.run(
-            [bash, "-c", script], cwd=self.workdir, env=full_env, capture_output=True, check=False
+        return subprocess.run(
+            [bash, "-c", script],
+            cwd=self.workdir,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
-        return result.returncode
 
     def calls(self) -> list[str]:
         return self.log.read_text(encoding="utf-8").splitlines()
@@ -442,23 +592,115 @@ def runner(tmp_path: Path) -> Runner:
     return Runner(tmp_path)
 
 
-PLAN_STEP = "Plan against Personio and Lattice (read-only)"
+def git_repo(repo: Path) -> Callable[[str], str]:
+    """A git repository in ``repo``; returns a function that commits one file, giving its sha."""
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is needed for this step")
+
+    def run(*args: str) -> str:
+        return subprocess.run(
+            [git, "-c", "user.name=CI", "-c", "user.email=ci@example.com", *args],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    def commit(path: str, text: str | None = None) -> str:
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(path if text is None else text, encoding="utf-8")
+        run("add", path)
+        run("commit", "-q", "-m", path)
+        return run("rev-parse", "HEAD")
+
+    run("init", "-q")
+    return commit
+
+
+# --- plan.yml: the pull-request plan
+
+
+CHANGES_STEP = "Decide whether the pull request can change what a sync does"
+
+
+@pytest.mark.parametrize(
+    ("changed", "relevant", "tool"),
+    [
+        ("docs/github.md", "false", "false"),
+        (".github/CODEOWNERS", "false", "false"),
+        ("config/integration.yaml", "true", "false"),
+        ("schemas/integration.schema.json", "true", "true"),
+        ("reconciler/planner.py", "true", "true"),
+        ("pyproject.toml", "true", "true"),
+        ("requirements/ci.lock", "true", "true"),
+        (".github/workflows/reconcile.yml", "true", "true"),
+    ],
+)
+def test_a_pull_request_changing_what_a_sync_runs_gets_a_plan_and_a_tool_change_a_notice(
+    runner: Runner, changed: str, relevant: str, tool: str
+) -> None:
+    commit = git_repo(runner.workdir)
+    base = commit("README.md")
+    head = commit(changed)
+    script = step("plan.yml", "changes", CHANGES_STEP)["run"]
+
+    assert runner.run(script, BASE_SHA=base, HEAD_SHA=head) == 0
+    assert runner.file("github_output") == f"relevant={relevant}\ntool={tool}\n"
+
+
+READ_STEP = "Read the pull request's config as data"
+
+
+def test_the_pull_request_config_is_read_from_its_head_commit_outside_the_work_tree(
+    runner: Runner,
+) -> None:
+    commit = git_repo(runner.workdir)
+    commit("config/integration.yaml", "version: base\n")
+    head = commit("config/integration.yaml", "version: head\n")
+    commit("config/integration.yaml", "version: later\n")  # the work tree is not the head
+    script = step("plan.yml", "plan", READ_STEP)["run"]
+
+    assert runner.run(script, HEAD_SHA=head) == 0
+    assert (runner.temp / "pr-config.yaml").read_text(encoding="utf-8") == "version: head\n"
+    assert runner.file("config/integration.yaml") == "version: later\n"
+    assert runner.calls() == []  # nothing of the pull request is run
+
+
+def test_a_pull_request_without_a_config_leaves_no_file_to_plan(runner: Runner) -> None:
+    commit = git_repo(runner.workdir)
+    head = commit("README.md")
+    result = runner.run_full(step("plan.yml", "plan", READ_STEP)["run"], HEAD_SHA=head)
+
+    assert result.returncode == 0
+    assert "::error title=No config::config/integration.yaml is not in " + head in result.stdout
+    assert not (runner.temp / "pr-config.yaml").exists()
 
 
 @pytest.mark.parametrize("code", [0, 2, 3])
-def test_pr_plan_step_records_a_reviewable_plan_without_failing(runner: Runner, code: int) -> None:
+def test_pr_plan_step_plans_the_pr_config_against_the_default_branch_config(
+    runner: Runner, code: int
+) -> None:
+    (runner.temp / "pr-config.yaml").write_text("version: head\n", encoding="utf-8")
     script = step("plan.yml", "plan", PLAN_STEP)["run"]
     assert runner.run(script, STUB_EXIT_plan=str(code)) == 0
     assert runner.file("github_output") == f"exit-code={code}\n"
-    assert (runner.file("plan.md"), runner.file("plan.json")) == ("plan markdown\n", "plan json\n")
+    assert runner.file("plan.md") == "plan markdown\n"
+    assert json.loads(runner.file("plan.json")) == {"checksum": "hmac-sha256:f"}
     assert runner.calls() == [
-        "plan --config config/integration.yaml --format markdown --out plan.md "
-        "--json-out plan.json --detailed-exitcode --no-progress",
+        f"plan --config {runner.temp}/pr-config.yaml --baseline-config config/integration.yaml "
+        "--format markdown --out plan.md --json-out plan.json --detailed-exitcode --no-progress",
     ]
 
 
-def test_a_failed_pr_plan_replaces_the_old_plan_with_a_failure_note(runner: Runner) -> None:
+@pytest.mark.parametrize("config", [True, False])
+def test_a_failed_pr_plan_replaces_the_old_plan_and_records_no_checksum(
+    runner: Runner, config: bool
+) -> None:
+    if config:
+        (runner.temp / "pr-config.yaml").write_text("version: head\n", encoding="utf-8")
     (runner.workdir / "plan.md").write_text("an older plan\n", encoding="utf-8")
+    (runner.workdir / "plan.json").write_text('{"checksum": "old"}\n', encoding="utf-8")
     script = step("plan.yml", "plan", PLAN_STEP)["run"]
     assert runner.run(script, STUB_EXIT_plan="1") == 0
     assert runner.file("github_output") == "exit-code=1\n"
@@ -466,17 +708,46 @@ def test_a_failed_pr_plan_replaces_the_old_plan_with_a_failure_note(runner: Runn
         "### :x: No plan: `reconcile plan` failed (exit 1)\n\n"
         "The plan could not be computed for this commit; the workflow run log says why.\n"
     )
-    assert len(runner.calls()) == 1
+    assert not (runner.workdir / "plan.json").exists()
+    assert len(runner.calls()) == (1 if config else 0)
 
 
-def test_the_pr_comment_step_posts_plan_md_to_this_pull_request(runner: Runner) -> None:
-    script = step("plan.yml", "plan", "Post the plan comment")["run"]
-    assert runner.run(script, GITHUB_TOKEN="not-a-real-token", PR_NUMBER="42") == 0
-    assert runner.calls() == ["comment --repo example/people-sync --pr 42 --file plan.md"]
-
-
-def test_the_pr_summary_step_appends_the_plan(runner: Runner) -> None:
+@pytest.mark.parametrize("tool", ["true", "false"])
+def test_the_comment_says_which_code_computed_the_plan_and_warns_of_tool_changes(
+    runner: Runner, tool: str
+) -> None:
     (runner.workdir / "plan.md").write_text("## Plan\nno changes\n", encoding="utf-8")
+    script = step("plan.yml", "plan", "Say which code computed the plan")["run"]
+    assert runner.run(script, TOOL_CHANGED=tool, GITHUB_SHA="b" * 40, HEAD_SHA="h" * 40) == 0
+    comment = runner.file("comment.md")
+    assert comment.endswith("\n## Plan\nno changes\n")
+    assert f"default branch's code at `{'b' * 40}`" in comment
+    assert f"of this pull request at `{'h' * 40}`" in comment
+    notice = "**This pull request changes the tool itself**"
+    assert (notice in comment) is (tool == "true")
+    if tool == "true":
+        assert comment.startswith("> [!WARNING]\n")
+        assert "computed with the **default branch's code**" in comment
+
+
+@pytest.mark.parametrize(
+    ("plan_json", "extra"), [(True, f" --plan-json plan.json --commit {'h' * 40}"), (False, "")]
+)
+def test_the_comment_records_the_reviewed_checksum_and_commit_only_for_a_computed_plan(
+    runner: Runner, plan_json: bool, extra: str
+) -> None:
+    if plan_json:
+        (runner.workdir / "plan.json").write_text('{"checksum": "x"}\n', encoding="utf-8")
+    script = step("plan.yml", "plan", "Post the plan comment")["run"]
+    env = {"GITHUB_TOKEN": "not-a-real-token", "PR_NUMBER": "42", "HEAD_SHA": "h" * 40}
+    assert runner.run(script, **env) == 0
+    assert runner.calls() == [
+        "comment --repo example/people-sync --pr 42 --file comment.md" + extra
+    ]
+
+
+def test_the_pr_summary_step_appends_the_comment(runner: Runner) -> None:
+    (runner.workdir / "comment.md").write_text("## Plan\nno changes\n", encoding="utf-8")
     script = step("plan.yml", "plan", "Add the plan to the job summary")["run"]
     assert runner.run(script) == 0
     assert runner.file("step_summary") == "## Plan\nno changes\n"
@@ -490,12 +761,17 @@ def test_the_plan_check_passes_only_for_a_safe_plan(
     assert runner.run(script, PLAN_EXIT=plan_exit) == check_exit
 
 
+# --- reconcile.yml: plan, decide, apply
+
+
 @pytest.mark.parametrize("code", [0, 2, 3])
-def test_reconcile_plan_step_writes_the_json_and_markdown_plans(runner: Runner, code: int) -> None:
-    script = step("reconcile.yml", "reconcile", "Plan")["run"]
-    assert runner.run(script, STUB_EXIT_plan=str(code)) == 0
-    assert runner.file("github_output") == f"exit-code={code}\n"
-    assert (runner.file("plan.json"), runner.file("plan.md")) == ("plan json\n", "plan markdown\n")
+def test_reconcile_plan_step_writes_both_plans_and_outputs_the_checksum(
+    runner: Runner, code: int
+) -> None:
+    script = step("reconcile.yml", "plan", "Plan")["run"]
+    assert runner.run(script, STUB_EXIT_plan=str(code), STUB_CHECKSUM="hmac-sha256:c") == 0
+    assert runner.file("github_output") == f"exit-code={code}\nchecksum=hmac-sha256:c\n"
+    assert runner.file("plan.md") == "plan markdown\n"
     assert runner.calls() == [
         "plan --config config/integration.yaml --format markdown --out plan.md "
         "--json-out plan.json --detailed-exitcode --no-progress",
@@ -503,96 +779,134 @@ def test_reconcile_plan_step_writes_the_json_and_markdown_plans(runner: Runner, 
 
 
 def test_a_failed_reconcile_plan_fails_its_step(runner: Runner) -> None:
-    script = step("reconcile.yml", "reconcile", "Plan")["run"]
+    script = step("reconcile.yml", "plan", "Plan")["run"]
     assert runner.run(script, STUB_EXIT_plan="1") == 1
     assert runner.file("github_output") == "exit-code=1\n"
     assert len(runner.calls()) == 1
 
 
+@pytest.mark.parametrize(("code", "checksum"), [(0, "hmac-sha256:r"), (1, "")])
+def test_the_reviewed_checksum_is_looked_up_for_the_merged_commit(
+    runner: Runner, code: int, checksum: str
+) -> None:
+    script = step("reconcile.yml", "plan", "Find the plan reviewed on the pull request")["run"]
+    env = {"STUB_EXIT_reviewed": str(code), "STUB_REVIEWED": "hmac-sha256:r"}
+    assert runner.run(script, GITHUB_TOKEN="not-a-real-token", GITHUB_SHA="m" * 40, **env) == 0
+    assert runner.file("github_output") == f"checksum={checksum}\n"
+    assert runner.calls() == [f"reviewed --repo example/people-sync --commit {'m' * 40}"]
+
+
+@pytest.mark.parametrize(
+    ("run", "inputs", "expected"),
+    [
+        (("push", "2", "hmac-sha256:A"), ("false", "false"), ("apply", "false")),  # as reviewed
+        (("push", "2", "hmac-sha256:B"), ("false", "false"), ("approve", "false")),  # differs
+        (("push", "2", ""), ("false", "false"), ("approve", "false")),  # nothing was reviewed
+        (("push", "3", "hmac-sha256:A"), ("false", "false"), ("none", "false")),  # still unsafe
+        (("push", "0", ""), ("false", "false"), ("none", "false")),  # nothing to do
+        (("schedule", "2", ""), ("false", "false"), ("apply", "false")),  # nightly: the policy
+        (("schedule", "3", ""), ("false", "false"), ("none", "false")),  # nightly: refused
+        (("workflow_dispatch", "2", ""), ("false", "false"), ("apply", "false")),  # deliberate
+        (("workflow_dispatch", "3", ""), ("false", "true"), ("apply", "true")),  # forced
+        (("workflow_dispatch", "2", ""), ("true", "false"), ("none", "false")),  # dry run
+        (("workflow_dispatch", "3", ""), ("true", "true"), ("none", "false")),  # dry run wins
+    ],
+)
+def test_the_merge_applies_what_was_reviewed_and_waits_for_approval_otherwise(
+    runner: Runner,
+    run: tuple[str, str, str],
+    inputs: tuple[str, str],
+    expected: tuple[str, str],
+) -> None:
+    (event, plan_exit, reviewed), (decision, force) = run, expected
+    script = step("reconcile.yml", "plan", "Decide")["run"]
+    env = {
+        "EVENT": event,
+        "PLAN_EXIT": plan_exit,
+        "FRESH": "hmac-sha256:A",
+        "REVIEWED": reviewed,
+        "DRY_RUN": inputs[0],
+        "FORCE": inputs[1],
+        "GITHUB_ACTOR": "octo-admin",
+    }
+    assert runner.run(script, **env) == 0
+    assert runner.file("github_output") == (
+        f"decision={decision}\nchecksum=hmac-sha256:A\nforce={force}\n"
+    )
+    why = runner.file("decision.md")
+    if decision == "approve":
+        assert "waiting for approval in production-approval" in why
+    if force == "true":
+        assert "dispatched with force by octo-admin" in why
+
+
+@pytest.mark.parametrize(
+    ("plan_exit", "decision", "verdict"),
+    [
+        ("0", "none", 0),
+        ("2", "apply", 0),
+        ("2", "approve", 0),
+        ("2", "none", 0),
+        ("3", "none", 3),
+        ("3", "apply", 0),
+        ("1", "", 1),
+    ],
+)
+def test_the_plan_job_fails_on_a_refused_plan_unless_forced_and_on_a_failed_one(
+    runner: Runner, plan_exit: str, decision: str, verdict: int
+) -> None:
+    script = step("reconcile.yml", "plan", "Verdict")["run"]
+    assert runner.run(script, PLAN_EXIT=plan_exit, DECISION=decision) == verdict
+
+
+def test_the_plan_summary_shows_the_plan_and_the_decision(runner: Runner) -> None:
+    (runner.workdir / "plan.md").write_text("2 to create\n", encoding="utf-8")
+    (runner.workdir / "decision.md").write_text("waiting for approval\n", encoding="utf-8")
+    script = step("reconcile.yml", "plan", "Add the plan and the decision to the job summary")
+    assert runner.run(script["run"]) == 0
+    assert runner.file("step_summary") == (
+        "## Plan\n2 to create\n\n## Decision\nwaiting for approval\n"
+    )
+
+
 @pytest.mark.parametrize(("force", "extra"), [("false", ""), ("true", " --force")])
-def test_reconcile_applies_the_reviewed_plan_file_with_force_only_when_asked(
+def test_reconcile_applies_exactly_the_decided_checksum_with_force_only_when_decided(
     runner: Runner, force: str, extra: str
 ) -> None:
-    script = step("reconcile.yml", "reconcile", "Apply")["run"]
-    assert runner.run(script, FORCE=force, STUB_EXIT_apply="1") == 0
+    script = step("reconcile.yml", "apply", "Apply")["run"]
+    assert runner.run(script, CHECKSUM="hmac-sha256:A", FORCE=force, STUB_EXIT_apply="1") == 0
     assert runner.file("github_output") == "exit-code=1\n"
     assert runner.calls() == [
-        "apply --config config/integration.yaml --plan plan.json --audit-log audit.jsonl "
+        "apply --config config/integration.yaml --checksum hmac-sha256:A --audit-log audit.jsonl "
         "--report-format markdown --report-out report.md --no-progress" + extra
     ]
 
 
 def test_reconcile_puts_the_apply_report_in_the_job_summary(runner: Runner) -> None:
     (runner.workdir / "report.md").write_text("3 applied, 0 failed\n", encoding="utf-8")
-    script = step("reconcile.yml", "reconcile", "Add the apply report to the job summary")["run"]
+    script = step("reconcile.yml", "apply", "Add the apply report to the job summary")["run"]
     assert runner.run(script) == 0
     assert runner.file("step_summary") == "## Apply report\n3 applied, 0 failed\n"
 
 
-@pytest.mark.parametrize(
-    ("exits", "inputs", "verdict"),
-    [
-        (("0", ""), ("false", "false"), 0),  # nothing to do
-        (("2", "0"), ("false", "false"), 0),  # applied
-        (("2", "1"), ("false", "false"), 1),  # some changes failed
-        (("2", ""), ("true", "false"), 0),  # dry run
-        (("3", ""), ("false", "false"), 3),  # refused
-        (("3", ""), ("true", "false"), 3),  # a dry run still flags an unsafe plan
-        (("3", "0"), ("false", "true"), 0),  # forced and applied
-        (("3", "3"), ("false", "true"), 3),  # a limit --force cannot override
-        (("1", ""), ("false", "false"), 1),  # plan failed
-    ],
-)
-def test_the_reconcile_verdict_follows_the_exit_codes(
-    runner: Runner, exits: tuple[str, str], inputs: tuple[str, str], verdict: int
+@pytest.mark.parametrize(("apply_exit", "verdict"), [("0", 0), ("3", 3), ("1", 1)])
+def test_the_apply_verdict_follows_the_exit_code(
+    runner: Runner, apply_exit: str, verdict: int
 ) -> None:
-    script = step("reconcile.yml", "reconcile", "Verdict")["run"]
-    (plan_exit, apply_exit), (dry_run, force) = exits, inputs
-    env = {"PLAN_EXIT": plan_exit, "APPLY_EXIT": apply_exit, "DRY_RUN": dry_run, "FORCE": force}
-    assert runner.run(script, **env) == verdict
+    script = step("reconcile.yml", "apply", "Verdict")["run"]
+    assert runner.run(script, APPLY_EXIT=apply_exit) == verdict
 
 
-CHANGES_STEP = "Decide whether the pull request can change what a sync does"
+def test_the_approval_gate_records_what_was_approved(runner: Runner) -> None:
+    script = step("reconcile.yml", "approve", "Record the approval")["run"]
+    assert runner.run(script, CHECKSUM="hmac-sha256:A") == 0
+    assert (
+        runner.file("step_summary") == "Approved for apply: the plan with checksum hmac-sha256:A.\n"
+    )
+    assert runner.calls() == []
 
 
-@pytest.mark.parametrize(
-    ("changed", "relevant"),
-    [
-        ("docs/github.md", "false"),
-        (".github/workflows/ci.yml", "false"),
-        ("config/integration.yaml", "true"),
-        ("schemas/integration.schema.json", "true"),
-        ("reconciler/planner.py", "true"),
-    ],
-)
-def test_only_pull_requests_touching_config_schemas_or_code_get_a_live_plan(
-    runner: Runner, changed: str, relevant: str
-) -> None:
-    git = shutil.which("git")
-    if git is None:
-        pytest.skip("git is needed to diff the pull request")
-    repo = runner.workdir
-
-    def commit(path: str) -> str:
-        (repo / path).parent.mkdir(parents=True, exist_ok=True)
-        (repo / path).write_text(path, encoding="utf-8")
-        for args in (["add", path], ["commit", "-q", "-m", path], ["rev-parse", "HEAD"]):
-            done = subprocess.run(
-                [git, "-c", "user.name=CI", "-c", "user.email=ci@example.com", *args],
-                cwd=repo,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-        return done.stdout.strip()
-
-    subprocess.run([git, "init", "-q"], cwd=repo, check=True)
-    base = commit("README.md")
-    head = commit(changed)
-    script = step("plan.yml", "validate", CHANGES_STEP)["run"]
-
-    assert runner.run(script, BASE_SHA=base, HEAD_SHA=head) == 0
-    assert runner.file("github_output") == f"relevant={relevant}\n"
+# --- fast-sync.yml
 
 
 @pytest.mark.parametrize("code", [0, 1, 3])
