@@ -13,7 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
-from reconciler.core.mapping import MappingResult, compute_desired_users, unique_problems
+from reconciler.core.mapping import (
+    MappingResult,
+    canonical_custom_fields,
+    compute_desired_users,
+    unique_problems,
+)
 from reconciler.core.model import (
     FULL_NAME_FIELD,
     NAME_PARTS,
@@ -91,7 +96,7 @@ def _compute_plan(
     blocked_emails.update(fold(p.email) for p in snapshot.problems if p.email)
 
     desired = [d for d in mapping.desired if d.source_id not in blocked_ids]
-    users = sorted(actual, key=attrgetter("target_id"))
+    users = sorted(canonical_custom_fields(actual, config), key=attrgetter("target_id"))
     desired = _limit_choices(desired, users, config, target, warnings)
 
     leavers = leaver_reasons(snapshot.employees, mapping.out_of_scope_ids, config.sync, source)
