@@ -14,7 +14,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from reconciler.core.mapping import compute_desired_users, normalise_value
+from reconciler.core.mapping import (
+    canonical_custom_fields,
+    compute_desired_users,
+    normalise_value,
+)
 from reconciler.core.model import (
     IDENTITY_FIELDS,
     AttrValue,
@@ -92,7 +96,7 @@ def explain_person(
             (e for e in snapshot.employees if fold(_text(e.get(source.email_key))) == fold(name)),
             key=lambda e: (len(e.source_id), e.source_id),
         )
-    users = list(actual)
+    users = list(canonical_custom_fields(actual, config))
     if not employees:
         user = next(
             (u for u in users if u.external_id == name or ("@" in name and _same(u.email, name))),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from operator import attrgetter
 
 from reconciler.core.model import (
+    CUSTOM_PREFIX,
     AttributeInfo,
     AttrValue,
     Config,
@@ -27,6 +28,7 @@ from reconciler.core.model import (
     FieldValue,
     Problem,
     SyncSettings,
+    TargetUser,
 )
 from reconciler.core.normalise import fold, id_sort_key, normalise_email
 from reconciler.core.profiles import SourceProfile, TargetProfile
@@ -48,6 +50,37 @@ class MappingResult:
     blocked_ids: frozenset[str] = frozenset()
     #: case-folded emails of people with errors: no Lattice user with them is touched
     blocked_emails: frozenset[str] = frozenset()
+
+
+def canonical_custom_fields(users: Sequence[TargetUser], config: Config) -> tuple[TargetUser, ...]:
+    """``users`` with each custom attribute spelled as the config maps it.
+
+    Attribute names are case-insensitive (RFC 7643 §2.1) and Lattice matches display names
+    without regard to case, so ``custom:cost center`` read from the target is the config's
+    ``custom:Cost Center``; without this the planner would see the field as unset and plan
+    the same update on every run (docs/decisions.md). Users already spelled as the config
+    are returned as they are.
+    """
+    spelled = {attr.field_name.casefold(): attr.field_name for attr in config.custom_attributes}
+    if not spelled:
+        return tuple(users)
+    exact = frozenset(spelled.values())
+    result: list[TargetUser] = []
+    for user in users:
+        odd = [
+            key
+            for key in user.fields
+            if key not in exact and key.startswith(CUSTOM_PREFIX) and key.casefold() in spelled
+        ]
+        if not odd:
+            result.append(user)
+            continue
+        fields = dict(user.fields)
+        for key in sorted(odd):  # sorted: two spellings of one name resolve the same way
+            value = fields.pop(key)
+            fields.setdefault(spelled[key.casefold()], value)
+        result.append(replace(user, fields=fields))
+    return tuple(result)
 
 
 # ---------------------------------------------------------------------------------------------

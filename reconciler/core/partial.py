@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from operator import attrgetter
 
 from reconciler.core.mapping import (
+    canonical_custom_fields,
     compute_desired_users,
     is_in_scope,
     normalise_value,
@@ -163,7 +164,10 @@ def compute_partial_plan(
     receives the target ids where such a chain left ``found`` — look them up and plan again.
     """
     words = _Words(source.name, target.name)
-    users = sorted({user.target_id: user for user in found}.values(), key=attrgetter("target_id"))
+    users = sorted(
+        {user.target_id: user for user in canonical_custom_fields(found, config)}.values(),
+        key=attrgetter("target_id"),
+    )
     window = frozenset(employee.source_id for employee in snapshot.employees)
     linked: dict[str, list[TargetUser]] = {}
     for user in users:

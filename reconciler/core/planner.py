@@ -15,6 +15,7 @@ from operator import attrgetter
 
 from reconciler.core.mapping import (
     MappingResult,
+    canonical_custom_fields,
     compute_desired_users,
     normalise_value,
     unique_problems,
@@ -96,7 +97,7 @@ def _compute_plan(
     blocked_emails.update(fold(p.email) for p in snapshot.problems if p.email)
 
     desired = [d for d in mapping.desired if d.source_id not in blocked_ids]
-    users = sorted(actual, key=attrgetter("target_id"))
+    users = sorted(canonical_custom_fields(actual, config), key=attrgetter("target_id"))
     desired = _limit_choices(desired, users, config, target, warnings)
     foreign = _foreign_policy(
         desired,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import random
 import threading
 import time
@@ -286,14 +287,16 @@ class RetryPolicy:
     ) -> float:
         """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1).
 
-        ``Retry-After`` wins (capped at ``max_delay``); otherwise backoff, and after a 429
-        at least ``min_rate_limit_delay``.
+        ``Retry-After`` wins (capped at ``max_delay``); otherwise backoff. After a 429 the
+        wait is at least ``min_rate_limit_delay`` either way: a ``Retry-After: 0`` would
+        otherwise re-send at once into the same limit (docs/decisions.md).
         """
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_delay)
-        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        backoff = rng.uniform(ceiling / 2, ceiling) if self.jitter else ceiling
-        return max(backoff, self.min_rate_limit_delay) if rate_limited else backoff
+            wait = min(max(retry_after, 0.0), self.max_delay)
+        else:
+            ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+            wait = rng.uniform(ceiling / 2, ceiling) if self.jitter else ceiling
+        return max(wait, self.min_rate_limit_delay) if rate_limited else wait
 
 
 #: Retries for production use; frozen, so one shared default is safe.
@@ -319,6 +322,33 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+#: An ``X-RateLimit-Reset`` above this is a Unix time, below it a number of seconds.
+_EPOCH_THRESHOLD = 1_000_000_000
+
+
+def parse_rate_limit_reset(headers: httpx.Headers, now: float | None = None) -> float | None:
+    """Seconds until an ``X-RateLimit-Reset`` / ``RateLimit-Reset`` header says the limit
+    resets, for a 429 without ``Retry-After``; ``None`` when absent or junk.
+
+    Services write it either as seconds from now or as a Unix time; a value too large to be
+    a wait is read as the latter.
+    """
+    for name in ("X-RateLimit-Reset", "RateLimit-Reset", "X-Rate-Limit-Reset"):
+        value = headers.get(name)
+        if not value:
+            continue
+        try:
+            number = float(value.strip())
+        except ValueError:
+            continue
+        if not math.isfinite(number):
+            continue
+        if number > _EPOCH_THRESHOLD:
+            number -= time.time() if now is None else now
+        return max(0.0, number)
+    return None
 
 
 ErrorDetail = Callable[[httpx.Response], str | None]
@@ -502,6 +532,8 @@ class Sender:
                         raise self._final(error, attempt)
                     rate_limited = status == 429
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    if retry_after is None and rate_limited:
+                        retry_after = parse_rate_limit_reset(response.headers)
             if self._run_over():
                 raise self._out_of_time(method, path, url, attempt, budget, run=True)
             if unknown_outcome and not retry_transport_errors:
@@ -595,7 +627,8 @@ class Sender:
         sent_method, sent_url = method, url
         if failed is not None:
             sent_method = failed.method
-            sent_url = str(failed.url.copy_with(query=None, fragment=None))
+            # never credentials in a message: no query string, no user info
+            sent_url = str(failed.url.copy_with(query=None, fragment=None, userinfo=b""))
         label = self._label(failed)
         what = f"{label} ({sent_method} {sent_url})" if label else f"{sent_method} {sent_url}"
         return TransportError(
@@ -653,8 +686,16 @@ def _plain_path(path: str) -> str:
 
 
 def _is_html(response: httpx.Response) -> bool:
+    """A web page (a proxy's login page, say), by its content type or, when that is missing
+    or wrong, by a body that starts with ``<``: no JSON document does."""
     content_type = response.headers.get("Content-Type", "")
-    return content_type.split(";", 1)[0].strip().lower() in ("text/html", "application/xhtml+xml")
+    if content_type.split(";", 1)[0].strip().lower() in ("text/html", "application/xhtml+xml"):
+        return True
+    try:
+        content = response.content
+    except httpx.ResponseNotRead:
+        return False
+    return content[:512].lstrip().startswith(b"<")
 
 
 def not_json_error(

@@ -344,7 +344,8 @@ def test_a_rate_limited_request_waits_as_long_as_retry_after_says(
         users = client.fetch_users()
 
     assert [user.target_id for user in users] == ["u_000001"]
-    assert sleeps == [2.0, 0.5]
+    # a Retry-After below the 1 s floor after a 429 is raised to it
+    assert sleeps == [2.0, 1.0]
 
 
 def test_server_errors_are_retried_with_backoff_then_reported(router: respx.MockRouter) -> None:
@@ -585,3 +586,28 @@ def test_setting_stop_ends_a_slow_listing_within_about_one_page() -> None:
     assert str(caught.value) == "lattice GET Users: stopped before reading Lattice's users finished"
     assert waited < 2 * slow + 0.2  # the pages in flight finish; no other starts
     assert pages < 12  # of 40
+
+
+def test_users_are_read_whatever_the_case_of_their_attribute_names(
+    router: respx.MockRouter,
+) -> None:
+    # RFC 7643 §2.1: attribute names are case-insensitive.
+    urn = "urn:ietf:params:scim:schemas:extension:lattice:attributes:1.0:User"
+    users: list[dict[str, object]] = [
+        {"id": "u_1", "username": "ada@example.com", "ACTIVE": False},
+        {
+            "Id": "u_2",
+            "Emails": [{"Value": "grace@example.com", "Primary": True}],
+            "ExternalId": "7",
+            urn.upper(): {"Cost center": "CC-1", "STARTDATE": "2021-03-01"},
+        },
+    ]
+    router.get("/Users").mock(return_value=list_response(users, 2, 1))
+
+    with reader() as client:
+        first, second = client.fetch_users()
+
+    assert (first.email, first.active) == ("ada@example.com", False)
+    assert (second.email, second.external_id, second.active) == ("grace@example.com", "7", True)
+    assert second.fields["custom:Cost center"] == "CC-1"
+    assert second.fields["start_date"] == "2021-03-01"

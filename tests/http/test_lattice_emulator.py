@@ -10,7 +10,22 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from reconciler.core.model import Action, Change, FieldChange, TargetUser
+from reconciler.core.model import (
+    STANDARD_FIELDS,
+    Action,
+    Change,
+    Config,
+    CustomAttribute,
+    Employee,
+    FieldChange,
+    FieldSetting,
+    LatticeSettings,
+    PersonioSettings,
+    SecretRef,
+    SourceSnapshot,
+    TargetUser,
+)
+from reconciler.core.planner import compute_plan
 from reconciler.edges.http import NO_WAIT_RETRY, RetryPolicy
 from reconciler.errors import AuthError, ConflictError, InvalidValueError, NotFoundError
 from reconciler.sandbox.lattice_emulator import (
@@ -20,7 +35,8 @@ from reconciler.sandbox.lattice_emulator import (
     RecordedRequest,
 )
 from reconciler.sandbox.transport import EmulatorServer
-from reconciler.targets.lattice.profile import LATTICE_URN
+from reconciler.sources.personio.profile import PERSONIO
+from reconciler.targets.lattice.profile import LATTICE, LATTICE_URN
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter, WriteResult
 from reconciler.targets.scim.resources import CORE_URN, ENTERPRISE_URN
 
@@ -581,3 +597,46 @@ def test_the_clients_work_over_a_real_localhost_server_with_a_dropped_connection
     assert len(users) == 121
     assert users[-1].external_id == "500"
     assert statuses(lattice)[:2] == [("POST", None), ("GET", 200)]
+
+
+def test_a_user_stored_with_other_spellings_reads_back_and_plans_nothing() -> None:
+    # What another provisioning tool may have left behind: attribute names in other cases.
+    lattice = emulator()
+    lattice.seed_user(
+        {
+            "USERNAME": "ada@example.com",
+            "externalId": "1",
+            "Emails": [{"Value": "ada@example.com", "Primary": True}],
+            "Name": {"GivenName": "Ada", "FamilyName": "Lovelace"},
+            LATTICE_URN.lower(): {"cost CENTER": "CC-100"},
+        }
+    )
+    with reader(lattice) as client:
+        (found,) = client.fetch_users()
+    assert (found.email, found.external_id) == ("ada@example.com", "1")
+    assert (found.fields["first_name"], found.fields["last_name"]) == ("Ada", "Lovelace")
+
+    config = Config(
+        personio=PersonioSettings("https://p.example.com", SecretRef("P"), SecretRef("S"), "APP"),
+        lattice=LatticeSettings(BASE, SecretRef("L")),
+        fields=tuple(
+            FieldSetting(name, False, PERSONIO.default_sources[name]) for name in STANDARD_FIELDS
+        ),
+        custom_attributes=(CustomAttribute("cost_center", "Cost Center"),),
+    )
+    person = Employee(
+        "1",
+        {
+            "id": "1",
+            "email": "ada@example.com",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "status": "active",
+            "employment_type": "internal",
+            "cost_center": "CC-100",
+        },
+    )
+    plan = compute_plan(
+        SourceSnapshot((person,)), (found,), config, source=PERSONIO, target=LATTICE
+    )
+    assert plan.changes == ()

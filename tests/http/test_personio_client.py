@@ -372,13 +372,28 @@ def test_a_truncated_json_body_is_retried(personio: respx.MockRouter) -> None:
 
 def test_a_body_that_is_never_json_is_a_transport_error(personio: respx.MockRouter) -> None:
     personio.get("/company/employees").mock(
-        return_value=httpx.Response(200, content=b"<html>Gateway</html>")
+        return_value=httpx.Response(200, content=b'{"success": true, "data": [')
     )
     with make_client() as client, pytest.raises(TransportError) as caught:
         client.fetch_employees()
     assert str(caught.value) == (
         "personio GET /company/employees → 200: the answer is not valid JSON (gave up after 5 "
         "attempts) — this is usually transient; run again"
+    )
+
+
+def test_a_page_without_a_content_type_is_not_the_api_and_not_retried(
+    personio: respx.MockRouter,
+) -> None:
+    route = personio.get("/company/employees").mock(
+        return_value=httpx.Response(200, content=b"<html>Gateway</html>")
+    )
+    with make_client() as client, pytest.raises(TransportError) as caught:
+        client.fetch_employees()
+    assert route.call_count == 1
+    assert str(caught.value) == (
+        "personio GET /company/employees → 200: the answer is a web page, not the API — this is "
+        "not the API: check personio.base_url (e.g. https://api.personio.de/v1)"
     )
 
 

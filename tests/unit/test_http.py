@@ -443,3 +443,56 @@ def test_a_drip_fed_answer_that_finishes_in_time_is_read_whole() -> None:
 
     payload, _ = sender(transport=httpx.MockTransport(handle)).get_json("/things")
     assert payload == [1, 1, 1, 1]
+
+
+def test_a_429_with_retry_after_zero_still_waits_one_second(api: respx.MockRouter) -> None:
+    api.get("/things").mock(
+        side_effect=[httpx.Response(429, headers={"Retry-After": "0"}), httpx.Response(200)]
+    )
+    sleeps: list[float] = []
+    sender(retry=RetryPolicy(jitter=False), sleeps=sleeps).send("GET", "/things")
+    assert sleeps == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [("X-RateLimit-Reset", "4"), ("RateLimit-Reset", "4"), ("X-RateLimit-Reset", "epoch+4")],
+)
+def test_a_429_without_retry_after_waits_for_the_rate_limit_reset(
+    api: respx.MockRouter, header: str, value: str
+) -> None:
+    if value == "epoch+4":
+        value = str(int(time.time()) + 5)  # a Unix time about 4-5 s from now
+    api.get("/things").mock(
+        side_effect=[httpx.Response(429, headers={header: value}), httpx.Response(200)]
+    )
+    sleeps: list[float] = []
+    sender(retry=RetryPolicy(base_delay=0.1, jitter=False), sleeps=sleeps).send("GET", "/things")
+    assert len(sleeps) == 1
+    assert 3.0 <= sleeps[0] <= 5.0
+
+
+def test_a_body_that_starts_with_a_tag_is_a_web_page_whatever_its_content_type(
+    api: respx.MockRouter,
+) -> None:
+    page = b"\n  <!DOCTYPE html><html><body>Sign in</body></html>"
+    route = api.get("/things").mock(
+        return_value=httpx.Response(200, content=page, headers={"Content-Type": "application/json"})
+    )
+    with pytest.raises(TransportError) as caught:
+        sender(not_api_fix="check example.base_url").get_json("/things")
+    assert route.call_count == 1  # not retried as if it were a truncated answer
+    assert str(caught.value) == (
+        "example GET /things → 200: the answer is a web page, not the API — check example.base_url"
+    )
+    assert "transient" not in str(caught.value)
+
+
+def test_a_connection_error_names_the_url_without_credentials() -> None:
+    with respx.mock() as router:
+        router.get("https://example.com/api/things").mock(side_effect=httpx.ConnectError("refused"))
+        client = build_client("https://user:pass@example.com/api")
+        with pytest.raises(TransportError) as caught:
+            Sender(client, "example", retry=NO_WAIT_RETRY).send("GET", "/things")
+    assert "https://example.com/api/things" in str(caught.value)
+    assert "pass" not in str(caught.value)

@@ -998,3 +998,26 @@ def test_the_schema_rejects_malformed_documents(document: dict[str, object]) -> 
 def test_the_plan_schema_is_a_valid_2020_12_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(SCHEMA.schema)
     assert SCHEMA.schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_a_custom_attribute_read_in_another_case_is_the_mapped_one() -> None:
+    # RFC 7643 §2.1: attribute names are case-insensitive; Lattice answers "cost center"
+    config = make_config(custom=(CustomAttribute("dynamic_1", "Cost Center"),))
+    same = user("u1", "1", **{"custom:cost center": "CC-100"})
+    other = user("u2", "2", **{"custom:COST CENTER": "CC-old"})
+
+    plan = plan_for(
+        [employee("1", dynamic_1="CC-100"), employee("2", dynamic_1="CC-200")],
+        [same, other],
+        config,
+    )
+
+    assert plan.changes == (
+        Change(
+            Action.UPDATE,
+            "2",
+            "u2",
+            "p2@example.com",
+            (fc("custom:Cost Center", "CC-old", "CC-200"),),
+        ),
+    )
