@@ -389,6 +389,20 @@ class Attribution:
 
 
 @dataclass(frozen=True, slots=True)
+class Person:
+    """Someone a plan names: the subject of a change, or whom a ``manager`` or ``user``
+    attribute value points at, so renderings can show a person rather than a bare id
+    (``core.people``). Never part of the checksum."""
+
+    source_id: str | None
+    target_id: str | None
+    email: str
+    name: str | None = None
+    #: the desired department, else the one Lattice holds (the per-department summary)
+    department: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """An immutable, deterministically ordered plan. Build it with ``planner.compute_plan``."""
 
@@ -403,6 +417,9 @@ class Plan:
     checksum: str = ""
     #: with ``plan --baseline-config``: what the config change causes (not in the checksum)
     attribution: Attribution | None = None
+    #: who the changes concern and whom their manager and ``user`` values name (renderings
+    #: only: not in the checksum, not compared)
+    people: tuple[Person, ...] = field(default=(), compare=False)
 
     def count(self, action: Action) -> int:
         return sum(1 for change in self.changes if change.action is action)
