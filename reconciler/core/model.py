@@ -413,6 +413,20 @@ class PlanContext:
 
 
 @dataclass(frozen=True, slots=True)
+class Person:
+    """Someone a plan names: the subject of a change, or whom a ``manager`` or ``user``
+    attribute value points at, so renderings can show a person rather than a bare id
+    (``core.people``). Never part of the checksum."""
+
+    source_id: str | None
+    target_id: str | None
+    email: str
+    name: str | None = None
+    #: the desired department, else the one Lattice holds (the per-department summary)
+    department: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """An immutable, deterministically ordered plan. Build it with ``planner.compute_plan``."""
 
@@ -429,6 +443,9 @@ class Plan:
     attribution: Attribution | None = None
     #: what the plan was computed against (not in the checksum; see PlanContext)
     context: PlanContext | None = None
+    #: who the changes concern and whom their manager and ``user`` values name (renderings
+    #: only: not in the checksum, not compared)
+    people: tuple[Person, ...] = field(default=(), compare=False)
 
     def count(self, action: Action) -> int:
         return sum(1 for change in self.changes if change.action is action)

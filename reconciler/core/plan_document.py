@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from reconciler.core.model import FieldValue, Plan, PlanContext, Problem
+from reconciler.core.normalise import fold
 
 #: The prefix of a keyed checksum, the only kind ``apply`` accepts.
 KEYED_PREFIX = "hmac-sha256:"
@@ -60,6 +61,7 @@ def plan_document(plan: Plan, *, redact: bool = True, mask: bool = False) -> dic
     checksum still covers the real values, so ``apply --plan`` works from it.
     """
     changes = _changes(plan, redact=redact or mask, mask=mask)
+    _add_personio_ids(plan, changes)
     document: dict[str, object] = {
         "format_version": FORMAT_VERSION,
         "summary": plan.summary,
@@ -184,6 +186,34 @@ def _changes(
             entry["reason"] = change.reason
         changes.append(entry)
     return changes
+
+
+def _add_personio_ids(plan: Plan, changes: list[dict[str, object]]) -> None:
+    """Next to a value that names someone by other means than their Personio id (a ``user``
+    attribute's email, a manager known only by a Lattice id), that person's Personio id as
+    ``from_personio_id`` / ``to_personio_id``. From ``plan.people``: never in the checksum."""
+    if not plan.people:
+        return
+    by_target = {p.target_id: p.source_id for p in plan.people if p.target_id and p.source_id}
+    by_source = {p.source_id for p in plan.people if p.source_id}
+    by_email = {fold(p.email): p.source_id for p in plan.people if p.source_id}
+    for change, entry in zip(plan.changes, changes, strict=True):
+        fields = entry["fields"]
+        assert isinstance(fields, dict)
+        for field in change.fields:
+            if field.name == "email" or field.name in plan.sensitive_fields:
+                continue
+            for side, value in (("from", field.before), ("to", field.after)):
+                if not isinstance(value, str):
+                    continue
+                if field.name == "manager":
+                    found = None if value in by_source else by_target.get(value)
+                elif _EMAILISH.fullmatch(value.strip()):
+                    found = by_email.get(fold(value))
+                else:
+                    continue
+                if found is not None:
+                    fields[field.name][f"{side}_personio_id"] = found
 
 
 def _shown(value: FieldValue, hidden: bool, mask: bool, name: str) -> FieldValue:

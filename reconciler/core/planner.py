@@ -37,6 +37,7 @@ from reconciler.core.model import (
     TargetUser,
 )
 from reconciler.core.normalise import fold, id_sort_key
+from reconciler.core.people import plan_people
 from reconciler.core.plan_document import compute_checksum
 from reconciler.core.profiles import SourceProfile, TargetProfile
 
@@ -172,6 +173,7 @@ def _compute_plan(
         sensitive_fields=config.sensitive_fields,
         source_employees=len(snapshot.employees) + len(snapshot.problems),
         target_users=sum(1 for user in users if user.active),
+        people=plan_people((*creates, *changes), mapping.desired, users),
     )
     return replace(plan, checksum=compute_checksum(plan))
 

@@ -23,8 +23,10 @@ from reconciler.core.model import (
     ChangeResult,
     FieldValue,
     Outcome,
+    Person,
     Plan,
     PlanContext,
+    Problem,
 )
 from reconciler.core.plan_document import REDACTED, compute_checksum
 
@@ -228,3 +230,121 @@ def fit(
 def _cut_lines(document: str, max_chars: int) -> str:
     """Whole lines from the start that fit: only for caps too small for even the skeleton."""
     return document[: document.rfind("\n", 0, max_chars) + 1]
+
+
+# ---------------------------------------------------------------------------------------------
+# The reviewer's view: people, departments, order and groups (docs/decisions.md, 2026-12-02)
+# ---------------------------------------------------------------------------------------------
+
+#: The order changes are shown in: what cuts people off first, then the rest as applied.
+REVIEW_ORDER: tuple[Action, ...] = (
+    Action.DEACTIVATE,
+    Action.CREATE,
+    Action.LINK,
+    Action.REACTIVATE,
+    Action.UPDATE,
+)
+
+#: Identical changes of at least this many people are shown as one line with the people folded.
+GROUP_MIN = 3
+
+_EMAIL_VALUE = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+class People:
+    """``Plan.people`` looked up by Personio id, Lattice id and email."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.by_source: dict[str, Person] = {}
+        self.by_target: dict[str, Person] = {}
+        self.by_email: dict[str, Person] = {}
+        for person in plan.people:
+            if person.source_id:
+                self.by_source.setdefault(person.source_id, person)
+            if person.target_id:
+                self.by_target.setdefault(person.target_id, person)
+            self.by_email.setdefault(person.email.strip().casefold(), person)
+
+    def subject(self, change: Change) -> Person | None:
+        """The person a change is about."""
+        if change.source_id and change.source_id in self.by_source:
+            return self.by_source[change.source_id]
+        return self.by_target.get(change.target_id or "")
+
+    def named(self, field: str, value: FieldValue) -> Person | None:
+        """Whom a ``manager`` value (a Personio id, else a Lattice id) or an email value of
+        another field (a ``user`` custom attribute) names; ``None`` when nobody known."""
+        if not isinstance(value, str) or field == "email":
+            return None
+        if field == "manager":
+            return self.by_source.get(value) or self.by_target.get(value)
+        if _EMAIL_VALUE.fullmatch(value.strip()):
+            return self.by_email.get(value.strip().casefold())
+        return None
+
+
+def person_ids(person: Person) -> str:
+    """``Personio 22``, or ``Lattice u_21`` for a user Personio does not know."""
+    if person.source_id:
+        return f"Personio {person.source_id}"
+    return f"Lattice {person.target_id or '?'}"
+
+
+def show_person(person: Person) -> str:
+    """``Ada Example <ada@example.com> (Personio 22)``, for the operator's terminal."""
+    name = f"{person.name} " if person.name else ""
+    return inert(f"{name}<{person.email}> ({person_ids(person)})")
+
+
+def department_of(people: People, change: Change) -> str:
+    """The department a change counts under: the one it sets, else the desired or current
+    record's, else ``(none)``."""
+    field = change.field("department")
+    value: object = field.after if field is not None else None
+    if value is None:
+        person = people.subject(change)
+        value = person.department if person is not None else None
+    return NONE if value is None or value == "" else str(value)
+
+
+def department_counts(plan: Plan) -> list[tuple[str, dict[Action, int]]]:
+    """Changes per department and kind, the busiest department first (then by name)."""
+    people = People(plan)
+    counts: dict[str, dict[Action, int]] = {}
+    for change in plan.changes:
+        row = counts.setdefault(department_of(people, change), dict.fromkeys(REVIEW_ORDER, 0))
+        row[change.action] += 1
+    return sorted(counts.items(), key=lambda item: (-sum(item[1].values()), item[0]))
+
+
+def review_groups(changes: Sequence[Change]) -> list[tuple[Action, list[tuple[Change, ...]]]]:
+    """``changes`` by kind in ``REVIEW_ORDER``; within a kind, changes identical but for the
+    person (same fields, values, reason and dependency) of ``GROUP_MIN`` or more people form
+    one group, largest first; every other change is a group of one, in plan order."""
+    result: list[tuple[Action, list[tuple[Change, ...]]]] = []
+    for action in REVIEW_ORDER:
+        same: dict[object, list[Change]] = {}
+        for change in changes:
+            if change.action is action:
+                key = (change.fields, change.reason, change.depends_on)
+                same.setdefault(key, []).append(change)
+        if not same:
+            continue
+        big = [tuple(group) for group in same.values() if len(group) >= GROUP_MIN]
+        big.sort(key=len, reverse=True)
+        single = {id(c) for group in same.values() if len(group) < GROUP_MIN for c in group}
+        small = [(change,) for change in changes if id(change) in single]
+        result.append((action, [*big, *small]))
+    return result
+
+
+def problem_codes(problems: Sequence[Problem]) -> list[tuple[str, int]]:
+    """Each problem code with how many problems have it, the most frequent first."""
+    counts: dict[str, int] = {}
+    for problem in problems:
+        counts[problem.code] = counts.get(problem.code, 0) + 1
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def people_count(count: int) -> str:
+    return f"{count} {'person' if count == 1 else 'people'}"

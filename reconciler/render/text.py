@@ -9,17 +9,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.core.model import Action, ApplyReport, Change, FieldChange, Outcome, Plan, Problem
+from reconciler.core.model import (
+    Action,
+    ApplyReport,
+    Change,
+    FieldChange,
+    FieldValue,
+    Outcome,
+    Plan,
+    Problem,
+)
 from reconciler.core.safety import Violation
 from reconciler.render.common import (
+    REVIEW_ORDER,
+    People,
     cause_groups,
     context_line,
     defuse_lines,
+    department_counts,
     inert,
+    people_count,
     plan_checksum,
     render_report_summary,
     render_summary,
     result_detail,
+    review_groups,
+    show_person,
     show_value,
 )
 
@@ -50,6 +65,7 @@ def render_text(plan: Plan, violations: Sequence[Violation] = ()) -> str:
     lines = [render_summary(plan)]
     if plan.context is not None:
         lines.append(inert(context_line(plan.context, str)))
+    lines += _departments(plan)
     if plan.attribution is None:
         lines += _change_list(plan, plan.changes)
     else:
@@ -65,20 +81,39 @@ def render_text(plan: Plan, violations: Sequence[Violation] = ()) -> str:
 
 
 def _change_list(plan: Plan, changes: Sequence[Change], indent: str = "") -> list[str]:
+    # Deactivations first; identical changes of many people as one line (common.review_groups).
+    people = People(plan)
     lines: list[str] = []
-    for action in Action:
-        group = [change for change in changes if change.action is action]
-        if not group:
-            continue
-        lines += ["", f"{indent}{_TITLES[action]} ({len(group)}):"]
-        for change in group:
-            lines.append(f"{indent}  {_who(change)}")
+    for action, groups in review_groups(changes):
+        lines += ["", f"{indent}{_TITLES[action]} ({sum(len(group) for group in groups)}):"]
+        for group in groups:
+            change = group[0]
+            details = [_field(plan, people, change, field) for field in change.fields]
             if change.reason is not None:
-                lines.append(f"{indent}      why: {inert(change.reason)}")
-            lines += [f"{indent}      {_field(plan, change, field)}" for field in change.fields]
+                details.append(f"why: {inert(change.reason)}")
             if change.depends_on is not None:
-                manager = inert(change.depends_on)
-                lines.append(f"{indent}      after the create of {manager} (their manager)")
+                details.append(f"after the create of {inert(change.depends_on)} (their manager)")
+            if len(group) > 1:
+                shown = "; ".join(details) or "no field changes"
+                lines.append(f"{indent}  {shown} — {people_count(len(group))}:")
+                lines += [f"{indent}      {_who(member)}" for member in group]
+                continue
+            lines.append(f"{indent}  {_who(change)}")
+            lines += [f"{indent}      {detail}" for detail in details]
+    return lines
+
+
+def _departments(plan: Plan) -> list[str]:
+    """The changes per department as a small table (nothing for an empty plan)."""
+    rows = department_counts(plan)
+    if not rows:
+        return []
+    width = min(max(len(inert(name)) for name, _ in [*rows, ("department", {})]), 40)
+    header = "  ".join(action.value for action in REVIEW_ORDER)
+    lines = ["", "Changes by department:", f"  {'department':<{width}}  {header}"]
+    for name, counts in rows:
+        cells = "  ".join(f"{counts[action]:>{len(action.value)}}" for action in REVIEW_ORDER)
+        lines.append(f"  {inert(name)[:width]:<{width}}  {cells}")
     return lines
 
 
@@ -104,12 +139,18 @@ def _who(change: Change) -> str:
     return f"{inert(change.source_id or '(no Personio id)')} {inert(change.email)} ({where})"
 
 
-def _field(plan: Plan, change: Change, field: FieldChange) -> str:
+def _field(plan: Plan, people: People, change: Change, field: FieldChange) -> str:
     hidden = field.name in plan.sensitive_fields
-    after = show_value(field.after, hidden)
+    after = _value(people, field.name, field.after, hidden)
     if change.action is Action.CREATE:
         return f"{field.name}: {after}"
-    return f"{field.name}: {show_value(field.before, hidden)} → {after}"
+    return f"{field.name}: {_value(people, field.name, field.before, hidden)} → {after}"
+
+
+def _value(people: People, name: str, value: FieldValue, hidden: bool) -> str:
+    """A value; a manager or ``user`` attribute as the person it names."""
+    person = None if hidden else people.named(name, value)
+    return show_value(value, hidden) if person is None else show_person(person)
 
 
 def _problem(problem: Problem) -> str:

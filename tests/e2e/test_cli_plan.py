@@ -47,8 +47,41 @@ def text_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)
 
 
+#: The order the text plan lists the kinds of change in: deactivations first.
+REVIEW_ORDER = ("deactivate", "create", "link", "reactivate", "update")
+
+
+def sandbox_emails() -> dict[str, str]:
+    """Personio id → email of everyone in the built-in sandbox company."""
+    emails = {}
+    for raw in build_sandbox().company.employees:
+        attributes = raw["attributes"]
+        assert isinstance(attributes, dict)
+        emails[str(attributes["id"]["value"])] = attributes["email"]["value"].strip().casefold()
+    return emails
+
+
+def without_names(text: str) -> str:
+    """``text`` without the per-department table and with the names of the people that
+    manager and user values name left out (the JSON plan carries no names)."""
+    text = re.sub(r"\nChanges by department:\n(  .*\n)+", "", text)
+    return re.sub(r"(: |→ )[^<>\n]*?(<[^<>\s]+> \(Personio [^)\s]+\))", r"\1\2", text)
+
+
+def person_value(name: str, values: dict[str, Any], side: str, emails: dict[str, str]) -> str:
+    """How the text plan shows one side of a field: a person for manager and user values."""
+    value = values[side]
+    if name == "manager" and value is not None:
+        return f"<{emails[value]}> (Personio {value})"
+    if f"{side}_personio_id" in values:
+        return f"<{value}> (Personio {values[side + '_personio_id']})"
+    return text_value(value)
+
+
 def expected_text(document: dict[str, Any], verdict: list[str]) -> str:
-    """The text plan rebuilt from the JSON plan of the same run: every change, field, problem."""
+    """The text plan rebuilt from the JSON plan of the same run: every change, field, problem
+    (compare it with ``without_names`` of the text plan)."""
+    emails = sandbox_emails()
     lines = [kit_summary(document["summary"])]
     context = document["context"]
     commit = f"commit {context['commit']}" if "commit" in context else "no commit (a local run)"
@@ -56,7 +89,8 @@ def expected_text(document: dict[str, Any], verdict: list[str]) -> str:
         f"Computed against Personio {context['personio']}, Lattice {context['lattice']}, "
         f"config {context['config_sha256']}, {commit}"
     )
-    for action, title in TITLES.items():
+    for action in REVIEW_ORDER:
+        title = TITLES[action]
         group = [change for change in document["changes"] if change["action"] == action]
         if not group:
             continue
@@ -67,11 +101,12 @@ def expected_text(document: dict[str, Any], verdict: list[str]) -> str:
             if "reason" in change:
                 lines.append(f"      why: {change['reason']}")
             for name, values in change["fields"].items():
-                after = text_value(values["to"])
+                after = person_value(name, values, "to", emails)
                 if action == "create":
                     lines.append(f"      {name}: {after}")
                 else:
-                    lines.append(f"      {name}: {text_value(values['from'])} → {after}")
+                    before = person_value(name, values, "from", emails)
+                    lines.append(f"      {name}: {before} → {after}")
     for title, key in (("Errors", "errors"), ("Warnings", "warnings")):
         if document[key]:
             lines += ["", f"{title} ({len(document[key])}):"]
@@ -103,13 +138,13 @@ def test_the_text_plan_shows_the_summary_every_change_every_problem_and_the_chec
     text, document = sandbox_plan(kit)
 
     assert text.splitlines()[0] == kit.sandbox_summary
-    assert text == expected_text(document, ["Safety: ok — within the safety policy"])
+    assert without_names(text) == expected_text(document, ["Safety: ok — within the safety policy"])
     assert [line for line in text.splitlines() if line.endswith("):") and line[0] != " "] == [
+        "Deactivate (1):",
         "Create (3):",
         "Link (1):",
         "Reactivate (1):",
         "Update (4):",
-        "Deactivate (1):",
         "Errors (2):",
         "Warnings (3):",
     ]
@@ -170,13 +205,13 @@ def test_the_markdown_plan_has_the_table_the_details_masked_emails_and_the_check
         *[f"| {name} | {document['summary'][name]} |" for name in [*TITLES, "unchanged"]],
     ]
     assert re.findall(r"<details(?: open)?><summary>([^<]+)</summary>", markdown) == [
+        "1 to deactivate",
         "3 to create",
         "1 to link",
         "1 to reactivate",
         "4 to update",
-        "1 to deactivate",
-        "2 errors",
-        "3 warnings",
+        "2 errors: details",
+        "3 warnings: details",
     ]
     assert "✅ **safe**: within the safety policy" in markdown
     # Every address in it is masked: one character, then •••.
@@ -379,7 +414,7 @@ def test_an_unsafe_plan_is_shown_with_its_verdict_and_exits_3(kit: Kit, tmp_path
     markdown = kit.run("plan", "--sandbox", "--config", str(config), "--format", "markdown")
 
     assert result.exit_code == 3
-    assert result.stdout == expected_text(
+    assert without_names(result.stdout) == expected_text(
         document, ["Safety: REFUSED by the safety policy", REFUSAL]
     )
     assert result.stderr == "error: the safety policy refuses this plan; apply would need --force\n"

@@ -193,6 +193,14 @@ def test_the_summary_of_an_empty_plan_says_no_changes() -> None:
 TEXT = """\
 Plan: 2 to create, 1 to link, 1 to reactivate, 1 to update, 2 to deactivate, 240 unchanged
 
+Changes by department:
+  department  deactivate  create  link  reactivate  update
+  (none)               2       2     1           1       1
+
+Deactivate (2):
+  9 eve@example.com (Lattice u9)
+  (no Personio id) svc@example.com (Lattice u10)
+
 Create (2):
   1 ada@example.com (new)
       email: "ada@example.com"
@@ -223,10 +231,6 @@ Update (1):
       custom:Level: 3 → 4.5
       last_name: "Old" → "New"
       title: "Engineer" → "Senior Engineer"
-
-Deactivate (2):
-  9 eve@example.com (Lattice u9)
-  (no Personio id) svc@example.com (Lattice u10)
 
 Errors (1):
   7 duplicate_email: employee 7 has the same email as employee 8 — fix it in Personio; both left untouched
@@ -263,7 +267,18 @@ MARKDOWN = """\
 
 ✅ **safe**: within the safety policy
 
-<details><summary>2 to create</summary>
+| department | deactivate | create | link | reactivate | update |
+|---|---:|---:|---:|---:|---:|
+| (none) | 2 | 2 | 1 | 1 | 1 |
+
+<details open><summary>2 to deactivate</summary>
+
+- **9** · `e•••@example.com` · Lattice `u9`
+- **(no Personio id)** · `s•••@example.com` · Lattice `u10`
+
+</details>
+
+<details open><summary>2 to create</summary>
 
 - **1** · `a•••@example.com` · new
   - `email`: (set)
@@ -282,20 +297,20 @@ MARKDOWN = """\
 
 </details>
 
-<details><summary>1 to link</summary>
+<details open><summary>1 to link</summary>
 
 - **4** · `b•••@example.com` · Lattice `u4`
   - `title`: `"Intern"` → `"Engineer"`
 
 </details>
 
-<details><summary>1 to reactivate</summary>
+<details open><summary>1 to reactivate</summary>
 
 - **5** · `c•••@example.com` · Lattice `u5`
 
 </details>
 
-<details><summary>1 to update</summary>
+<details open><summary>1 to update</summary>
 
 - **2** · `d•••@example.com` · Lattice `u2`
   - `birth_date`: (redacted) → (none)
@@ -306,14 +321,22 @@ MARKDOWN = """\
 
 </details>
 
-<details><summary>2 to deactivate</summary>
+**Manager changes** (1):
 
-- **9** · `e•••@example.com` · Lattice `u9`
-- **(no Personio id)** · `s•••@example.com` · Lattice `u10`
+```mermaid
+graph TD
+  n0["Personio 3"]
+  n1["Personio 1"]
+  n1 --> n0
+```
 
-</details>
+**1 error** by code:
 
-<details open><summary>1 error</summary>
+| code | count |
+|---|---:|
+| `duplicate_email` | 1 |
+
+<details><summary>1 error: details</summary>
 
 | code | Personio id | message |
 |---|---|---|
@@ -321,7 +344,13 @@ MARKDOWN = """\
 
 </details>
 
-<details><summary>1 warning</summary>
+**1 warning** by code:
+
+| code | count |
+|---|---:|
+| `manager_out_of_scope` | 1 |
+
+<details><summary>1 warning: details</summary>
 
 | code | Personio id | message |
 |---|---|---|
@@ -348,7 +377,18 @@ MARKDOWN_UNMASKED = """\
 
 ✅ **safe**: within the safety policy
 
-<details><summary>2 to create</summary>
+| department | deactivate | create | link | reactivate | update |
+|---|---:|---:|---:|---:|---:|
+| (none) | 2 | 2 | 1 | 1 | 1 |
+
+<details open><summary>2 to deactivate</summary>
+
+- **9** · `eve@example.com` · Lattice `u9`
+- **(no Personio id)** · `svc@example.com` · Lattice `u10`
+
+</details>
+
+<details open><summary>2 to create</summary>
 
 - **1** · `ada@example.com` · new
   - `email`: `"ada@example.com"`
@@ -367,20 +407,20 @@ MARKDOWN_UNMASKED = """\
 
 </details>
 
-<details><summary>1 to link</summary>
+<details open><summary>1 to link</summary>
 
 - **4** · `bo@example.com` · Lattice `u4`
   - `title`: `"Intern"` → `"Engineer"`
 
 </details>
 
-<details><summary>1 to reactivate</summary>
+<details open><summary>1 to reactivate</summary>
 
 - **5** · `cy@example.com` · Lattice `u5`
 
 </details>
 
-<details><summary>1 to update</summary>
+<details open><summary>1 to update</summary>
 
 - **2** · `dee@example.com` · Lattice `u2`
   - `birth_date`: (redacted) → (none)
@@ -391,14 +431,22 @@ MARKDOWN_UNMASKED = """\
 
 </details>
 
-<details><summary>2 to deactivate</summary>
+**Manager changes** (1):
 
-- **9** · `eve@example.com` · Lattice `u9`
-- **(no Personio id)** · `svc@example.com` · Lattice `u10`
+```mermaid
+graph TD
+  n0["Personio 3"]
+  n1["Personio 1"]
+  n1 --> n0
+```
 
-</details>
+**1 error** by code:
 
-<details open><summary>1 error</summary>
+| code | count |
+|---|---:|
+| `duplicate_email` | 1 |
+
+<details><summary>1 error: details</summary>
 
 | code | Personio id | message |
 |---|---|---|
@@ -406,7 +454,13 @@ MARKDOWN_UNMASKED = """\
 
 </details>
 
-<details><summary>1 warning</summary>
+**1 warning** by code:
+
+| code | count |
+|---|---:|
+| `manager_out_of_scope` | 1 |
+
+<details><summary>1 warning: details</summary>
 
 | code | Personio id | message |
 |---|---|---|
@@ -798,8 +852,9 @@ def test_a_big_plan_is_cut_to_the_cap_at_whole_entries_and_says_so() -> None:
 
     assert len(markdown) <= 6000
     assert markdown.endswith(f"Checksum: `{plan.checksum}`\n")
-    # Errors come first: all three are shown.
-    assert markdown.count("| `email_claimed` |") == 3
+    # The changes come first; the errors are always counted by code, their details wait.
+    assert "| `email_claimed` | 3 |" in markdown
+    assert "| `manager_not_found` | 500 |" in markdown
     shown = re.findall(r"^- \*\*(\d+)\*\* ", markdown, flags=re.MULTILINE)
     assert shown == [str(n) for n in range(len(shown))]
     assert 10 < len(shown) < 2000
@@ -808,16 +863,18 @@ def test_a_big_plan_is_cut_to_the_cap_at_whole_entries_and_says_so() -> None:
         f"\n\n_… and {2000 - len(shown)} more not shown (see the JSON plan artifact)_\n\n</details>"
         in markdown
     )
+    assert "\n\n_… and 3 more not shown (see the JSON plan artifact)_\n\n</details>" in markdown
     assert "\n\n_… and 500 more not shown (see the JSON plan artifact)_\n\n</details>" in markdown
 
 
-def test_a_cut_plan_still_shows_examples_of_every_kind_of_change() -> None:
+def test_a_cut_plan_shows_deactivations_before_anything_else() -> None:
     creates = tuple(
-        Change(Action.CREATE, str(n), None, f"p{n}@example.com", (fc("title", None, "CTO"),))
+        Change(Action.CREATE, str(n), None, f"p{n}@example.com", (fc("title", None, str(n)),))
         for n in range(1000)
     )
     deactivations = tuple(
-        Change(Action.DEACTIVATE, str(n), f"u{n}", f"p{n}@example.com") for n in range(1000, 1300)
+        Change(Action.DEACTIVATE, str(n), f"u{n}", f"p{n}@example.com", reason=f"reason {n}")
+        for n in range(1000, 1300)
     )
     plan = with_checksum(Plan(changes=creates + deactivations, unchanged=0))
 
@@ -826,10 +883,31 @@ def test_a_cut_plan_still_shows_examples_of_every_kind_of_change() -> None:
     assert len(markdown) <= 4000
     shown_creates = markdown.count("· new")
     shown_deactivations = markdown.count("· Lattice `u")
-    assert shown_creates > 5
-    assert abs(shown_creates - shown_deactivations) <= 2
-    assert f"_… and {1000 - shown_creates} more not shown" in markdown
+    assert shown_deactivations > 5
+    assert shown_creates == 0
+    assert markdown.index("to deactivate</summary>") < markdown.index("to create</summary>")
+    assert "_… and 1000 more not shown" in markdown
     assert f"_… and {300 - shown_deactivations} more not shown" in markdown
+
+
+def test_a_cut_plan_shares_the_room_fairly_between_the_other_kinds() -> None:
+    creates = tuple(
+        Change(Action.CREATE, str(n), None, f"p{n}@example.com", (fc("title", None, str(n)),))
+        for n in range(1000)
+    )
+    updates = tuple(
+        Change(Action.UPDATE, str(n), f"u{n}", f"p{n}@example.com", (fc("title", "A", str(n)),))
+        for n in range(1000, 1300)
+    )
+    plan = with_checksum(Plan(changes=creates + updates, unchanged=0))
+
+    markdown = render_markdown(plan, max_chars=4000)
+
+    assert len(markdown) <= 4000
+    shown_creates = markdown.count("· new")
+    shown_updates = markdown.count("· Lattice `u")
+    assert shown_creates > 5
+    assert abs(shown_creates - shown_updates) <= 2
 
 
 def test_the_cap_uses_the_room_it_has() -> None:
