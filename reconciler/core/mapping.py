@@ -30,7 +30,7 @@ from reconciler.core.model import (
     SyncSettings,
     TargetUser,
 )
-from reconciler.core.normalise import fold, id_sort_key, normalise_email
+from reconciler.core.normalise import clean_text, fold, id_sort_key, nfc, normalise_email
 from reconciler.core.profiles import SourceProfile, TargetProfile
 from reconciler.errors import ConfigError, ConfigProblem
 
@@ -401,7 +401,7 @@ class _FieldRules:
             if value is None:
                 continue  # already None: every converter maps a missing value to None
             if type(value) is str and trims_text:
-                fields[name] = value.strip() or None
+                fields[name] = clean_text(value)
                 continue
             if type(value) is dt.date and isoformats_date:
                 # isoformat() costs several times a dict lookup, and dates repeat a lot
@@ -423,7 +423,7 @@ class _FieldRules:
 
     def _text(self, value: AttrValue) -> FieldValue | _Rejected:
         if value.__class__ is str:
-            return value.strip() or None
+            return clean_text(value)
         if type(value) is tuple:
             # Tags (skills and the like) repeat across people: sort and join each set once.
             if value in self.joined_tags:
@@ -487,7 +487,7 @@ def _rule(
     """A field's rule, with the inline conversions that are exact for its kind.
 
     ``kind`` is "standard" (``normalise_value``, or ``_id`` for the manager) or a custom
-    attribute type. A ``str`` is just trimmed by ``normalise_value``, ``_id`` and ``_text``;
+    attribute type. A ``str`` is just ``clean_text`` for ``normalise_value``, ``_id``, ``_text``;
     a number or date attribute parses text, a user attribute looks it up. A
     ``datetime.date`` (not a datetime) is just ``isoformat()`` for every kind but number
     (rejected) and user (looked up).
@@ -517,10 +517,10 @@ def _custom_problem(source_id: str, attr: CustomAttribute, code: str) -> Problem
 
 
 def normalise_value(value: AttrValue) -> FieldValue:
-    """A parsed Personio value as Lattice compares it: trimmed text ("" → None), ISO dates,
-    int when integral else float, tags sorted and joined with ", "."""
+    """A parsed Personio value as Lattice compares it: trimmed NFC text ("" → None), ISO
+    dates, int when integral else float, tags sorted and joined with ", "."""
     if isinstance(value, str):
-        return value.strip() or None
+        return clean_text(value)
     if value is None:
         return None
     if isinstance(value, bool):
@@ -531,7 +531,7 @@ def normalise_value(value: AttrValue) -> FieldValue:
         return value.date().isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    tags = sorted(tag.strip() for tag in value if tag.strip())
+    tags = sorted(nfc(tag.strip()) for tag in value if tag.strip())
     return ", ".join(tags) or None
 
 

@@ -1,12 +1,15 @@
-"""The one copy of each normalisation rule: emails, case folding, id order.
+"""The one copy of each normalisation rule: text as compared, emails, case folding, id order.
 Imports only the standard library.
 
-Every layer that compares emails or orders ids calls these, so a rule changes in one place.
+Every layer that compares values or emails or orders ids calls these, so a rule changes in
+one place. Text is compared in Unicode NFC (docs/decisions.md, "values compared as Lattice
+stores them"): a name typed with a combining accent equals the same name precomposed.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Deliberately loose: one "@", no spaces, a dot in the domain. The target validates the rest;
 # we only need to refuse values that cannot be a login identity at all.
@@ -15,9 +18,20 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 IdKey = tuple[int, int, str, str]
 
 
+def nfc(text: str) -> str:
+    """``text`` in Unicode NFC: canonically equivalent spellings (``"Tom\u00e1s"`` and
+    ``"Toma\u0301s"``) become one string. ASCII, the common case, is returned as it is."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def clean_text(text: str) -> str | None:
+    """A text value as the planner compares it: trimmed, NFC, and ``None`` when empty."""
+    return nfc(text.strip()) or None
+
+
 def fold(text: str) -> str:
-    """Trimmed and case-folded: how emails and user names are compared everywhere."""
-    return text.strip().casefold()
+    """Trimmed, case-folded and NFC: how emails and user names are compared everywhere."""
+    return nfc(text.strip().casefold())
 
 
 def is_email(text: str) -> bool:

@@ -4,7 +4,8 @@ documents need. Imports only the standard library and the pure core (model, plan
 
 Every value that came from Personio or Lattice (ids, emails, field values, problem messages,
 API error details) passes ``inert`` before it is shown: it stays on its line and cannot drive
-a terminal (ESC sequences), reorder text (bidi controls) or hide (zero-width characters); and
+a terminal (ESC sequences), reorder text (bidi controls) or hide (zero-width characters, NBSP
+and other invisible characters, shown as ``\\u200b``-style escapes); and
 ``defuse_lines`` makes sure no output line starts a GitHub workflow command (``::``).
 """
 
@@ -33,32 +34,47 @@ from reconciler.core.plan_document import REDACTED, compute_checksum
 NONE = "(none)"
 
 
-#: Line breaks, C0 and C1 control characters (ESC among them), DEL, bidi controls and
-#: zero-width or invisible characters: what must never reach a terminal, log or comment raw.
-_UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
+#: Characters that show as nothing or as a plain space, so two values differing only by one
+#: would look the same: no-break and other non-ASCII spaces (NBSP, U+2000…U+200A, U+202F,
+#: U+205F, U+3000), zero-width and joiner characters, bidi marks and overrides, soft hyphen,
+#: fillers (Hangul, Braille blank), variation selectors and tag characters.
+_INVISIBLE = (
+    "\u00a0\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2000-\u200f"
+    "\u2028-\u202f\u205f-\u206f\u2800\u3000\u3164\ufe00-\ufe0f\ufeff\uffa0"
+    "\U000e0000-\U000e007f\U000e0100-\U000e01ef"
 )
+#: Line breaks, C0 and C1 control characters (ESC among them), DEL and the invisible
+#: characters above: what must never reach a terminal, log or comment raw.
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_INVISIBLE}]")
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 #: A line a GitHub runner would read as a workflow command (it trims leading blanks first).
 _WORKFLOW_COMMAND = re.compile(r"^([ \t]*)::", re.MULTILINE)
 #: What ``inert`` escapes that ``json.dumps`` leaves raw (it escapes line breaks and C0 itself).
-_UNSAFE_IN_JSON = re.compile(
-    "[\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
-)
+_UNSAFE_IN_JSON = re.compile(f"[\x7f-\x9f{_INVISIBLE}]")
 
 
 def inert(text: str) -> str:
     """``text`` as one line that is safe in any terminal, CI log or document: line breaks,
-    control, bidi and zero-width characters become visible escapes (``\\n``, ``\\u001b``)."""
+    control, bidi, zero-width and other invisible characters become visible escapes (``\\n``,
+    ``\\u001b``, ``\\u200b``, ``\\u00a0``), so a change that differs only by one of them
+    is never an invisible change (docs/decisions.md)."""
     return _UNSAFE.sub(_escape, text)
 
 
 def inert_json(text: str) -> str:
-    """JSON text with the characters ``inert`` escapes written as ``\\uXXXX`` escapes.
+    """JSON text with the characters ``inert`` escapes written as ``\\uXXXX`` escapes
+    (a surrogate pair beyond U+FFFF, as JSON spells it).
 
     Valid JSON stays valid and equal: those characters can only occur inside strings, and
     ``json.dumps`` already escapes line breaks and the other C0 controls."""
-    return _UNSAFE_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    return _UNSAFE_IN_JSON.sub(lambda match: _json_escape(ord(match.group())), text)
+
+
+def _json_escape(code: int) -> str:
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def defuse_lines(text: str) -> str:
@@ -69,7 +85,8 @@ def defuse_lines(text: str) -> str:
 
 def _escape(match: re.Match[str]) -> str:
     character = match.group()
-    return _ESCAPES.get(character) or f"\\u{ord(character):04x}"
+    code = ord(character)
+    return _ESCAPES.get(character) or (f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
 
 
 def render_summary(plan: Plan) -> str:

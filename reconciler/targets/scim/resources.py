@@ -35,6 +35,7 @@ from reconciler.core.model import (
     FieldValue,
     TargetUser,
 )
+from reconciler.core.normalise import nfc
 from reconciler.targets.scim.dialect import (
     CORE_URN,
     ENTERPRISE_URN,
@@ -98,7 +99,7 @@ logger = logging.getLogger("reconciler.targets.scim.client")
 
 
 def parse_user(resource: Mapping[str, object], dialect: ScimDialect) -> TargetUser:
-    """A SCIM user resource → ``TargetUser`` with normalised ``fields``.
+    """A SCIM user resource → ``TargetUser`` with normalised ``fields`` (text in NFC).
 
     ``fields`` holds ``email``, every field ``dialect`` locates (``None`` when unset), each
     attribute of the dialect's extension that is not a standard field as ``custom:<key>``,
@@ -136,6 +137,10 @@ def parse_user(resource: Mapping[str, object], dialect: ScimDialect) -> TargetUs
                 if isinstance(key, str) and key.casefold() not in standard:
                     fields[f"{CUSTOM_PREFIX}{key}"] = _value(value)
 
+    for name, value in fields.items():
+        if type(value) is str and not value.isascii():
+            # compared as the source's values are: NFC (docs/decisions.md)
+            fields[name] = nfc(value)
     active = top.get("active")
     return TargetUser(
         target_id=target_id,
