@@ -18,6 +18,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -157,19 +158,7 @@ def upsert_pr_comment(
     if marker not in body:
         raise ValueError("the body lacks the marker; build it with build_comment_body()")
 
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "Accept": "application/vnd.github+json",
-        "X-GitHub-Api-Version": API_VERSION,
-    }
-    with build_client(api_url, headers=headers, transport=transport) as client:
-        sender = Sender(
-            client=client,
-            system=SYSTEM,
-            retry=retry if retry is not None else DEFAULT_RETRY,
-            sleep=sleep,
-            detail_of=lambda response: _github_detail(response, token),
-        )
+    with _sender(api_url, token, transport, retry, sleep) as sender:
         try:
             return _upsert(sender, repo=repo, pr=pr, body=body, marker=marker)
         except ApiError as error:
@@ -177,6 +166,30 @@ def upsert_pr_comment(
             if explained is error:
                 raise
             raise explained from error
+
+
+@contextmanager
+def _sender(
+    api_url: str,
+    token: str,
+    transport: httpx.BaseTransport | None,
+    retry: RetryPolicy | None,
+    sleep: Sleep,
+) -> Iterator[Sender]:
+    """A sender to the GitHub API with the token, the API version and GitHub's error details."""
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/vnd.github+json",
+        "X-GitHub-Api-Version": API_VERSION,
+    }
+    with build_client(api_url, headers=headers, transport=transport) as client:
+        yield Sender(
+            client=client,
+            system=SYSTEM,
+            retry=retry if retry is not None else DEFAULT_RETRY,
+            sleep=sleep,
+            detail_of=lambda response: _github_detail(response, token),
+        )
 
 
 def _upsert(sender: Sender, *, repo: str, pr: int, body: str, marker: str) -> CommentResult:
@@ -409,19 +422,7 @@ def find_reviewed_checksum(
             where=SYSTEM,
             fix="set GITHUB_TOKEN (in Actions: env GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }})",
         )
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "Accept": "application/vnd.github+json",
-        "X-GitHub-Api-Version": API_VERSION,
-    }
-    with build_client(api_url, headers=headers, transport=transport) as client:
-        sender = Sender(
-            client=client,
-            system=SYSTEM,
-            retry=retry if retry is not None else DEFAULT_RETRY,
-            sleep=sleep,
-            detail_of=lambda response: _github_detail(response, token),
-        )
+    with _sender(api_url, token, transport, retry, sleep) as sender:
         try:
             return _find_reviewed(sender, repo=repo, sha=sha, marker=marker)
         except ApiError as error:
