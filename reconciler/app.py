@@ -32,6 +32,7 @@ from reconciler.core.cause import annotate
 from reconciler.core.explain import Explanation, explain_person
 from reconciler.core.mapping import needed_attributes, resolve_sources
 from reconciler.core.model import (
+    COMMIT_ID,
     Action,
     ApplyReport,
     AttributeInfo,
@@ -235,10 +236,6 @@ def derive_plan_key(conn: Connections, override: str | None = None) -> bytes:
     return hmac.new(secret.encode("utf-8"), _PLAN_KEY_CONTEXT, hashlib.sha256).digest()
 
 
-#: A commit as git names it; anything else in RECONCILE_COMMIT / GITHUB_SHA is refused.
-_COMMIT = re.compile(r"[0-9a-f]{7,64}")
-
-
 def plan_context(config: Config, config_path: Path, environ: Mapping[str, str]) -> PlanContext:
     """What a plan is computed against: both endpoints, the sha256 of the config file's bytes
     and the commit from ``RECONCILE_COMMIT``, else ``GITHUB_SHA`` (none when run locally)."""
@@ -253,7 +250,7 @@ def plan_context(config: Config, config_path: Path, environ: Mapping[str, str]) 
         value = environ.get(variable, "").strip().lower()
         if not value:
             continue
-        if not _COMMIT.fullmatch(value):
+        if not COMMIT_ID.fullmatch(value):
             raise ReconcilerError(
                 "not a commit id (7 to 64 hexadecimal digits)",
                 where=variable,

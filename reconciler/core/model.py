@@ -8,6 +8,7 @@ users is plain ``==``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -396,6 +397,11 @@ class Attribution:
 
     causes: tuple[ChangeCause, ...]
     prevented: tuple[Change, ...] = ()
+
+
+#: A commit as git names it (7 to 64 hexadecimal digits): what a plan context and a review
+#: record accept; anything else in RECONCILE_COMMIT, GITHUB_SHA or --commit is refused.
+COMMIT_ID = re.compile(r"[0-9a-f]{7,64}")
 
 
 @dataclass(frozen=True, slots=True)

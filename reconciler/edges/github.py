@@ -24,6 +24,7 @@ from typing import Literal
 
 import httpx
 
+from reconciler.core.model import COMMIT_ID
 from reconciler.edges.http import DEFAULT_RETRY, RetryPolicy, Sender, Sleep, build_client, json_body
 from reconciler.errors import (
     ApiError,
@@ -149,12 +150,6 @@ def upsert_pr_comment(
         raise ReconcilerError(
             f"not a pull request number: {pr}", where=SYSTEM, fix="pass --pr with the PR number"
         )
-    if not token:
-        raise ReconcilerError(
-            "no GitHub token",
-            where=SYSTEM,
-            fix="set GITHUB_TOKEN (in Actions: env GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }})",
-        )
     if marker not in body:
         raise ValueError("the body lacks the marker; build it with build_comment_body()")
 
@@ -177,6 +172,12 @@ def _sender(
     sleep: Sleep,
 ) -> Iterator[Sender]:
     """A sender to the GitHub API with the token, the API version and GitHub's error details."""
+    if not token:
+        raise ReconcilerError(
+            "no GitHub token",
+            where=SYSTEM,
+            fix="set GITHUB_TOKEN (in Actions: env GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }})",
+        )
     headers = {
         "Authorization": f"Bearer {token}",
         "Accept": "application/vnd.github+json",
@@ -363,11 +364,11 @@ def _explained(error: ApiError) -> ApiError:
 # ------------------------------------------------------------------------------------ reviewed
 
 #: The keyed checksum a reviewer saw, and the commit the plan was computed for.
-_REVIEWED = re.compile(
-    r"<!-- reconcile-reviewed checksum=(hmac-sha256:[0-9a-f]{64})(?: commit=([0-9a-f]{7,64}))? -->"
-)
 _CHECKSUM = re.compile(r"hmac-sha256:[0-9a-f]{64}")
-_SHA = re.compile(r"[0-9a-f]{7,64}")
+_REVIEWED = re.compile(
+    rf"<!-- reconcile-reviewed checksum=({_CHECKSUM.pattern})"
+    rf"(?: commit=({COMMIT_ID.pattern}))? -->"
+)
 
 
 def reviewed_marker(checksum: str, commit: str | None = None) -> str:
@@ -375,7 +376,7 @@ def reviewed_marker(checksum: str, commit: str | None = None) -> str:
     the commit it was computed for. ``ValueError`` for anything else (it goes into HTML)."""
     if not _CHECKSUM.fullmatch(checksum):
         raise ValueError("a reviewed checksum is hmac-sha256: and 64 hexadecimal digits")
-    if commit is not None and not _SHA.fullmatch(commit):
+    if commit is not None and not COMMIT_ID.fullmatch(commit):
         raise ValueError("a commit is 7 to 64 lower-case hexadecimal digits")
     tail = f" commit={commit}" if commit is not None else ""
     return f"<!-- reconcile-reviewed checksum={checksum}{tail} -->"
@@ -410,17 +411,11 @@ def find_reviewed_checksum(
             f"not a repository name: {repo!r}", where=SYSTEM, fix="pass --repo OWNER/NAME"
         )
     sha = commit.strip().lower()
-    if not _SHA.fullmatch(sha):
+    if not COMMIT_ID.fullmatch(sha):
         raise ReconcilerError(
             "not a commit id (7 to 64 hexadecimal digits)",
             where="--commit",
             fix="pass the merged commit, e.g. --commit ${{ github.sha }}",
-        )
-    if not token:
-        raise ReconcilerError(
-            "no GitHub token",
-            where=SYSTEM,
-            fix="set GITHUB_TOKEN (in Actions: env GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }})",
         )
     with _sender(api_url, token, transport, retry, sleep) as sender:
         try:
