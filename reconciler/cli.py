@@ -786,7 +786,12 @@ def doctor(config_path: Path, sandbox: bool, timeout: float) -> None:
     help="Where to write the starter config.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-@click.option("--personio-base-url", default=PERSONIO_BASE_URL, show_default=True)
+@click.option(
+    "--personio-base-url",
+    default=PERSONIO_BASE_URL,
+    show_default=True,
+    help="The Personio API the starter config points at.",
+)
 @click.option("--app-id", default="lattice-sync", show_default=True, help="X-Personio-App-ID.")
 @sandbox_option
 @timeout_option
@@ -843,10 +848,34 @@ def sandbox_config() -> None:
 
 
 @sandbox.command()
-@click.option("--employees", type=click.IntRange(1, 200_000), default=60, show_default=True)
-@click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--personio-port", type=click.IntRange(0, 65535), default=8701, show_default=True)
-@click.option("--lattice-port", type=click.IntRange(0, 65535), default=8702, show_default=True)
+@click.option(
+    "--employees",
+    type=click.IntRange(1, 200_000),
+    default=60,
+    show_default=True,
+    help="How many people the sample company has.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=7,
+    show_default=True,
+    help="Seed of the sample company: the same seed serves the same people.",
+)
+@click.option(
+    "--personio-port",
+    type=click.IntRange(0, 65535),
+    default=8701,
+    show_default=True,
+    help="Port of the Personio emulator (0: any free port).",
+)
+@click.option(
+    "--lattice-port",
+    type=click.IntRange(0, 65535),
+    default=8702,
+    show_default=True,
+    help="Port of the Lattice emulator (0: any free port).",
+)
 @click.option(
     "--config",
     "config_path",
@@ -925,6 +954,7 @@ api_url_option = click.option(
     "--api-url",
     default=lambda: os.environ.get("GITHUB_API_URL", "https://api.github.com"),
     show_default="$GITHUB_API_URL or https://api.github.com",
+    help="The GitHub API (GitHub Enterprise Server: https://HOST/api/v3).",
 )
 
 
