@@ -395,17 +395,22 @@ def _drop_left(changes: list[Change], left: dict[str, list[str]], words: _Words)
         waiting = {
             change.source_id
             for change in changes
-            if change.depends_on is not None
-            and change.depends_on in dropped
+            if (change.depends_on in dropped or any(w in dropped for w in change.waits_for))
             and change.source_id not in dropped
         }
         if not waiting:
             break
-        for pid in waiting:
-            if pid is not None:
-                left.setdefault(pid, []).append(
-                    f"their manager's {words.target} user is not created by this plan"
-                )
+        for change in changes:
+            pid = change.source_id
+            if pid is None or pid not in waiting:
+                continue
+            why = (
+                f"their manager's {words.target} user is not created by this plan"
+                if change.depends_on in dropped
+                else "a change they wait for (a colleague's new address) is left to the full run"
+            )
+            if why not in left.get(pid, []):
+                left.setdefault(pid, []).append(why)
         dropped |= waiting
     return [change for change in changes if change.source_id not in dropped]
 

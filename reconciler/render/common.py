@@ -343,7 +343,7 @@ def review_groups(changes: Sequence[Change]) -> list[tuple[Action, list[tuple[Ch
         same: dict[object, list[Change]] = {}
         for change in changes:
             if change.action is action:
-                key = (change.fields, change.reason, change.depends_on)
+                key = (change.fields, change.reason, change.depends_on, change.waits_for)
                 same.setdefault(key, []).append(change)
         if not same:
             continue

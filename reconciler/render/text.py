@@ -93,6 +93,8 @@ def _change_list(plan: Plan, changes: Sequence[Change], indent: str = "") -> lis
                 details.append(f"why: {inert(change.reason)}")
             if change.depends_on is not None:
                 details.append(f"after the create of {inert(change.depends_on)} (their manager)")
+            if change.waits_for:
+                details.append(f"after the changes of {inert(', '.join(change.waits_for))}")
             if len(group) > 1:
                 shown = "; ".join(details) or "no field changes"
                 lines.append(f"{indent}  {shown} — {people_count(len(group))}:")
