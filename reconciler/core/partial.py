@@ -1,5 +1,6 @@
 """Pure partial planning: the people changed since a time + their target users → a Plan for them.
-Imports only the standard library and the core (model, mapping, planner, normalise, safety).
+Imports only the standard library and the core (model, mapping, planner, normalise, people,
+safety).
 
 A fast run reads only the employees the source says were updated in a window and looks their
 target users (and the people their records point at) up one by one. Its plan uses the full
@@ -43,6 +44,7 @@ from reconciler.core.model import (
     TargetUser,
 )
 from reconciler.core.normalise import fold, id_sort_key, normalise_email
+from reconciler.core.people import plan_people
 from reconciler.core.plan_document import compute_checksum
 from reconciler.core.planner import (
     _create_changes,
@@ -340,6 +342,9 @@ def compute_partial_plan(
         sensitive_fields=config.sensitive_fields,
         source_employees=len(snapshot.employees) + len(snapshot.problems),
         target_users=target_population,
+        # Whom the changes name, as in a full plan: the window's desired records, else the
+        # target users looked up (managers outside the window are known by their linked user).
+        people=plan_people((*kept_creates, *others), mapping.desired, users),
     )
     return replace(plan, checksum=compute_checksum(plan))
 

@@ -363,5 +363,10 @@ def problem_codes(problems: Sequence[Problem]) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
+def problem_code_summary(problems: Sequence[Problem]) -> str:
+    """``3 email_claimed, 1 duplicate_external_id``: ``problem_codes`` on one line."""
+    return ", ".join(f"{number} {code}" for code, number in problem_codes(problems))
+
+
 def people_count(count: int) -> str:
     return f"{count} {'person' if count == 1 else 'people'}"
