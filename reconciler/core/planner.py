@@ -113,6 +113,9 @@ def _compute_plan(
     desired, users = foreign.desired, foreign.users
 
     leavers = leaver_reasons(snapshot.employees, mapping.out_of_scope_ids, config.sync, source)
+    users, relinked = _relink_rehires(
+        desired, users, snapshot.employees, leavers, config, words=words
+    )
     matching = _match(desired, users, config.sync.protected, words, leavers=leavers)
     errors += matching.errors
     blocked_ids |= matching.refused
@@ -165,6 +168,7 @@ def _compute_plan(
             changes.append(change)
     changes.sort(key=lambda c: (c.action.order, id_sort_key(c.source_id), c.email))
     changes = _mark_adopted(changes, foreign.adopted)
+    changes = _mark_relinked(changes, relinked)
     creates = _mark_contractor_creates(
         _create_changes(matching.creates, desired_fields, create_ids),
         matching.creates,
@@ -278,6 +282,102 @@ def _break_waiting_rings(waits: dict[str, set[str]], takes: Mapping[str, str]) -
             return
         pid = min(ring, key=id_sort_key)
         waits[pid].discard(edges[pid] or "")
+
+
+#: Leading every change to a user relinked to a rehire (``_relink_rehires``).
+RELINK_REASON = (
+    "relink: employee {new} is employee {old} rehired with a new {source} profile (same "
+    "address and name{birth}); {target} keeps external id {old}, so the match is made again "
+    "on every run"
+)
+
+
+def _relink_rehires(
+    desired: Sequence[DesiredUser],
+    users: list[TargetUser],
+    employees: Sequence[Employee],
+    leavers: Mapping[str, str],
+    config: Config,
+    *,
+    words: _Words,
+) -> tuple[list[TargetUser], dict[str, str]]:
+    """Rehires with a new source id: a user linked to someone who left, holding the address of
+    an in-scope person without a user of their own, whose name (and birth date, when mapped)
+    is the leaver's, is that person's user — matched as if it carried their id, every run,
+    because the target keeps an external id once set (docs/decisions.md, rehires). Anything
+    less certain is left to matching, which refuses it. Returns the users and, for each
+    relinked user's target id, the reason its changes carry."""
+    left = {pid for pid, why in leavers.items() if why.startswith("left")}
+    if not left:
+        return users, {}
+    by_external = {user.external_id: user for user in users if user.external_id}
+    holders: dict[str, list[TargetUser]] = {}
+    for user in users:
+        holders.setdefault(fold(user.email), []).append(user)
+    records = {employee.source_id: employee for employee in employees}
+    birth = config.field("birth_date").source if config.is_managed("birth_date") else None
+    relinked: dict[str, str] = {}
+    new_ids: dict[str, str] = {}  # target id → the rehire's source id
+    for person in desired:
+        pid = person.source_id
+        held = holders.get(person.email, [])
+        if pid in by_external or len(held) != 1:
+            continue
+        user = held[0]
+        old = user.external_id
+        if old is None or old not in left or old == pid or user.target_id in new_ids:
+            continue
+        if not _same_person(records.get(old), records.get(pid), birth):
+            continue
+        new_ids[user.target_id] = pid
+        relinked[user.target_id] = RELINK_REASON.format(
+            new=pid,
+            old=old,
+            source=words.source,
+            target=words.target,
+            birth=" and birth date" if birth else "",
+        )
+    if not new_ids:
+        return users, {}
+    return [
+        replace(user, external_id=new_ids[user.target_id]) if user.target_id in new_ids else user
+        for user in users
+    ], relinked
+
+
+def _same_person(old: Employee | None, new: Employee | None, birth_key: str | None) -> bool:
+    """Whether two records name the same person: equal first and last names (case and
+    spacing aside) and, with ``birth_key``, equal birth dates, both known."""
+    if old is None or new is None:
+        return False
+    for key in ("first_name", "last_name"):
+        before, after = old.text(key), new.text(key)
+        if (
+            before is None
+            or after is None
+            or fold(" ".join(before.split())) != fold(" ".join(after.split()))
+        ):
+            return False
+    if birth_key is None:
+        return True
+    born = normalise_value(old.get(birth_key))
+    return born is not None and born == normalise_value(new.get(birth_key))
+
+
+def _mark_relinked(changes: Sequence[Change], relinked: Mapping[str, str]) -> list[Change]:
+    """Every change to a relinked user leads its reason with the relink."""
+    if not relinked:
+        return list(changes)
+    return [
+        replace(change, reason=_lead(relinked[change.target_id], change.reason))
+        if change.target_id is not None and change.target_id in relinked
+        else change
+        for change in changes
+    ]
+
+
+def _lead(first: str, reason: str | None) -> str:
+    return first if reason is None else f"{first}; {reason}"
 
 
 #: ``_resolve``'s answer: resolvable ids, the ids this plan creates, the managed people, and
@@ -516,6 +616,24 @@ def _match(
             result.linked.add(pid)
         elif email_user.external_id not in leavers and email_user.external_id != pid:
             deferred.append(_Taker(person, email_user, None))
+            continue
+        elif email_user.external_id in leavers:
+            holder = email_user.external_id
+            result.refuse(
+                pid,
+                Problem(
+                    pid,
+                    "rehire_unclear",
+                    f"employee {pid}'s email belongs to {words.target} user "
+                    f"{email_user.target_id} of employee {holder} ({leavers[holder]}); "
+                    f"if employee {pid} is employee {holder} rehired with a new "
+                    f"{words.source} profile, their names (or birth dates) differ, so the "
+                    f"user is not relinked — make them equal in {words.source}; if they are "
+                    f"two people, change that user's email in {words.target}; left untouched",
+                    email=person.email,
+                ),
+                (email_user.target_id,),
+            )
             continue
         else:
             result.refuse(
