@@ -54,6 +54,8 @@ from reconciler.core.planner import (
     _match,
     _resolve,
     _updates,
+    _user_fields,
+    _wait_for_others,
     _Words,
     contractor_reason,
     leaver_reasons,
@@ -319,6 +321,13 @@ def compute_partial_plan(
     kept_creates = [change for change in kept if change.action is Action.CREATE]
     others = [change for change in kept if change.action is not Action.CREATE]
     others.sort(key=lambda c: (c.action.order, id_sort_key(c.source_id), c.email))
+    # Hand-overs and renamed people named by ``user`` attributes: the same order as in full.
+    held: list[Problem] = []
+    kept_creates, others = _wait_for_others(
+        kept_creates, others, matching.takes, _user_fields(config), words=words, errors=held
+    )
+    for problem in held:
+        leave(problem.source_id, problem.message)
     warnings = [w for w in warnings if w.source_id not in left]
     warnings += [
         Problem(
