@@ -535,6 +535,7 @@ class LatticeWriter(ClosingClient):
         body = build_create_body(change, manager_target_id, self._channel.dialect)
         source_id = change.source_id
         assert source_id is not None  # build_create_body refuses a change without one
+        found: list[TargetUser] = []  # the user a lookup found: verified without a read-back
 
         def settle(error: ApiError) -> str | None:
             logger.warning(
@@ -543,7 +544,10 @@ class LatticeWriter(ClosingClient):
                 error.message,
             )
             existing = self._find_created(source_id, change.email)
-            return existing.target_id if existing is not None else None
+            if existing is None:
+                return None
+            found.append(existing)
+            return existing.target_id
 
         try:
             reply = self._channel.write(
@@ -571,7 +575,9 @@ class LatticeWriter(ClosingClient):
                 source_id,
                 reply.attempts,
             )
-            return self._verified(change, manager_target_id, reply.settled, reply.attempts, None)
+            return self._verified(
+                change, manager_target_id, reply.settled, reply.attempts, None, found=found
+            )
         target_id = _text(_mapping(reply.payload).get("id"))
         answered = reply.payload
         if target_id is None:
@@ -590,7 +596,9 @@ class LatticeWriter(ClosingClient):
                 raise error
             answered = None
         logger.info("created Lattice user %s for Personio %s", target_id, source_id)
-        return self._verified(change, manager_target_id, target_id, reply.attempts, answered)
+        return self._verified(
+            change, manager_target_id, target_id, reply.attempts, answered, found=found
+        )
 
     def _find_created(self, source_id: str, email: str) -> TargetUser | None:
         by_key = _find_user(self._channel, "externalId", source_id)
@@ -630,11 +638,14 @@ class LatticeWriter(ClosingClient):
         target_id: str,
         attempts: int,
         answered: object,
+        *,
+        found: list[TargetUser] | None = None,
     ) -> WriteResult:
         """The write's result with what the target did not store (docs/decisions.md).
 
         ``answered`` is the resource the write's answer carried (``None`` when it carried
-        none). It is compared first; without one, or when it differs, the user is read back
+        none), else the user a lookup ``found`` after an unanswered create. It is compared
+        first; without one, or when it differs, the user is read back
         once (``GET /Users/{id}``), and that answer decides: an answer to a write may be
         partial, the stored user is what the next plan reads.
         """
@@ -646,6 +657,8 @@ class LatticeWriter(ClosingClient):
             )
 
         stored = _resource_user(answered, target_id, dialect)
+        if stored is None and found:
+            stored = next((user for user in found if user.target_id == target_id), None)
         if stored is not None and not unstored(stored):
             return WriteResult(target_id, attempts)
         path = f"Users/{quote(target_id, safe='')}"
