@@ -350,12 +350,9 @@ def plan(
         waiting = missing_dependencies(computed)
         if waiting:
             raise ReconcilerError(
-                "; ".join(
-                    f"{person} waits for the create of their manager {manager}"
-                    for person, manager in waiting
-                ),
+                "; ".join(f"{person} waits for a change of {other}" for person, other in waiting),
                 where="--only",
-                fix="add --only for the manager too",
+                fix="add --only for them too",
             )
     computed = dataclasses.replace(seal_plan(computed, key), context=context)
     if before is not None:

@@ -355,6 +355,9 @@ class Change:
 
     ``manager`` values are Personio ids. ``depends_on`` names the Personio id of a user
     created earlier in the same plan (this user's manager) whose SCIM id is needed first.
+    ``waits_for`` names the Personio ids of people whose changes in this plan must be applied
+    first: the colleague whose rename frees the address this change takes (a hand-over), or a
+    person this change points at whose address changes (docs/decisions.md, hand-overs).
     ``reason`` says why, in words, for lifecycle changes (deactivate, reactivate), for a link
     that adopts another provisioner's user and for the create of a contractor; it is not part
     of the checksum (docs/decisions.md).
@@ -366,6 +369,7 @@ class Change:
     email: str
     fields: tuple[FieldChange, ...] = ()
     depends_on: str | None = None
+    waits_for: tuple[str, ...] = ()
     #: an explanation, not an action: two changes that do the same compare equal
     reason: str | None = field(default=None, compare=False)
 

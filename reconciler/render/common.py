@@ -355,7 +355,7 @@ def review_groups(changes: Sequence[Change]) -> list[tuple[Action, list[tuple[Ch
         same: dict[object, list[Change]] = {}
         for change in changes:
             if change.action is action:
-                key = (change.fields, change.reason, change.depends_on)
+                key = (change.fields, change.reason, change.depends_on, change.waits_for)
                 same.setdefault(key, []).append(change)
         if not same:
             continue
@@ -373,6 +373,11 @@ def problem_codes(problems: Sequence[Problem]) -> list[tuple[str, int]]:
     for problem in problems:
         counts[problem.code] = counts.get(problem.code, 0) + 1
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def problem_code_summary(problems: Sequence[Problem]) -> str:
+    """``3 email_claimed, 1 duplicate_external_id``: ``problem_codes`` on one line."""
+    return ", ".join(f"{number} {code}" for code, number in problem_codes(problems))
 
 
 def people_count(count: int) -> str:

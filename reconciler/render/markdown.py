@@ -286,6 +286,8 @@ def _details(plan: Plan, people: People, change: Change, mask: bool) -> list[str
         lines.append(f"{_code(field.name)}: {_values(plan, people, change, field, mask)}")
     if change.depends_on is not None:
         lines.append(f"after the create of **{_text(change.depends_on)}** (their manager)")
+    if change.waits_for:
+        lines.append(f"after the changes of **{_text(', '.join(change.waits_for))}**")
     return lines
 
 

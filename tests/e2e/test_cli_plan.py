@@ -11,6 +11,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,11 @@ def expected_text(document: dict[str, Any], verdict: list[str]) -> str:
         f"Computed against Personio {context['personio']}, Lattice {context['lattice']}, "
         f"config {context['config_sha256']}, {commit}"
     )
+    for title, key in (("Errors", "errors"), ("Warnings", "warnings")):
+        if document[key]:
+            codes = Counter(problem["code"] for problem in document[key])
+            ranked = sorted(codes.items(), key=lambda item: (-item[1], item[0]))
+            lines.append(f"{title}: " + ", ".join(f"{n} {code}" for code, n in ranked))
     for action in REVIEW_ORDER:
         title = TITLES[action]
         group = [change for change in document["changes"] if change["action"] == action]
