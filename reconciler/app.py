@@ -186,6 +186,8 @@ def open_lattice_writer(conn: Connections, limits: RunLimits = NO_LIMITS) -> Lat
         retry=conn.retry,
         requests_per_second=conn.lattice_rate,
         deadline=limits.deadline,
+        # the target ignores these on update by design: not verified (docs/decisions.md)
+        unverified_fields=LATTICE.create_only_fields,
     )
 
 
@@ -748,9 +750,20 @@ class RunRecord:
         }
 
 
+def _run_status(report: ApplyReport) -> str:
+    if report.ok:
+        return "applied"
+    if report.interrupted:
+        return "interrupted"
+    if report.count(Outcome.FAILED) or report.count(Outcome.SKIPPED):
+        return "failed"
+    return "not_applied"  # every write answered, some not stored (docs/decisions.md)
+
+
 def run_end_line(status: str, report: ApplyReport | None) -> dict[str, object]:
     """The last line of a run in the audit log: how it ended and how many changes had each
-    outcome. ``status``: applied, failed, interrupted, refused, stale or nothing to apply."""
+    outcome. ``status``: applied, not_applied, failed, interrupted, refused, stale or
+    nothing to apply."""
     return {
         "event": "run_end",
         "status": status,
@@ -906,7 +919,7 @@ def apply(
 
         report = execute(run, conn, on_result=on_result, stop=stop, deadline=limits.deadline)
         if not audit_failure:
-            status = "applied" if report.ok else "interrupted" if report.interrupted else "failed"
+            status = _run_status(report)
             try:
                 audit.write(run_end_line(status, report))
             except OSError as exc:
@@ -921,13 +934,28 @@ def apply(
         )
     if not report.ok:
         raise ApplyError(
-            "some changes were not applied (see the report)"
+            _not_ok_message(report)
             if not report.interrupted
             else "apply was stopped; changes not started were skipped",
-            fix="run apply again once the cause is fixed: it converges",
+            fix=(
+                "a not_applied field is one Lattice accepted but did not keep: check it in "
+                "Lattice (locked by another integration? not writable over SCIM?); apply stays "
+                "red until it is stored or no longer mapped"
+                if report.count(Outcome.NOT_APPLIED)
+                else "run apply again once the cause is fixed: it converges"
+            ),
             report=report,
         )
     return ApplyResult(run, report, verdict.overridden)
+
+
+def _not_ok_message(report: ApplyReport) -> str:
+    message = "some changes were not applied (see the report)"
+    unstored = report.count(Outcome.NOT_APPLIED)
+    if unstored:
+        people = "1 change" if unstored == 1 else f"{unstored} changes"
+        message += f"; Lattice answered success but did not store fields of {people} (not_applied)"
+    return message
 
 
 # ------------------------------------------------------------------------------------ doctor

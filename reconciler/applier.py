@@ -6,9 +6,12 @@ before the creates of their reports; then links, reactivations, updates and deac
 each kind as one wave. Within a wave up to ``concurrency`` changes run at once; the writer's
 own rate limiter bounds the request rate and the writer retries 429/5xx itself.
 
-Every change of the plan ends ``applied``, ``failed`` or ``skipped``: a per-user ``ApiError``
-fails that change only, a change whose manager's create did not succeed is skipped, and once
-``stop`` is set nothing new starts. Any other exception is a bug and propagates.
+Every change of the plan ends ``applied``, ``not_applied``, ``failed`` or ``skipped``: a
+write the target answered as done but did not store (the writer verifies each one, see
+docs/decisions.md, "2026-12-03: apply verifies its own writes") is ``not_applied`` with the
+names of what it left out; a per-user ``ApiError`` fails that change only, a change whose
+manager's create did not succeed is skipped, and once ``stop`` is set nothing new starts.
+Any other exception is a bug and propagates.
 """
 
 from __future__ import annotations
@@ -94,8 +97,9 @@ def apply_plan(
                 raise
     report = ApplyReport(plan, run.ordered_results(), interrupted=run.interrupted)
     logger.info(
-        "apply finished: %d applied, %d failed, %d skipped%s",
+        "apply finished: %d applied, %d not applied, %d failed, %d skipped%s",
         report.count(Outcome.APPLIED),
+        report.count(Outcome.NOT_APPLIED),
         report.count(Outcome.FAILED),
         report.count(Outcome.SKIPPED),
         " (interrupted)" if report.interrupted else "",
@@ -122,6 +126,7 @@ def audit_record(result: ChangeResult, at: dt.datetime) -> dict[str, object]:
         "lattice_id": result.target_id or change.target_id,
         "fields": sorted(field.name for field in change.fields),
         "outcome": result.outcome.value,
+        "not_applied": list(result.not_applied),
         "attempts": result.attempts,
         "detail": result.detail,
     }
@@ -136,8 +141,21 @@ def _safe_detail(error: ApiError) -> str:
     if error.where:
         # system, method, path and status: ids only, and what an operator needs to follow up
         text = f"{error.where}: {text}"
+    return _redact(text)
+
+
+def _redact(text: str) -> str:
     text = _BEARER.sub("Bearer (redacted)", text)
     return _EMAIL_LIKE.sub("(redacted)", text)
+
+
+def not_applied_detail(names: tuple[str, ...]) -> str:
+    """The report's detail of a ``not_applied`` change: field names, never values."""
+    return (
+        "the target answered success but did not store: "
+        + ", ".join(names)
+        + " (the next plan plans it again)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,7 +350,9 @@ class _Run:
             return None
         with self._lock:
             created = self.results.get(self.creates[dependency])
-        if created is not None and created.outcome is Outcome.APPLIED:
+            exists = dependency in self.target_ids
+        if created is not None and exists:
+            # the manager exists, even when the target left out some of their fields
             return None
         what = (
             "failed" if created is not None and created.outcome is Outcome.FAILED else "was skipped"
@@ -379,10 +399,25 @@ class _Run:
         if change.action is Action.CREATE and change.source_id is not None:
             with self._lock:
                 self.target_ids[change.source_id] = written.target_id
+        target_id = written.target_id or change.target_id
+        if written.unverified is not None:
+            detail = f"written, but reading it back to verify it failed: {written.unverified}"
+            return ChangeResult(
+                change, Outcome.FAILED, target_id, _redact(detail), attempts=written.attempts
+            )
+        if written.not_stored:
+            return ChangeResult(
+                change,
+                Outcome.NOT_APPLIED,
+                target_id,
+                not_applied_detail(written.not_stored),
+                attempts=written.attempts,
+                not_applied=written.not_stored,
+            )
         return ChangeResult(
             change,
             Outcome.APPLIED,
-            written.target_id or change.target_id,
+            target_id,
             # another run created it first (a 409 for our own externalId): not ours to claim
             ALREADY_PRESENT if written.already_present else None,
             attempts=written.attempts,
@@ -392,7 +427,9 @@ class _Run:
         with self._lock:
             self.results[index] = result
         change = result.change
-        log = logger.warning if result.outcome is Outcome.FAILED else logger.info
+        log = (
+            logger.info if result.outcome in (Outcome.APPLIED, Outcome.SKIPPED) else logger.warning
+        )
         log(
             "%s %s (%s): %s%s",
             change.action.value,

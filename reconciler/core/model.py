@@ -480,10 +480,21 @@ class WriteResult:
     #: the create found the user already there (a 409 for our own externalId): another run
     #: created it, so this one records it as already present, not as created
     already_present: bool = False
+    #: what the write set that the target did not store, by name (``core.verify``); the
+    #: write was answered as a success, yet the next plan would plan it again
+    not_stored: tuple[str, ...] = ()
+    #: ``GET``s sent to read the user back (a 204, an answer without the resource, or a
+    #: difference to confirm); they carry no write, so they are not ``attempts``
+    read_backs: int = 0
+    #: why the read-back failed, when it did (ids and our message only): the write stands,
+    #: whether the target stored it is unknown
+    unverified: str | None = None
 
 
 class Outcome(StrEnum):
     APPLIED = "applied"
+    #: the target answered success but did not store some of it (``ChangeResult.not_applied``)
+    NOT_APPLIED = "not_applied"
     FAILED = "failed"
     SKIPPED = "skipped"
 
@@ -495,6 +506,8 @@ class ChangeResult:
     target_id: str | None = None
     detail: str | None = None  # SCIM detail or our reason; never personal values
     attempts: int = 0
+    #: with ``NOT_APPLIED``: the names of what the target did not store (never values)
+    not_applied: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

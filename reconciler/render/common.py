@@ -120,10 +120,22 @@ def cause_groups(plan: Plan) -> list[tuple[str, Sequence[Change]]]:
 
 
 def render_report_summary(report: ApplyReport) -> str:
-    """One line: ``Apply: 5 applied, 1 failed, 0 skipped (of 6 changes)``."""
-    counts = ", ".join(f"{report.count(outcome)} {outcome.value}" for outcome in Outcome)
+    """One line: ``Apply: 5 applied, 1 failed, 0 skipped (of 6 changes)``; ``not_applied``
+    (written, not stored: docs/decisions.md) is named only when there is any."""
+    counts = ", ".join(
+        f"{report.count(outcome)} {outcome.value}" for outcome in shown_outcomes(report)
+    )
     total = len(report.results)
     return f"Apply: {counts} (of {total} {'change' if total == 1 else 'changes'})"
+
+
+def shown_outcomes(report: ApplyReport) -> tuple[Outcome, ...]:
+    """The outcomes a summary names: all, but ``not_applied`` only when some change has it."""
+    return tuple(
+        outcome
+        for outcome in Outcome
+        if outcome is not Outcome.NOT_APPLIED or report.count(outcome)
+    )
 
 
 def mask_email(email: str) -> str:

@@ -129,7 +129,11 @@ def render_report_text(report: ApplyReport) -> str:
     lines = [render_report_summary(report), render_summary(report.plan)]
     if report.interrupted:
         lines.append("Interrupted: apply was stopped; changes not started were skipped.")
-    for outcome, title in ((Outcome.FAILED, "Failed"), (Outcome.SKIPPED, "Skipped")):
+    for outcome, title in (
+        (Outcome.NOT_APPLIED, "Not applied (answered success, not stored)"),
+        (Outcome.FAILED, "Failed"),
+        (Outcome.SKIPPED, "Skipped"),
+    ):
         results = [result for result in report.results if result.outcome is outcome]
         if results:
             lines += ["", f"{title} ({len(results)}):"]

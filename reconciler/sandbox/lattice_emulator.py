@@ -155,7 +155,12 @@ class LatticeEmulator:
         faults: LatticeFaults | None = None,
         max_page_size: int = 100,
         strict: bool = False,
+        ignore_on_patch: frozenset[str] = frozenset(),
     ) -> None:
+        """``ignore_on_patch``: attribute names (``"title"``, a custom attribute's display
+        name, compared case-insensitively) a PATCH silently leaves as they were while
+        answering 200 — a target that accepts a write and does not keep it (docs/decisions.md,
+        "2026-12-03: apply verifies its own writes"). Creates are unaffected."""
         attributes = dict(custom_attributes or {})
         for name, kind in attributes.items():
             if kind not in CUSTOM_TYPES:
@@ -164,6 +169,7 @@ class LatticeEmulator:
                 raise ValueError(f"{name!r} is a standard Lattice attribute, not a custom one")
         self._token = token
         self.strict = strict
+        self.ignore_on_patch = frozenset(name.casefold() for name in ignore_on_patch)
         self.custom_attributes: dict[str, str] = attributes
         self.faults = faults or LatticeFaults()
         self.max_page_size = max(1, max_page_size)
@@ -448,6 +454,7 @@ class LatticeEmulator:
             if not isinstance(operation, dict):
                 raise _ScimError(400, "an operation must be an object", "invalidSyntax")
             _apply_operation(draft, operation, strict=self.strict)
+        _restore_ignored(draft, current, self.ignore_on_patch)
         if self.strict:
             _refuse_unknown_attributes(draft)
             locked = current.get("externalId")
@@ -744,6 +751,25 @@ def _remove_attribute(draft: dict[str, Any], urn: str | None, segments: tuple[st
         container = container.get(segment) if isinstance(container, dict) else None
     if isinstance(container, dict):
         container.pop(segments[-1], None)
+
+
+def _restore_ignored(
+    draft: dict[str, Any], current: Mapping[str, object], ignored: frozenset[str]
+) -> None:
+    """Put back every attribute named in ``ignored`` (top level or in an extension) as it was
+    before the PATCH: the write is answered as done, but not kept."""
+    if not ignored:
+        return
+    sections: list[tuple[dict[str, Any], Mapping[str, object]]] = [(draft, current)]
+    for urn in (ENTERPRISE_URN, LATTICE_URN):
+        if isinstance(draft.get(urn), dict):
+            sections.append((draft[urn], _as_dict(current.get(urn))))
+    for section, before in sections:
+        for key in [key for key in section if key.casefold() in ignored]:
+            del section[key]
+        for key, value in before.items():
+            if key.casefold() in ignored:
+                section[key] = copy.deepcopy(value)
 
 
 def _drop_nulls(resource: dict[str, Any]) -> None:

@@ -83,6 +83,10 @@ def test_users_are_listed_with_the_dialects_layout(router: respx.MockRouter) -> 
     assert "custom:hireDate" not in found.fields
 
 
+def sent_extension() -> dict[str, object]:
+    return {"hireDate": "2021-03-01", "Desk": 12}
+
+
 def test_the_writer_sends_bodies_in_the_dialects_layout(router: respx.MockRouter) -> None:
     route = router.post("/Users").mock(return_value=httpx.Response(201, json={"id": "a-9"}))
     change = Change(
@@ -92,8 +96,12 @@ def test_the_writer_sends_bodies_in_the_dialects_layout(router: respx.MockRouter
         "ada@example.com",
         (FieldChange("start_date", None, "2021-03-01"), FieldChange("custom:Desk", None, 12)),
     )
+    # the answer carries only the id: the write is verified by reading the user back
+    stored = {"id": "a-9", "userName": "ada@example.com", ACME_URN: sent_extension()}
+    router.get("/Users/a-9").mock(return_value=httpx.Response(200, json=stored))
     with LatticeWriter(**OPTIONS, dialect=ACME) as writer:  # type: ignore[arg-type]
-        assert writer.create(change, None).target_id == "a-9"
+        written = writer.create(change, None)
+    assert (written.target_id, written.read_backs, written.not_stored) == ("a-9", 1, ())
     sent = json.loads(route.calls.last.request.content)
     assert sent["schemas"] == [CORE_URN, ACME_URN]
     assert sent[ACME_URN] == {"hireDate": "2021-03-01", "Desk": 12}

@@ -1007,7 +1007,7 @@ def test_report_json_carries_ids_outcomes_and_field_names_only() -> None:
     assert document["checksum"] == report.plan.checksum
     assert document["interrupted"] is True
     assert document["ok"] is False
-    assert document["outcomes"] == {"applied": 2, "failed": 2, "skipped": 3}
+    assert document["outcomes"] == {"applied": 2, "not_applied": 0, "failed": 2, "skipped": 3}
     assert document["summary"] == report.plan.summary
     assert document["results"][0] == {
         "action": "create",
@@ -1015,6 +1015,7 @@ def test_report_json_carries_ids_outcomes_and_field_names_only() -> None:
         "lattice_id": None,
         "fields": ["email", "first_name", "last_name", "title"],
         "outcome": "failed",
+        "not_applied": [],
         "attempts": 1,
         "detail": "invalidValue: unknown attribute 'Buddy'",
     }
