@@ -28,6 +28,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from reconciler.core.model import (
     IDENTITY_FIELDS,
+    OPT_IN_FIELDS,
     STANDARD_FIELDS,
     Config,
     CustomAttribute,
@@ -524,6 +525,7 @@ _BUILT_IN_LATTICE_FIELDS: Mapping[str, str] = {
     "job_title": "title",
     "birthdate": "birth_date",
     "birthday": "birth_date",
+    "sexualorientation": "sexual_orientation",  # Lattice's key, sexualOrientation
     "work_email": "email",
     "given_name": "first_name",
     "family_name": "last_name",
@@ -595,7 +597,7 @@ def _check_standard_field_sources_are_unique(data: Mapping[str, Any]) -> Iterato
     fed_by: dict[str, str] = {}
     for name in STANDARD_FIELDS:
         default_source = SOURCE.default_sources[name]
-        setting = fields.get(name, True)
+        setting = fields.get(name, name not in OPT_IN_FIELDS)
         if setting is False:
             continue
         source: str = setting["source"] if isinstance(setting, dict) else default_source
@@ -689,7 +691,8 @@ def _build_fields(fields: Mapping[str, Any]) -> tuple[FieldSetting, ...]:
     settings = []
     for name in STANDARD_FIELDS:
         default_source = SOURCE.default_sources[name]
-        setting = fields.get(name, True)
+        # Opt-in fields (gender & co) are off unless the file switches them on.
+        setting = fields.get(name, name not in OPT_IN_FIELDS)
         if isinstance(setting, dict):
             settings.append(FieldSetting(name, True, setting["source"]))
         else:

@@ -70,6 +70,10 @@ ALL_FIELDS_ON = (
     FieldSetting("department", True, "department"),
     FieldSetting("manager", True, "supervisor"),
     FieldSetting("birth_date", True, "birthday"),
+    # opt-in fields stay off unless the file switches them on
+    FieldSetting("gender", False, "gender"),
+    FieldSetting("ethnicity", False, "Ethnicity"),
+    FieldSetting("sexual_orientation", False, "Sexual orientation"),
 )
 
 
@@ -516,6 +520,16 @@ def test_a_switched_off_field_frees_its_default_source() -> None:
         ("Department", "use fields.department instead (e.g. fields.department: {source: X})"),
         ("job title", "use fields.title instead (e.g. fields.title: {source: X})"),
         ("Birthdate", "use fields.birth_date instead (e.g. fields.birth_date: {source: X})"),
+        ("Gender", "use fields.gender instead (e.g. fields.gender: {source: X})"),
+        ("Ethnicity", "use fields.ethnicity instead (e.g. fields.ethnicity: {source: X})"),
+        (
+            "Sexual Orientation",
+            "use fields.sexual_orientation instead (e.g. fields.sexual_orientation: {source: X})",
+        ),
+        (
+            "sexualOrientation",
+            "use fields.sexual_orientation instead (e.g. fields.sexual_orientation: {source: X})",
+        ),
         ("Email", "it is always synced, so remove this mapping"),
         ("First-Name", "it is always synced, so remove this mapping"),
     ],
@@ -526,6 +540,33 @@ def test_a_custom_attribute_named_like_a_standard_field_is_refused(name: str, fi
         ConfigProblem(
             "custom_attributes[0].lattice",
             f"'{name}' is a standard Lattice field, not a custom attribute — {fix}",
+            9,
+        ),
+    )
+
+
+def test_gender_and_its_kind_are_off_unless_switched_on() -> None:
+    text = MINIMAL + (
+        "fields:\n  gender: true\n  ethnicity: {source: dynamic_5555555}\n"
+        "  sexual_orientation: false\n"
+    )
+    fields = parse_config(text, "t.yaml").fields
+    assert fields[6:] == (
+        FieldSetting("gender", True, "gender"),
+        FieldSetting("ethnicity", True, "dynamic_5555555"),
+        FieldSetting("sexual_orientation", False, "Sexual orientation"),
+    )
+    assert parse_config(MINIMAL, "t.yaml").fields[6:] == ALL_FIELDS_ON[6:]
+    assert not any(setting.enabled for setting in ALL_FIELDS_ON[6:])
+
+
+def test_an_opt_in_field_fed_by_another_fields_source_is_refused() -> None:
+    text = MINIMAL + "fields:\n  gender: {source: position}\n"
+    assert problems_of(text) == (
+        ConfigProblem(
+            "fields.gender.source",
+            "Personio attribute 'position' already feeds fields.title — each standard field "
+            "needs its own source",
             9,
         ),
     )

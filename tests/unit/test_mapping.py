@@ -16,6 +16,7 @@ from reconciler.core.mapping import (
     resolve_sources,
 )
 from reconciler.core.model import (
+    OPT_IN_FIELDS,
     STANDARD_FIELDS,
     AttributeInfo,
     AttrValue,
@@ -41,6 +42,7 @@ from reconciler.targets.lattice.profile import LATTICE
 def make_config(
     *,
     disabled: tuple[str, ...] = (),
+    opt_in: tuple[str, ...] = (),
     sources: dict[str, str] | None = None,
     custom: tuple[CustomAttribute, ...] = (),
 ) -> Config:
@@ -51,7 +53,11 @@ def make_config(
         ),
         lattice=LatticeSettings("https://api.latticehq.com/scim/v2", SecretRef("LTOKEN")),
         fields=tuple(
-            FieldSetting(name, name not in disabled, sources.get(name, source))
+            FieldSetting(
+                name,
+                name not in disabled and (name not in OPT_IN_FIELDS or name in opt_in),
+                sources.get(name, source),
+            )
             for name, source in PERSONIO.default_sources.items()
         ),
         custom_attributes=custom,

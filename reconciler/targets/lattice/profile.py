@@ -33,11 +33,19 @@ LATTICE = TargetProfile(
 #: ``ApiError.system`` for Lattice requests.
 SYSTEM = "lattice"
 
-#: Lattice's own extension: start and birth dates, and every custom attribute by display name.
+#: Lattice's own extension: start and birth dates, gender, ethnicity and sexual orientation,
+#: and every custom attribute by display name.
 LATTICE_URN = "urn:ietf:params:scim:schemas:extension:lattice:attributes:1.0:User"
 
 #: Keys of the Lattice extension that are standard fields, not custom attributes.
-LATTICE_STANDARD_KEYS: Mapping[str, str] = {"startDate": "start_date", "birthDate": "birth_date"}
+LATTICE_STANDARD_KEYS: Mapping[str, str] = {
+    "startDate": "start_date",
+    "birthDate": "birth_date",
+    # Standard attributes of the extension, not custom ones (docs/decisions.md, 2026-12-03).
+    "gender": "gender",
+    "ethnicity": "ethnicity",
+    "sexualOrientation": "sexual_orientation",
+}
 
 AUTH_FIX = (
     "the SCIM key must be created by a Lattice super admin and SCIM must be enabled "
@@ -54,6 +62,9 @@ LATTICE_SCIM = ScimDialect(
         **RFC7643_LOCATIONS,
         "start_date": (LATTICE_URN, ("startDate",)),
         "birth_date": (LATTICE_URN, ("birthDate",)),
+        "gender": (LATTICE_URN, ("gender",)),
+        "ethnicity": (LATTICE_URN, ("ethnicity",)),
+        "sexual_orientation": (LATTICE_URN, ("sexualOrientation",)),
     },
     auth_fix=AUTH_FIX,
     extension_urn=LATTICE_URN,
