@@ -144,6 +144,31 @@ def parse_config(text: str | bytes, source: str) -> Config:
     return config
 
 
+#: Personio's form for ``X-Personio-App-ID`` values (docs/decisions.md, 2026-12-03).
+_UPPER_SNAKE_CASE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
+
+
+def config_warnings(config: Config) -> tuple[ConfigProblem, ...]:
+    """What a valid config should still change: each a path and a one-line fix, never fatal.
+
+    ``validate``, ``plan``, ``apply`` and ``doctor`` show them; none stops a run.
+    """
+    warnings: list[ConfigProblem] = []
+    app_id = config.personio.app_id
+    if not _UPPER_SNAKE_CASE.fullmatch(app_id):
+        suggestion = re.sub(r"[^A-Za-z0-9]+", "_", app_id).strip("_").upper()
+        if not _UPPER_SNAKE_CASE.fullmatch(suggestion):
+            suggestion = "LATTICE_SYNC"
+        warnings.append(
+            ConfigProblem(
+                "personio.app_id",
+                f"Personio expects X-Personio-App-ID in UPPER_SNAKE_CASE — write "
+                f"app_id: {suggestion}",
+            )
+        )
+    return tuple(warnings)
+
+
 def resolve_secret(
     ref: SecretRef,
     environ: Mapping[str, str],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import typing
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from reconciler.config import (
     DEFAULT_LATTICE_BASE_URL,
     DEFAULT_PERSONIO_BASE_URL,
     Credentials,
+    config_warnings,
     load_config,
     load_schema,
     parse_config,
@@ -90,7 +92,7 @@ def test_the_sample_config_loads_into_the_exact_expected_config() -> None:
     config = load_config(sample_config_path())
 
     assert config == Config(
-        personio=PERSONIO,
+        personio=replace(PERSONIO, app_id="ACME_LATTICE_SYNC"),
         lattice=LATTICE,
         sync=SyncSettings(
             employee_types=("internal", "external"),
@@ -385,7 +387,7 @@ def test_a_missing_key_is_reported_where_it_belongs() -> None:
     text = MINIMAL.replace("  app_id: acme-lattice-sync\n", "")
     assert problems_of(text) == (
         ConfigProblem(
-            "personio.app_id", "required key is missing — add app_id: acme-lattice-sync", 2
+            "personio.app_id", "required key is missing — add app_id: ACME_LATTICE_SYNC", 2
         ),
     )
 
@@ -693,3 +695,31 @@ def test_credentials_report_every_unset_variable_and_never_a_value(
     assert "SENTINEL" not in repr(credentials)
     assert "SENTINEL" not in caplog.text
     assert "PERSONIO_CLIENT_SECRET" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("app_id", "fix"),
+    [
+        ("acme-lattice-sync", "ACME_LATTICE_SYNC"),
+        ("Lattice Sync", "LATTICE_SYNC"),
+        ("lattice_sync_2", "LATTICE_SYNC_2"),
+        ("--", "LATTICE_SYNC"),
+        ("2fa", "LATTICE_SYNC"),
+    ],
+)
+def test_an_app_id_that_is_not_upper_snake_case_is_warned_about_with_a_fix(
+    app_id: str, fix: str
+) -> None:
+    config = parse_config(MINIMAL.replace("acme-lattice-sync", f"'{app_id}'"), "t.yaml")
+    assert config_warnings(config) == (
+        ConfigProblem(
+            "personio.app_id",
+            f"Personio expects X-Personio-App-ID in UPPER_SNAKE_CASE — write app_id: {fix}",
+        ),
+    )
+
+
+@pytest.mark.parametrize("app_id", ["LATTICE_SYNC", "ACME", "HR2_LATTICE_V3"])
+def test_an_upper_snake_case_app_id_has_no_warning(app_id: str) -> None:
+    config = parse_config(MINIMAL.replace("acme-lattice-sync", app_id), "t.yaml")
+    assert config_warnings(config) == ()
