@@ -25,7 +25,7 @@ NOTE = (
 )
 ALLOW_LIST = "every required and mapped Personio attribute is allowed on the credential"
 SCIM_KEY = "the Lattice SCIM key works (super admin, SCIM enabled)"
-CUSTOM = "every mapped Lattice custom attribute exists"
+CUSTOM = "every mapped Lattice custom attribute exists with a compatible type"
 
 
 def all_good(config: Path) -> list[str]:
@@ -98,6 +98,36 @@ def test_doctor_names_a_mapped_lattice_attribute_that_does_not_exist(live: LiveS
     ]
     assert result.exit_code == 1
     assert result.stdout.splitlines() == expected
+
+
+def test_doctor_names_a_lattice_attribute_whose_type_does_not_fit_the_config(
+    live: LiveSandbox,
+) -> None:
+    # the config maps Level as a number; this Lattice has it as a text (a SCIM string)
+    live.box.lattice.custom_attributes["Level"] = "text"
+
+    result = live.run("doctor")
+
+    expected = all_good(live.config)
+    expected[5:6] = [
+        f"✘ {CUSTOM}",
+        "    'Level' is a string attribute in Lattice, which cannot hold "
+        "custom_attributes[2].type number — set custom_attributes[2].type: text",
+    ]
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == expected
+
+
+def test_doctor_finds_a_lattice_attribute_whatever_the_case_of_its_name(
+    live: LiveSandbox,
+) -> None:
+    attributes = live.box.lattice.custom_attributes
+    attributes["PROBATION END"] = attributes.pop("Probation End")
+
+    result = live.run("doctor")
+
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == all_good(live.config)
 
 
 def test_doctor_explains_a_wrong_lattice_key(live: LiveSandbox) -> None:

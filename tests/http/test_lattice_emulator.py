@@ -38,6 +38,7 @@ from reconciler.sandbox.transport import EmulatorServer
 from reconciler.sources.personio.profile import PERSONIO
 from reconciler.targets.lattice.profile import LATTICE, LATTICE_URN
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter, WriteResult
+from reconciler.targets.scim.dialect import SchemaAttribute
 from reconciler.targets.scim.resources import CORE_URN, ENTERPRISE_URN
 
 TOKEN = "emulator-token"
@@ -287,10 +288,33 @@ def test_users_are_found_by_username_any_case_by_email_and_by_external_id() -> N
     assert refused.json()["scimType"] == "invalidFilter"
 
 
+def test_gender_and_its_kind_are_standard_attributes_of_the_lattice_schema() -> None:
+    lattice = emulator()
+    schema = lattice(
+        httpx.Request(
+            "GET",
+            f"{BASE}/Schemas/{LATTICE_URN}",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+    ).json()
+    listed = {attribute["name"]: attribute["type"] for attribute in schema["attributes"]}
+    assert {key: listed[key] for key in ("gender", "ethnicity", "sexualOrientation")} == {
+        "gender": "string",
+        "ethnicity": "string",
+        "sexualOrientation": "string",
+    }
+    with pytest.raises(ValueError, match="standard Lattice attribute"):
+        LatticeEmulator(token=TOKEN, custom_attributes={"Gender": "text"})
+
+
 def test_custom_attribute_names_and_service_config_are_served() -> None:
     lattice = emulator()
     with reader(lattice) as client:
-        assert client.fetch_custom_attribute_names() == frozenset(CUSTOM)
+        attributes = client.fetch_custom_attributes()
+    scim_types = {"text": "string", "number": "decimal", "user": "string"}
+    assert attributes == {
+        name: SchemaAttribute(name, scim_types[kind]) for name, kind in CUSTOM.items()
+    }
     response = lattice(
         httpx.Request(
             "GET",
