@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
@@ -69,11 +70,13 @@ from reconciler.edges.connections import Connections
 from reconciler.edges.http import Deadline
 from reconciler.endpoints import check_config_endpoints
 from reconciler.errors import (
+    ApiError,
     ApplyError,
     PlanFileError,
     ReconcilerError,
     StalePlanError,
     StoppedError,
+    TransportError,
     UnsafePlanError,
 )
 from reconciler.render.compare import describe_plan_difference
@@ -81,6 +84,7 @@ from reconciler.sources.personio.client import PersonioClient
 from reconciler.sources.personio.parse import check_allowed_attributes
 from reconciler.sources.personio.profile import PERSONIO
 from reconciler.starter import render_starter_config
+from reconciler.targets.lattice.profile import DEFAULT_BASE_URL as DEFAULT_LATTICE_URL
 from reconciler.targets.lattice.profile import LATTICE
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter
 from reconciler.targets.scim.dialect import SchemaAttribute
@@ -966,10 +970,42 @@ def run_doctor(config: Config, conn: Connections, limits: RunLimits = NO_LIMITS)
         checks.append(Check("the Lattice SCIM key works (super admin, SCIM enabled)", True))
         checks.append(check_custom_attributes(config, attributes))
     except ReconcilerError as error:
-        checks.append(
-            Check("the Lattice SCIM key works (super admin, SCIM enabled)", False, (str(error),))
-        )
+        if _is_not_scim(error) and not _is_scim_base_url(conn.lattice_base_url):
+            # The key was never asked about: the address is not the SCIM service.
+            checks.append(
+                Check(
+                    "lattice.base_url is the SCIM service",
+                    False,
+                    (
+                        f"lattice.base_url should end in {SCIM_PATH} (e.g. {DEFAULT_LATTICE_URL})"
+                        f" — {conn.lattice_base_url} did not answer as SCIM ({error.message})",
+                    ),
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    "the Lattice SCIM key works (super admin, SCIM enabled)", False, (str(error),)
+                )
+            )
     return checks
+
+
+#: The path every Lattice SCIM base URL ends in (docs/decisions.md, 2026-12-03).
+SCIM_PATH = "/scim/v2"
+
+
+def _is_scim_base_url(base_url: str) -> bool:
+    return urlsplit(base_url).path.rstrip("/").casefold().endswith(SCIM_PATH)
+
+
+def _is_not_scim(error: ReconcilerError) -> bool:
+    """An answer that says "no such API here": 404/405, or a body that is not SCIM."""
+    if isinstance(error, ApiError) and error.status in (404, 405):
+        return True
+    return isinstance(error, TransportError) and (
+        error.status is not None or "SCIM" in error.message
+    )
 
 
 def _check_allow_list(config: Config, catalogue: tuple[AttributeInfo, ...]) -> Check:

@@ -468,8 +468,10 @@ class LatticeReader(ClosingClient):
         return tuple(sorted(users, key=lambda user: user.target_id))
 
     def check_access(self) -> None:
-        """One cheap request that proves the key works; raises ``AuthError`` with the fix."""
-        self._channel.get_json("Users", {"count": 1})
+        """One cheap request that proves the key works; raises ``AuthError`` with the fix, and
+        ``TransportError`` when the answer is not a SCIM ListResponse (a wrong base URL)."""
+        body = self._channel.get_json("Users", {"count": 1})
+        _list_page(body, "Users", self._channel.dialect)
 
     def close(self) -> None:
         self._channel.close()
