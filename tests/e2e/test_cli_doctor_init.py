@@ -137,8 +137,8 @@ def test_doctor_explains_a_wrong_lattice_key(live: LiveSandbox) -> None:
     expected[4:6] = [
         f"✘ {SCIM_KEY}",
         "    lattice GET Users → 401: the bearer token is missing or not valid — the SCIM key "
-        "must be created by a Lattice super admin and SCIM must be enabled (Admin › Settings › "
-        "Platform › Integrations › Enable SCIM)",
+        "must be created by a Lattice super admin, with SCIM enabled (Admin › Settings › "
+        "Integrations › SCIM)",
     ]
     assert result.exit_code == 1
     assert result.stdout.splitlines() == expected

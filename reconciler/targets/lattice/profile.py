@@ -47,9 +47,10 @@ LATTICE_STANDARD_KEYS: Mapping[str, str] = {
     "sexualOrientation": "sexual_orientation",
 }
 
+#: Where the key is made: Admin › Settings › Integrations › SCIM (docs/decisions.md, 2026-12-03).
 AUTH_FIX = (
-    "the SCIM key must be created by a Lattice super admin and SCIM must be enabled "
-    "(Admin › Settings › Platform › Integrations › Enable SCIM)"
+    "the SCIM key must be created by a Lattice super admin, with SCIM enabled "
+    "(Admin › Settings › Integrations › SCIM)"
 )
 
 #: How Lattice's SCIM service lays out our plan fields: RFC 7643 core and enterprise User,
