@@ -753,12 +753,16 @@ def doctor(config_path: Path, sandbox: bool, timeout: float) -> None:
     ✔/✘ the Personio credential authenticates
     ✔/✘ every required and mapped Personio attribute is allowed on the credential
     ✔/✘ the Lattice SCIM key works (super admin, SCIM enabled)
-    ✔/✘ every mapped Lattice custom attribute exists
+        (or: lattice.base_url is the SCIM service, when it answers as something else)
+    ✔/✘ every mapped Lattice custom attribute exists with a compatible type
+
+    The config's warnings (e.g. an app_id Personio would not accept) go to stderr.
     """
     with _expected_errors():
         config_path = _config_path(config_path, sandbox)
         config = load_config(config_path)
         click.echo(f"✔ {config_path} is valid")
+        _echo_config_warnings(config)
         conn = (
             build_sandbox().connections()
             if sandbox

@@ -130,6 +130,21 @@ def test_doctor_finds_a_lattice_attribute_whatever_the_case_of_its_name(
     assert result.stdout.splitlines() == all_good(live.config)
 
 
+def test_doctor_warns_about_an_app_id_personio_would_not_accept(tmp_path: Path, kit: Kit) -> None:
+    config = tmp_path / "integration.yaml"
+    text = kit.example_config.read_text(encoding="utf-8")
+    config.write_text(text.replace("app_id: ACME_LATTICE_SYNC", "app_id: lattice-sync"))
+
+    result = kit.run("doctor", "--sandbox", "--config", str(config))
+
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == all_good(config)
+    assert result.stderr == (
+        "warning: personio.app_id: Personio expects X-Personio-App-ID in UPPER_SNAKE_CASE — "
+        "write app_id: LATTICE_SYNC\n"
+    )
+
+
 def test_doctor_explains_a_wrong_lattice_key(live: LiveSandbox) -> None:
     result = live.run("doctor", env={"LATTICE_SCIM_TOKEN": "wrong-key-SENTINEL"})
 
