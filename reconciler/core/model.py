@@ -27,7 +27,15 @@ STANDARD_FIELDS: tuple[str, ...] = (
     "department",
     "manager",
     "birth_date",
+    "gender",
+    "ethnicity",
+    "sexual_orientation",
 )
+
+#: Standard fields that are off unless the config switches them on (``fields.gender: true`` or
+#: ``{source: ...}``): Lattice has them, but which Personio attribute (if any) holds them
+#: differs per company, and they are special-category data (docs/decisions.md, 2026-12-03).
+OPT_IN_FIELDS: frozenset[str] = frozenset({"gender", "ethnicity", "sexual_orientation"})
 
 #: Fields that are always synced (identity and name); not switchable.
 IDENTITY_FIELDS: tuple[str, ...] = ("email", "first_name", "last_name")
@@ -41,7 +49,7 @@ FULL_NAME_FIELD = "name.formatted"
 NAME_PARTS: tuple[str, str] = ("first_name", "last_name")
 
 #: Fields that are never printed in any rendering, whatever the config says.
-ALWAYS_SENSITIVE_FIELDS: frozenset[str] = frozenset({"birth_date"})
+ALWAYS_SENSITIVE_FIELDS: frozenset[str] = frozenset({"birth_date"}) | OPT_IN_FIELDS
 
 #: Prefix of plan field names that carry a Lattice custom attribute: ``custom:Cost Center``.
 CUSTOM_PREFIX = "custom:"

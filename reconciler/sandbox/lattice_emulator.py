@@ -51,6 +51,10 @@ SERVICE_PROVIDER_CONFIG_URN = "urn:ietf:params:scim:schemas:core:2.0:ServiceProv
 MAX_CHOICES = 200
 CUSTOM_TYPES = frozenset({"text", "number", "user"})
 _DATE_KEYS = ("startDate", "birthDate")
+#: Standard text attributes of the Lattice extension (docs/decisions.md, 2026-12-03): stored
+#: and listed in ``/Schemas`` as such, never as custom attributes.
+_TEXT_KEYS = ("gender", "ethnicity", "sexualOrientation")
+_STANDARD_KEYS = frozenset(key.casefold() for key in (*_DATE_KEYS, *_TEXT_KEYS))
 _WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -165,7 +169,7 @@ class LatticeEmulator:
         for name, kind in attributes.items():
             if kind not in CUSTOM_TYPES:
                 raise ValueError(f"custom attribute {name!r}: type must be text, number or user")
-            if name in _DATE_KEYS:
+            if name.casefold() in _STANDARD_KEYS:
                 raise ValueError(f"{name!r} is a standard Lattice attribute, not a custom one")
         self._token = token
         self.strict = strict
@@ -523,6 +527,10 @@ class LatticeEmulator:
             if not isinstance(value, str) or not _DATE.match(value):
                 raise _ScimError(400, f"{key} must be a date (YYYY-MM-DD)", "invalidValue")
             return
+        if key in _TEXT_KEYS:
+            if not isinstance(value, str):
+                raise _ScimError(400, f"{key} must be a string", "invalidValue")
+            return
         kind = self.custom_attributes.get(key)
         if kind is None:
             raise _ScimError(
@@ -616,6 +624,7 @@ class LatticeEmulator:
     def _lattice_schema(self, request: httpx.Request) -> dict[str, object]:
         types = {"text": "string", "number": "decimal", "user": "string"}
         attributes = [_schema_attribute(key, "string", "a date, YYYY-MM-DD") for key in _DATE_KEYS]
+        attributes += [_schema_attribute(key, "string", "standard attribute") for key in _TEXT_KEYS]
         attributes += [
             _schema_attribute(name, types[kind], f"custom attribute ({kind})")
             for name, kind in sorted(self.custom_attributes.items())

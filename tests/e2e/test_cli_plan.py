@@ -373,8 +373,8 @@ def test_a_wrong_lattice_key_says_how_to_make_a_working_one(live: LiveSandbox) -
     assert result.stdout == ""
     assert result.stderr == (
         "error: lattice GET Users → 401: the bearer token is missing or not valid — the SCIM "
-        "key must be created by a Lattice super admin and SCIM must be enabled (Admin › "
-        "Settings › Platform › Integrations › Enable SCIM)\n"
+        "key must be created by a Lattice super admin, with SCIM enabled (Admin › Settings › "
+        "Integrations › SCIM)\n"
     )
     assert "SENTINEL" not in result.stdout + result.stderr
 

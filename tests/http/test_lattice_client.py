@@ -26,6 +26,7 @@ from reconciler.errors import (
 from reconciler.sandbox.lattice_emulator import LatticeEmulator, LatticeFaults
 from reconciler.targets.lattice.profile import AUTH_FIX
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter, WriteResult
+from reconciler.targets.scim.dialect import SchemaAttribute
 from reconciler.targets.scim.resources import LIST_RESPONSE_URN
 
 BASE = "https://lattice.example.com/scim/v2"
@@ -270,23 +271,36 @@ def test_requests_carry_the_bearer_key_and_ask_for_scim_json(router: respx.MockR
     assert dict(request.url.params) == {"startIndex": "1", "count": "100"}
 
 
-def test_custom_attribute_names_come_from_the_lattice_schema(router: respx.MockRouter) -> None:
+def test_custom_attributes_and_their_types_come_from_the_lattice_schema(
+    router: respx.MockRouter,
+) -> None:
     router.get("/Schemas/urn:ietf:params:scim:schemas:extension:lattice:attributes:1.0:User").mock(
         return_value=httpx.Response(
             200,
             json={
                 "id": "urn:ietf:params:scim:schemas:extension:lattice:attributes:1.0:User",
                 "attributes": [
-                    {"name": "startDate"},
-                    {"name": "birthDate"},
-                    {"name": "Cost Center"},
+                    {"name": "startDate", "type": "string"},
+                    {"name": "birthDate", "type": "string"},
+                    {"name": "Gender", "type": "string"},
+                    {"name": "sexualOrientation", "type": "string"},
+                    {"name": "Cost Center", "type": "string", "multiValued": False},
+                    {"name": "Level", "type": "Integer"},
+                    {"name": "Probation End", "type": "dateTime"},
+                    {"name": "Languages", "type": "string", "multiValued": True},
                     {"name": "Shirt"},
                 ],
             },
         )
     )
     with reader() as client:
-        assert client.fetch_custom_attribute_names() == frozenset({"Cost Center", "Shirt"})
+        assert client.fetch_custom_attributes() == {
+            "Cost Center": SchemaAttribute("Cost Center", "string"),
+            "Level": SchemaAttribute("Level", "integer"),
+            "Probation End": SchemaAttribute("Probation End", "datetime"),
+            "Languages": SchemaAttribute("Languages", "string", multi_valued=True),
+            "Shirt": SchemaAttribute("Shirt", "string"),
+        }
 
 
 def test_a_body_that_is_not_json_is_fetched_again(router: respx.MockRouter) -> None:

@@ -70,6 +70,9 @@ ADA_FIELDS = {
     "manager": None,
     "start_date": None,
     "birth_date": None,
+    "gender": None,
+    "ethnicity": None,
+    "sexual_orientation": None,
 }
 
 

@@ -14,7 +14,7 @@ from reconciler.core.model import Action, Change, FieldChange
 from reconciler.edges.http import NO_WAIT_RETRY
 from reconciler.errors import AuthError
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter
-from reconciler.targets.scim.dialect import RFC7643_LOCATIONS, ScimDialect
+from reconciler.targets.scim.dialect import RFC7643_LOCATIONS, SchemaAttribute, ScimDialect
 from reconciler.targets.scim.resources import CORE_URN, LIST_RESPONSE_URN, RFC7643_DIALECT
 
 BASE = "https://scim.acme.example.com/v2"
@@ -51,7 +51,7 @@ def test_custom_attribute_names_come_from_the_dialects_extension_schema(
         )
     )
     with LatticeReader(**OPTIONS, dialect=ACME) as reader:  # type: ignore[arg-type]
-        assert reader.fetch_custom_attribute_names() == frozenset({"Desk"})
+        assert reader.fetch_custom_attributes() == {"Desk": SchemaAttribute("Desk", "string")}
     assert route.call_count == 1
 
 
@@ -59,7 +59,7 @@ def test_a_service_without_an_extension_has_no_custom_attributes_and_is_not_aske
     router: respx.MockRouter,
 ) -> None:
     with LatticeReader(**OPTIONS, dialect=RFC7643_DIALECT) as reader:  # type: ignore[arg-type]
-        assert reader.fetch_custom_attribute_names() == frozenset()
+        assert reader.fetch_custom_attributes() == {}
         assert reader.request_count == 0
     assert not router.calls
 

@@ -570,6 +570,7 @@ def test_a_create_writes_every_set_field_and_the_email() -> None:
         hire_date=dt.date(2020, 1, 2),
         department="Research",
         birthday=dt.date(1961, 7, 4),
+        gender=" Female ",
         dynamic_1="CC-100",
         dynamic_2=None,
     )
@@ -582,11 +583,15 @@ def test_a_create_writes_every_set_field_and_the_email() -> None:
             fc("birth_date", None, "1961-07-04"),
             fc("custom:Cost Center", None, "CC-100"),
             fc("department", None, "Research"),
+            fc("gender", None, "Female"),
             fc("preferred_name", None, "Ada"),
             fc("start_date", None, "2020-01-02"),
         ),
     )
-    assert plan.sensitive_fields == frozenset({"birth_date"})
+    # gender and its kind are special-category data: never printed, like the birth date
+    assert plan.sensitive_fields == frozenset(
+        {"birth_date", "gender", "ethnicity", "sexual_orientation"}
+    )
 
 
 def test_numbers_equal_in_value_are_not_a_change() -> None:

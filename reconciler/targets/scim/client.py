@@ -40,7 +40,7 @@ from reconciler.edges.http import (
 )
 from reconciler.errors import ApiError, AuthError, ConflictError, StoppedError, TransportError
 from reconciler.targets.lattice.profile import LATTICE_SCIM, SYSTEM
-from reconciler.targets.scim.dialect import ScimDialect
+from reconciler.targets.scim.dialect import SchemaAttribute, ScimDialect
 from reconciler.targets.scim.resources import (
     SCIM_MEDIA_TYPE,
     _mapping,
@@ -388,11 +388,12 @@ class LatticeReader(ClosingClient):
         logger.debug("Lattice page startIndex=%d count=%d → %d users", start, count, len(users))
         return start, count, total, users
 
-    def fetch_custom_attribute_names(self) -> frozenset[str]:
-        """Names of the custom attributes Lattice knows (from its SCIM extension schema)."""
+    def fetch_custom_attributes(self) -> dict[str, SchemaAttribute]:
+        """The custom attributes the service knows, by name, with their SCIM types (from its
+        extension schema, RFC 7643 §7); standard attributes of the extension are left out."""
         dialect = self._channel.dialect
         if dialect.extension_urn is None:
-            return frozenset()  # no extension, no custom attributes
+            return {}  # no extension, no custom attributes
         path = f"Schemas/{dialect.extension_urn}"
         body = self._channel.get_json(path)
         attributes = body.get("attributes")
@@ -400,14 +401,21 @@ class LatticeReader(ClosingClient):
             raise TransportError(
                 "the answer is not a SCIM schema", system=SYSTEM, method="GET", path=path
             )
-        names = (
-            _text(attribute.get("name")) for attribute in attributes if isinstance(attribute, dict)
-        )
-        return frozenset(
-            name
-            for name in names
-            if name is not None and not dialect.is_standard_extension_key(name)
-        )
+        found: dict[str, SchemaAttribute] = {}
+        for attribute in attributes:
+            if not isinstance(attribute, dict):
+                continue
+            name = _text(attribute.get("name"))
+            if name is None or dialect.is_standard_extension_key(name):
+                continue
+            kind = _text(attribute.get("type"))
+            found[name] = SchemaAttribute(
+                name,
+                # RFC 7643 §2.3: type names are case-insensitive; "string" when unstated.
+                (kind or "string").casefold(),
+                attribute.get("multiValued") is True,
+            )
+        return found
 
     # -- individual look-ups (the fast run) ---------------------------------------------------
 
@@ -462,8 +470,10 @@ class LatticeReader(ClosingClient):
         return tuple(sorted(users, key=lambda user: user.target_id))
 
     def check_access(self) -> None:
-        """One cheap request that proves the key works; raises ``AuthError`` with the fix."""
-        self._channel.get_json("Users", {"count": 1})
+        """One cheap request that proves the key works; raises ``AuthError`` with the fix, and
+        ``TransportError`` when the answer is not a SCIM ListResponse (a wrong base URL)."""
+        body = self._channel.get_json("Users", {"count": 1})
+        _list_page(body, "Users", self._channel.dialect)
 
     def close(self) -> None:
         self._channel.close()

@@ -80,6 +80,9 @@ STANDARD_FIELD_NAMES: tuple[str, ...] = (
     "manager",
     "start_date",
     "birth_date",
+    "gender",
+    "ethnicity",
+    "sexual_orientation",
 )
 
 _FORMATTED: Location = (None, ("name", "formatted"))
