@@ -53,18 +53,25 @@ class MappingResult:
 
 
 def canonical_custom_fields(users: Sequence[TargetUser], config: Config) -> tuple[TargetUser, ...]:
-    """``users`` with each custom attribute spelled as the config maps it.
+    """``users`` with each custom attribute spelled as the config maps it, in its type's form.
 
     Attribute names are case-insensitive (RFC 7643 §2.1) and Lattice matches display names
     without regard to case, so ``custom:cost center`` read from the target is the config's
     ``custom:Cost Center``; without this the planner would see the field as unset and plan
-    the same update on every run (docs/decisions.md). Users already spelled as the config
-    are returned as they are.
+    the same update on every run (docs/decisions.md). A ``multi_select`` value is the sorted
+    set of its choices (a single text read from the target is one choice), a ``date`` sent
+    with a time is its date, and a list read into any other attribute is its items joined
+    with ", ", as the mapping joins tags. Users
+    already in that form are returned as they are.
     """
     spelled = {attr.field_name.casefold(): attr.field_name for attr in config.custom_attributes}
     if not spelled:
         return tuple(users)
     exact = frozenset(spelled.values())
+    multi = frozenset(
+        attr.field_name for attr in config.custom_attributes if attr.type == "multi_select"
+    )
+    dates = frozenset(attr.field_name for attr in config.custom_attributes if attr.type == "date")
     result: list[TargetUser] = []
     for user in users:
         odd = [
@@ -72,15 +79,67 @@ def canonical_custom_fields(users: Sequence[TargetUser], config: Config) -> tupl
             for key in user.fields
             if key not in exact and key.startswith(CUSTOM_PREFIX) and key.casefold() in spelled
         ]
-        if not odd:
+        # One pass over the values: only a value of the other shape needs converting.
+        if not odd and not any(
+            _needs_canonical(name, value, multi, dates)
+            for name in exact
+            if (value := user.fields.get(name)) is not None
+        ):
             result.append(user)
             continue
         fields = dict(user.fields)
         for key in sorted(odd):  # sorted: two spellings of one name resolve the same way
             value = fields.pop(key)
             fields.setdefault(spelled[key.casefold()], value)
+        for name in exact & fields.keys():
+            value = fields[name]
+            if name in multi:
+                fields[name] = _choices(value)
+            elif name in dates and isinstance(value, str):
+                fields[name] = _date_part(value)
+            else:
+                fields[name] = _joined(value)
         result.append(replace(user, fields=fields))
     return tuple(result)
+
+
+def _needs_canonical(
+    name: str, value: FieldValue, multi: frozenset[str], dates: frozenset[str]
+) -> bool:
+    """Whether a value read from the target is not yet in its attribute type's form."""
+    if name in multi:
+        return type(value) is not tuple or value != _choices(value)
+    if type(value) is tuple:
+        return True
+    return name in dates and type(value) is str and len(value) > _ISO_DATE_LENGTH
+
+
+def _choices(value: FieldValue) -> FieldValue:
+    """A target value as a ``multi_select`` compares it: its distinct choices, sorted."""
+    if value is None:
+        return None
+    items = value if isinstance(value, tuple) else (str(value),)
+    return tuple(sorted({nfc(text) for item in items if (text := item.strip())})) or None
+
+
+#: ``YYYY-MM-DD``
+_ISO_DATE_LENGTH = 10
+
+
+def _date_part(value: str) -> str:
+    """A date attribute's value sent with a time ("2026-05-01T00:00:00Z") → its date."""
+    head = value[:_ISO_DATE_LENGTH]
+    try:
+        return dt.date.fromisoformat(head).isoformat()
+    except ValueError:
+        return value
+
+
+def _joined(value: FieldValue) -> FieldValue:
+    """A target value as a single-valued attribute compares it: a list's items joined."""
+    if isinstance(value, tuple):
+        return ", ".join(value) or None
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,6 +422,7 @@ class _FieldRules:
             "text": self._text,
             "number": self._number,
             "date": self._date,
+            "multi_select": self._multi_select,
             "user": self._user,
         }
         custom = [
@@ -378,6 +438,7 @@ class _FieldRules:
         #: date → its ISO form, and tags → their joined form, computed once per distinct value
         self.iso_dates: dict[dt.date, str] = {}
         self.joined_tags: dict[tuple[str, ...], FieldValue] = {}
+        self.choice_sets: dict[tuple[str, ...], FieldValue] = {}
         # Each person's fields start as a copy of a dict that already has every key: one
         # right-sized allocation instead of a dict that grows (and is re-allocated) per field.
         self.template: dict[str, FieldValue] = dict.fromkeys(rule[0] for rule in self.rules)
@@ -464,6 +525,20 @@ class _FieldRules:
                 return dt.date.fromisoformat(text[:10]).isoformat()
             except ValueError:
                 pass
+        return _Rejected("invalid_custom_value")
+
+    def _multi_select(self, value: AttrValue) -> FieldValue | _Rejected:
+        """Tags (or a list value) → their distinct choices, sorted; one text is one choice."""
+        if value is None:
+            return None
+        if isinstance(value, tuple):
+            # Tags repeat across people: sort each set once.
+            known = self.choice_sets.get(value)
+            if known is None:
+                known = self.choice_sets[value] = _choices(value)
+            return known
+        if isinstance(value, str):
+            return _choices(value)
         return _Rejected("invalid_custom_value")
 
     def _user(self, value: AttrValue) -> FieldValue | _Rejected:

@@ -293,7 +293,7 @@ def test_after_a_partial_failure_the_next_apply_finishes_the_job(live: LiveSandb
     add_manager_and_report(live)
     del live.box.lattice.custom_attributes["Probation End"]
     live.run("apply")
-    live.box.lattice.custom_attributes["Probation End"] = "text"
+    live.box.lattice.custom_attributes["Probation End"] = "date"
 
     second = live.run("apply")
 
@@ -313,7 +313,7 @@ def test_the_audit_log_has_one_line_per_change_and_nothing_personal(
 
     first = live.run("apply", "--audit-log", str(audit))
     lines_after_first = audit.read_text(encoding="utf-8").splitlines()
-    live.box.lattice.custom_attributes["Probation End"] = "text"
+    live.box.lattice.custom_attributes["Probation End"] = "date"
     second = live.run("apply", "--audit-log", str(audit))
     text = audit.read_text(encoding="utf-8")
     lines = [json.loads(line) for line in text.splitlines()]

@@ -282,11 +282,11 @@ CORPUS: dict[str, Bad] = {
     # ---- tags ---------------------------------------------------------------------------------
     "tags-as-a-plain-string": Bad(
         _target("dynamic_6789012", "Rust, Haskell"),
-        change=(Action.UPDATE, {"custom:Skills": "Haskell, Rust"}),
+        change=(Action.UPDATE, {"custom:Skills": ("Haskell", "Rust")}),
     ),
     "tags-as-broken-json-in-a-string": Bad(
         _target("dynamic_6789012", '["Rust", "Haskell"'),
-        change=(Action.UPDATE, {"custom:Skills": "Haskell, Rust"}),
+        change=(Action.UPDATE, {"custom:Skills": ("Haskell", "Rust")}),
     ),
     # ---- managers -----------------------------------------------------------------------------
     "supervisor-missing": Bad(
