@@ -116,8 +116,8 @@ class Sandbox:
         )
 
 
-#: Chooses the Personio tenant the sandbox imitates: ``en`` (default) or ``de`` (German labels,
-#: the birth date as a custom attribute); see ``company.as_tenant``.
+#: Chooses the Personio tenant the sandbox imitates: ``en`` (default) or ``de`` (German labels);
+#: both keep the birth date as a custom attribute; see ``company.as_tenant``.
 TENANT_ENV = "RECONCILE_SANDBOX_TENANT"
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.sandbox.company import build_wire_employee
+from reconciler.sandbox.company import BIRTHDAY_CUSTOM_KEY, build_wire_employee
 from reconciler.sandbox.scenario import build_sandbox
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def add_manager_and_report(live: LiveSandbox) -> None:
         "status": "active",
         "employment_type": "internal",
         "department": {"type": "Department", "attributes": {"id": 101, "name": "Engineering"}},
-        "birthday": "1991-02-03T00:00:00+01:00",
+        BIRTHDAY_CUSTOM_KEY: "1991-02-03T00:00:00+01:00",
         "dynamic_1234567": "CC-200",
         "dynamic_2345678": "M",
         "dynamic_3456789": 3,
