@@ -72,6 +72,8 @@ def canonical_custom_fields(users: Sequence[TargetUser], config: Config) -> tupl
         attr.field_name for attr in config.custom_attributes if attr.type == "multi_select"
     )
     dates = frozenset(attr.field_name for attr in config.custom_attributes if attr.type == "date")
+    kinds = tuple((name, name in multi, name in dates) for name in sorted(exact))
+    canonical: set[tuple[str, ...]] = set()  # multi-select values seen already canonical
     result: list[TargetUser] = []
     for user in users:
         odd = [
@@ -79,12 +81,7 @@ def canonical_custom_fields(users: Sequence[TargetUser], config: Config) -> tupl
             for key in user.fields
             if key not in exact and key.startswith(CUSTOM_PREFIX) and key.casefold() in spelled
         ]
-        # One pass over the values: only a value of the other shape needs converting.
-        if not odd and not any(
-            _needs_canonical(name, value, multi, dates)
-            for name in exact
-            if (value := user.fields.get(name)) is not None
-        ):
+        if not odd and not _needs_canonical(user.fields, kinds, canonical):
             result.append(user)
             continue
         fields = dict(user.fields)
@@ -104,14 +101,33 @@ def canonical_custom_fields(users: Sequence[TargetUser], config: Config) -> tupl
 
 
 def _needs_canonical(
-    name: str, value: FieldValue, multi: frozenset[str], dates: frozenset[str]
+    fields: Mapping[str, FieldValue],
+    kinds: tuple[tuple[str, bool, bool], ...],
+    canonical: set[tuple[str, ...]],
 ) -> bool:
-    """Whether a value read from the target is not yet in its attribute type's form."""
-    if name in multi:
-        return type(value) is not tuple or value != _choices(value)
-    if type(value) is tuple:
-        return True
-    return name in dates and type(value) is str and len(value) > _ISO_DATE_LENGTH
+    """Whether a custom value read from the target is not yet in its attribute type's form.
+
+    ``kinds`` is (field name, is a multi-select, is a date) per mapped attribute. Runs once per
+    Lattice user, so the common case (every value already in form) is a few type checks;
+    multi-select values known to be canonical are remembered in ``canonical``.
+    """
+    get = fields.get
+    for name, is_multi, is_date in kinds:
+        value = get(name)
+        if value is None:
+            continue
+        if is_multi:
+            if type(value) is not tuple:
+                return True
+            if value not in canonical:
+                if _choices(value) != value:
+                    return True
+                canonical.add(value)
+        elif type(value) is tuple or (
+            is_date and type(value) is str and len(value) > _ISO_DATE_LENGTH
+        ):
+            return True
+    return False
 
 
 def _choices(value: FieldValue) -> FieldValue:
