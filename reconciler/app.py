@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
@@ -38,6 +39,7 @@ from reconciler.core.model import (
     AttributeInfo,
     ChangeResult,
     Config,
+    CustomType,
     LatticeSettings,
     Outcome,
     PersonioSettings,
@@ -68,11 +70,13 @@ from reconciler.edges.connections import Connections
 from reconciler.edges.http import Deadline
 from reconciler.endpoints import check_config_endpoints
 from reconciler.errors import (
+    ApiError,
     ApplyError,
     PlanFileError,
     ReconcilerError,
     StalePlanError,
     StoppedError,
+    TransportError,
     UnsafePlanError,
 )
 from reconciler.render.compare import describe_plan_difference
@@ -80,8 +84,10 @@ from reconciler.sources.personio.client import PersonioClient
 from reconciler.sources.personio.parse import check_allowed_attributes
 from reconciler.sources.personio.profile import PERSONIO
 from reconciler.starter import render_starter_config
+from reconciler.targets.lattice.profile import DEFAULT_BASE_URL as DEFAULT_LATTICE_URL
 from reconciler.targets.lattice.profile import LATTICE
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter
+from reconciler.targets.scim.dialect import SchemaAttribute
 
 __all__ = ["Connections"]
 
@@ -186,6 +192,8 @@ def open_lattice_writer(conn: Connections, limits: RunLimits = NO_LIMITS) -> Lat
         retry=conn.retry,
         requests_per_second=conn.lattice_rate,
         deadline=limits.deadline,
+        # the target ignores these on update by design: not verified (docs/decisions.md)
+        unverified_fields=LATTICE.create_only_fields,
     )
 
 
@@ -348,12 +356,9 @@ def plan(
         waiting = missing_dependencies(computed)
         if waiting:
             raise ReconcilerError(
-                "; ".join(
-                    f"{person} waits for the create of their manager {manager}"
-                    for person, manager in waiting
-                ),
+                "; ".join(f"{person} waits for a change of {other}" for person, other in waiting),
                 where="--only",
-                fix="add --only for the manager too",
+                fix="add --only for them too",
             )
     computed = dataclasses.replace(seal_plan(computed, key), context=context)
     if before is not None:
@@ -751,9 +756,20 @@ class RunRecord:
         }
 
 
+def _run_status(report: ApplyReport) -> str:
+    if report.ok:
+        return "applied"
+    if report.interrupted:
+        return "interrupted"
+    if report.count(Outcome.FAILED) or report.count(Outcome.SKIPPED):
+        return "failed"
+    return "not_applied"  # every write answered, some not stored (docs/decisions.md)
+
+
 def run_end_line(status: str, report: ApplyReport | None) -> dict[str, object]:
     """The last line of a run in the audit log: how it ended and how many changes had each
-    outcome. ``status``: applied, failed, interrupted, refused, stale or nothing to apply."""
+    outcome. ``status``: applied, not_applied, failed, interrupted, refused, stale or
+    nothing to apply."""
     return {
         "event": "run_end",
         "status": status,
@@ -909,7 +925,7 @@ def apply(
 
         report = execute(run, conn, on_result=on_result, stop=stop, deadline=limits.deadline)
         if not audit_failure:
-            status = "applied" if report.ok else "interrupted" if report.interrupted else "failed"
+            status = _run_status(report)
             try:
                 audit.write(run_end_line(status, report))
             except OSError as exc:
@@ -924,13 +940,28 @@ def apply(
         )
     if not report.ok:
         raise ApplyError(
-            "some changes were not applied (see the report)"
+            _not_ok_message(report)
             if not report.interrupted
             else "apply was stopped; changes not started were skipped",
-            fix="run apply again once the cause is fixed: it converges",
+            fix=(
+                "a not_applied field is one Lattice accepted but did not keep: check it in "
+                "Lattice (locked by another integration? not writable over SCIM?); apply stays "
+                "red until it is stored or no longer mapped"
+                if report.count(Outcome.NOT_APPLIED)
+                else "run apply again once the cause is fixed: it converges"
+            ),
             report=report,
         )
     return ApplyResult(run, report, verdict.overridden)
+
+
+def _not_ok_message(report: ApplyReport) -> str:
+    message = "some changes were not applied (see the report)"
+    unstored = report.count(Outcome.NOT_APPLIED)
+    if unstored:
+        people = "1 change" if unstored == 1 else f"{unstored} changes"
+        message += f"; Lattice answered success but did not store fields of {people} (not_applied)"
+    return message
 
 
 # ------------------------------------------------------------------------------------ doctor
@@ -960,14 +991,46 @@ def run_doctor(config: Config, conn: Connections, limits: RunLimits = NO_LIMITS)
     try:
         with open_lattice_reader(conn, limits) as lattice:
             lattice.check_access()
-            names = lattice.fetch_custom_attribute_names()
+            attributes = lattice.fetch_custom_attributes()
         checks.append(Check("the Lattice SCIM key works (super admin, SCIM enabled)", True))
-        checks.append(_check_custom_attributes(config, names))
+        checks.append(check_custom_attributes(config, attributes))
     except ReconcilerError as error:
-        checks.append(
-            Check("the Lattice SCIM key works (super admin, SCIM enabled)", False, (str(error),))
-        )
+        if _is_not_scim(error) and not _is_scim_base_url(conn.lattice_base_url):
+            # The key was never asked about: the address is not the SCIM service.
+            checks.append(
+                Check(
+                    "lattice.base_url is the SCIM service",
+                    False,
+                    (
+                        f"lattice.base_url should end in {SCIM_PATH} (e.g. {DEFAULT_LATTICE_URL})"
+                        f" — {conn.lattice_base_url} did not answer as SCIM ({error.message})",
+                    ),
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    "the Lattice SCIM key works (super admin, SCIM enabled)", False, (str(error),)
+                )
+            )
     return checks
+
+
+#: The path every Lattice SCIM base URL ends in (docs/decisions.md, 2026-12-03).
+SCIM_PATH = "/scim/v2"
+
+
+def _is_scim_base_url(base_url: str) -> bool:
+    return urlsplit(base_url).path.rstrip("/").casefold().endswith(SCIM_PATH)
+
+
+def _is_not_scim(error: ReconcilerError) -> bool:
+    """An answer that says "no such API here": 404/405, or a body that is not SCIM."""
+    if isinstance(error, ApiError) and error.status in (404, 405):
+        return True
+    return isinstance(error, TransportError) and (
+        error.status is not None or "SCIM" in error.message
+    )
 
 
 def _check_allow_list(config: Config, catalogue: tuple[AttributeInfo, ...]) -> Check:
@@ -986,14 +1049,69 @@ def _check_allow_list(config: Config, catalogue: tuple[AttributeInfo, ...]) -> C
     return Check(title, not missing, tuple(missing))
 
 
-def _check_custom_attributes(config: Config, names: frozenset[str]) -> Check:
-    missing = [
-        f"'{attr.lattice}' does not exist in Lattice — create it (Admin › Settings › "
-        "People › Custom attributes) or fix custom_attributes[].lattice"
-        for attr in config.custom_attributes
-        if attr.lattice not in names
-    ]
-    return Check("every mapped Lattice custom attribute exists", not missing, tuple(missing))
+#: The SCIM types (RFC 7643 §2.3) a Lattice attribute may have for each config ``type``:
+#: text is written as a string, a number as a JSON number, a date as YYYY-MM-DD (a string or
+#: a dateTime attribute), a multi-select as a list of strings (a multi-valued string
+#: attribute) and a user as that user's email (a string or a reference).
+COMPATIBLE_SCIM_TYPES: Mapping[CustomType, frozenset[str]] = {
+    "text": frozenset({"string"}),
+    "number": frozenset({"integer", "decimal"}),
+    "date": frozenset({"datetime", "string"}),
+    "multi_select": frozenset({"string"}),
+    "user": frozenset({"reference", "string"}),
+}
+
+#: The config ``type`` to suggest for an attribute of each SCIM type.
+_TYPE_FOR_SCIM: Mapping[str, CustomType] = {
+    "string": "text",
+    "integer": "number",
+    "decimal": "number",
+    "datetime": "date",
+    "reference": "user",
+}
+
+
+def check_custom_attributes(config: Config, attributes: Mapping[str, SchemaAttribute]) -> Check:
+    """Each mapped custom attribute exists (names compared case-insensitively, as Lattice
+    does) and its SCIM type can hold what its config ``type`` writes; one line per problem."""
+    by_name = {name.casefold(): attribute for name, attribute in attributes.items()}
+    problems: list[str] = []
+    for index, attr in enumerate(config.custom_attributes):
+        found = by_name.get(attr.lattice.casefold())
+        where = f"custom_attributes[{index}]"
+        if found is None:
+            problems.append(
+                f"'{attr.lattice}' does not exist in Lattice — create it (Admin › Settings › "
+                "People › Custom attributes) or fix custom_attributes[].lattice"
+            )
+        elif found.multi_valued and attr.type != "multi_select":
+            problems.append(
+                f"'{attr.lattice}' holds several values in Lattice ({found.type}, multi-valued) "
+                f"but {where} writes one — set {where}.type: multi_select, or map a "
+                "single-valued attribute instead"
+            )
+        elif attr.type == "multi_select" and not found.multi_valued:
+            problems.append(
+                f"'{attr.lattice}' holds one value in Lattice but {where} writes several "
+                f"(type multi_select) — map a multi-select attribute, or set {where}.type: text"
+            )
+        elif found.type not in COMPATIBLE_SCIM_TYPES[attr.type]:
+            suggested = _TYPE_FOR_SCIM.get(found.type)
+            fix = (
+                f"set {where}.type: {suggested}"
+                if suggested is not None
+                else "map an attribute of another type"
+            )
+            problems.append(
+                f"'{attr.lattice}' is {'an' if found.type[:1] in 'aeiou' else 'a'} {found.type} "
+                "attribute in Lattice, which cannot hold "
+                f"{where}.type {attr.type} — {fix}"
+            )
+    return Check(
+        "every mapped Lattice custom attribute exists with a compatible type",
+        not problems,
+        tuple(problems),
+    )
 
 
 # ------------------------------------------------------------------------------------ init

@@ -6,9 +6,12 @@ before the creates of their reports; then links, reactivations, updates and deac
 each kind as one wave. Within a wave up to ``concurrency`` changes run at once; the writer's
 own rate limiter bounds the request rate and the writer retries 429/5xx itself.
 
-Every change of the plan ends ``applied``, ``failed`` or ``skipped``: a per-user ``ApiError``
-fails that change only, a change whose manager's create did not succeed is skipped, and once
-``stop`` is set nothing new starts. Any other exception is a bug and propagates.
+Every change of the plan ends ``applied``, ``not_applied``, ``failed`` or ``skipped``: a
+write the target answered as done but did not store (the writer verifies each one, see
+docs/decisions.md, "2026-12-03: apply verifies its own writes") is ``not_applied`` with the
+names of what it left out; a per-user ``ApiError`` fails that change only, a change whose
+manager's create did not succeed is skipped, and once ``stop`` is set nothing new starts.
+Any other exception is a bug and propagates.
 """
 
 from __future__ import annotations
@@ -94,8 +97,9 @@ def apply_plan(
                 raise
     report = ApplyReport(plan, run.ordered_results(), interrupted=run.interrupted)
     logger.info(
-        "apply finished: %d applied, %d failed, %d skipped%s",
+        "apply finished: %d applied, %d not applied, %d failed, %d skipped%s",
         report.count(Outcome.APPLIED),
+        report.count(Outcome.NOT_APPLIED),
         report.count(Outcome.FAILED),
         report.count(Outcome.SKIPPED),
         " (interrupted)" if report.interrupted else "",
@@ -122,6 +126,7 @@ def audit_record(result: ChangeResult, at: dt.datetime) -> dict[str, object]:
         "lattice_id": result.target_id or change.target_id,
         "fields": sorted(field.name for field in change.fields),
         "outcome": result.outcome.value,
+        "not_applied": list(result.not_applied),
         "attempts": result.attempts,
         "detail": result.detail,
     }
@@ -136,8 +141,21 @@ def _safe_detail(error: ApiError) -> str:
     if error.where:
         # system, method, path and status: ids only, and what an operator needs to follow up
         text = f"{error.where}: {text}"
+    return _redact(text)
+
+
+def _redact(text: str) -> str:
     text = _BEARER.sub("Bearer (redacted)", text)
     return _EMAIL_LIKE.sub("(redacted)", text)
+
+
+def not_applied_detail(names: tuple[str, ...]) -> str:
+    """The report's detail of a ``not_applied`` change: field names, never values."""
+    return (
+        "the target answered success but did not store: "
+        + ", ".join(names)
+        + " (the next plan plans it again)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,8 +164,14 @@ def _safe_detail(error: ApiError) -> str:
 
 
 def _compute_wave_indices(plan: Plan) -> list[list[int]]:
-    """``compute_batches`` as indices into ``plan.changes`` (changes may compare equal)."""
+    """``compute_batches`` as indices into ``plan.changes`` (changes may compare equal).
+
+    A change that ``waits_for`` people runs in a later round than all of their changes (a
+    hand-over: the colleague's rename frees the address first); each round has the usual
+    waves (creates by manager depth, then one wave per kind). Almost every plan has one round.
+    """
     creates = _create_indices(plan)
+    rounds = _rounds(plan, creates)
     depth: dict[int, int] = {}
 
     def depth_of(index: int, path: tuple[int, ...]) -> int:
@@ -157,23 +181,95 @@ def _compute_wave_indices(plan: Plan) -> list[list[int]]:
             cycle = [plan.changes[i].source_id or "?" for i in (*path, index)]
             raise ValueError("creates depend on each other in a cycle: " + " → ".join(cycle))
         dependency = _dependency(plan.changes[index], creates)
-        level = 0 if dependency is None else depth_of(creates[dependency], (*path, index)) + 1
+        level = 0
+        if dependency is not None and rounds[creates[dependency]] == rounds[index]:
+            level = depth_of(creates[dependency], (*path, index)) + 1
         depth[index] = level
         return level
 
     waves: list[list[int]] = []
-    for index in sorted(creates.values()):
-        level = depth_of(index, ())
-        while len(waves) <= level:
-            waves.append([])
-        waves[level].append(index)
-    for wave in waves:
-        wave.sort()
-    for action in _LATER_ACTIONS:
-        wave = [i for i, change in enumerate(plan.changes) if change.action is action]
-        if wave:
-            waves.append(wave)
+    for round_number in range(max(rounds, default=-1) + 1):
+        members = [i for i, r in enumerate(rounds) if r == round_number]
+        create_waves: list[list[int]] = []
+        for index in members:
+            if plan.changes[index].action is not Action.CREATE:
+                continue
+            level = depth_of(index, ())
+            while len(create_waves) <= level:
+                create_waves.append([])
+            create_waves[level].append(index)
+        waves.extend(wave for wave in create_waves if wave)
+        for action in _LATER_ACTIONS:
+            wave = [i for i in members if plan.changes[i].action is action]
+            if wave:
+                waves.append(wave)
     return waves
+
+
+def _person_indices(plan: Plan) -> dict[str, list[int]]:
+    """Personio id → indices of that person's changes in the plan."""
+    found: dict[str, list[int]] = {}
+    for index, change in enumerate(plan.changes):
+        if change.source_id is not None:
+            found.setdefault(change.source_id, []).append(index)
+    return found
+
+
+def _rounds(plan: Plan, creates: Mapping[str, int]) -> list[int]:
+    """Each change's round: 0, or one more than the latest round of the changes it waits for
+    (and at least its manager's create's round). Raises ``ValueError`` on a cycle."""
+    people = _person_indices(plan)
+    rounds: dict[int, int] = {}
+    for start in range(len(plan.changes)):
+        if start in rounds:
+            continue
+        # Iterative depth-first walk: waiting chains may be long (many hand-overs in a row).
+        stack: list[tuple[int, bool]] = [(start, False)]
+        path: list[int] = []  # the walk's current chain, for the cycle's message
+        while stack:
+            index, expanded = stack.pop()
+            before = _prerequisites(plan.changes[index], people, creates)
+            if expanded:
+                path.pop()
+                same = _same_round(plan, index, creates)
+                rounds[index] = max((rounds[j] + (j not in same) for j in before), default=0)
+                continue
+            if index in rounds:
+                continue
+            path.append(index)
+            stack.append((index, True))
+            for j in before:
+                if j in path:
+                    cycle = [*path[path.index(j) :], j]
+                    raise ValueError(
+                        "changes depend on each other in a cycle: "
+                        + " → ".join(plan.changes[i].source_id or "?" for i in cycle)
+                    )
+                if j not in rounds:
+                    stack.append((j, False))
+    return [rounds[index] for index in range(len(plan.changes))]
+
+
+def _prerequisites(
+    change: Change, people: Mapping[str, list[int]], creates: Mapping[str, int]
+) -> list[int]:
+    """Indices of the changes ``change`` must follow: its manager's create, and every change of
+    each person it waits for."""
+    found: list[int] = []
+    dependency = _dependency(change, creates)
+    if dependency is not None:
+        found.append(creates[dependency])
+    for person in change.waits_for:
+        if person != change.source_id:
+            found.extend(people.get(person, ()))
+    return found
+
+
+def _same_round(plan: Plan, index: int, creates: Mapping[str, int]) -> set[int]:
+    """The prerequisite that may share ``index``'s round: its manager's create (the create
+    waves of one round are ordered by manager depth)."""
+    dependency = _dependency(plan.changes[index], creates)
+    return set() if dependency is None else {creates[dependency]}
 
 
 def _create_indices(plan: Plan) -> dict[str, int]:
@@ -225,6 +321,7 @@ class _Run:
         self.on_result = on_result
         self.stop = stop
         self.creates = _create_indices(plan)
+        self.people = _person_indices(plan)
         self.results: dict[int, ChangeResult] = {}
         self.interrupted = False
         self._lock = threading.Lock()
@@ -237,14 +334,29 @@ class _Run:
             with self._lock:
                 self.interrupted = True
             return INTERRUPTED_DETAIL
-        dependency = _dependency(self.plan.changes[index], self.creates)
+        change = self.plan.changes[index]
+        for person in change.waits_for:
+            if person == change.source_id:
+                continue
+            with self._lock:
+                done = [self.results.get(i) for i in self.people.get(person, ())]
+            if all(result is not None and result.outcome is Outcome.APPLIED for result in done):
+                continue
+            failed = any(result is not None and result.outcome is Outcome.FAILED for result in done)
+            what = "failed" if failed else "was not applied"
+            return f"skipped: it waits for the change of {person}, which {what}"
+        dependency = _dependency(change, self.creates)
         if dependency is None:
             return None
         with self._lock:
-            done = self.results.get(self.creates[dependency])
-        if done is not None and done.outcome is Outcome.APPLIED:
+            created = self.results.get(self.creates[dependency])
+            exists = dependency in self.target_ids
+        if created is not None and exists:
+            # the manager exists, even when the target left out some of their fields
             return None
-        what = "failed" if done is not None and done.outcome is Outcome.FAILED else "was skipped"
+        what = (
+            "failed" if created is not None and created.outcome is Outcome.FAILED else "was skipped"
+        )
         return f"skipped: the create of {dependency} (its manager) {what}"
 
     def execute(self, index: int) -> None:
@@ -287,10 +399,25 @@ class _Run:
         if change.action is Action.CREATE and change.source_id is not None:
             with self._lock:
                 self.target_ids[change.source_id] = written.target_id
+        target_id = written.target_id or change.target_id
+        if written.unverified is not None:
+            detail = f"written, but reading it back to verify it failed: {written.unverified}"
+            return ChangeResult(
+                change, Outcome.FAILED, target_id, _redact(detail), attempts=written.attempts
+            )
+        if written.not_stored:
+            return ChangeResult(
+                change,
+                Outcome.NOT_APPLIED,
+                target_id,
+                not_applied_detail(written.not_stored),
+                attempts=written.attempts,
+                not_applied=written.not_stored,
+            )
         return ChangeResult(
             change,
             Outcome.APPLIED,
-            written.target_id or change.target_id,
+            target_id,
             # another run created it first (a 409 for our own externalId): not ours to claim
             ALREADY_PRESENT if written.already_present else None,
             attempts=written.attempts,
@@ -300,7 +427,9 @@ class _Run:
         with self._lock:
             self.results[index] = result
         change = result.change
-        log = logger.warning if result.outcome is Outcome.FAILED else logger.info
+        log = (
+            logger.info if result.outcome in (Outcome.APPLIED, Outcome.SKIPPED) else logger.warning
+        )
         log(
             "%s %s (%s): %s%s",
             change.action.value,

@@ -35,7 +35,7 @@ from rich.progress import (
 )
 
 from reconciler import app, render
-from reconciler.config import load_config
+from reconciler.config import config_warnings, load_config
 from reconciler.core.model import ApplyReport, Config, PlanContext
 from reconciler.edges.connections import Connections
 from reconciler.edges.github import (
@@ -241,6 +241,7 @@ def validate(config_path: Path) -> None:
     with _expected_errors():
         config = load_config(config_path)
         check_config_endpoints(config, _allowed_origins(), source=str(config_path))
+    _echo_config_warnings(config)
     custom = len(config.custom_attributes)
     managed = sum(1 for setting in config.fields if setting.enabled)
     click.echo(
@@ -309,8 +310,15 @@ def _config_path(config_path: Path, sandbox: bool) -> Path:
     return config_path if given or not sandbox else sample_config_path()
 
 
+def _echo_config_warnings(config: Config) -> None:
+    """The config's warnings on stderr, one line each; they never change the exit code."""
+    for warning in config_warnings(config):
+        _echo(f"warning: {warning}", err=True)
+
+
 def _load_and_connect(config_path: Path, sandbox: bool) -> tuple[Config, Connections]:
     config = load_config(_config_path(config_path, sandbox))
+    _echo_config_warnings(config)
     if sandbox:
         # In-process emulators: the config's base URLs are never dialled, so no allow-list.
         return config, build_sandbox().connections()
@@ -745,12 +753,16 @@ def doctor(config_path: Path, sandbox: bool, timeout: float) -> None:
     ✔/✘ the Personio credential authenticates
     ✔/✘ every required and mapped Personio attribute is allowed on the credential
     ✔/✘ the Lattice SCIM key works (super admin, SCIM enabled)
-    ✔/✘ every mapped Lattice custom attribute exists
+        (or: lattice.base_url is the SCIM service, when it answers as something else)
+    ✔/✘ every mapped Lattice custom attribute exists with a compatible type
+
+    The config's warnings (e.g. an app_id Personio would not accept) go to stderr.
     """
     with _expected_errors():
         config_path = _config_path(config_path, sandbox)
         config = load_config(config_path)
         click.echo(f"✔ {config_path} is valid")
+        _echo_config_warnings(config)
         conn = (
             build_sandbox().connections()
             if sandbox
@@ -792,7 +804,12 @@ def doctor(config_path: Path, sandbox: bool, timeout: float) -> None:
     show_default=True,
     help="The Personio API the starter config points at.",
 )
-@click.option("--app-id", default="lattice-sync", show_default=True, help="X-Personio-App-ID.")
+@click.option(
+    "--app-id",
+    default="LATTICE_SYNC",
+    show_default=True,
+    help="X-Personio-App-ID (Personio expects UPPER_SNAKE_CASE).",
+)
 @sandbox_option
 @timeout_option
 def init(

@@ -28,6 +28,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from reconciler.core.model import (
     IDENTITY_FIELDS,
+    OPT_IN_FIELDS,
     STANDARD_FIELDS,
     Config,
     CustomAttribute,
@@ -141,6 +142,31 @@ def parse_config(text: str | bytes, source: str) -> Config:
         sum(setting.enabled for setting in config.fields),
     )
     return config
+
+
+#: Personio's form for ``X-Personio-App-ID`` values (docs/decisions.md, 2026-12-03).
+_UPPER_SNAKE_CASE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
+
+
+def config_warnings(config: Config) -> tuple[ConfigProblem, ...]:
+    """What a valid config should still change: each a path and a one-line fix, never fatal.
+
+    ``validate``, ``plan``, ``apply`` and ``doctor`` show them; none stops a run.
+    """
+    warnings: list[ConfigProblem] = []
+    app_id = config.personio.app_id
+    if not _UPPER_SNAKE_CASE.fullmatch(app_id):
+        suggestion = re.sub(r"[^A-Za-z0-9]+", "_", app_id).strip("_").upper()
+        if not _UPPER_SNAKE_CASE.fullmatch(suggestion):
+            suggestion = "LATTICE_SYNC"
+        warnings.append(
+            ConfigProblem(
+                "personio.app_id",
+                f"Personio expects X-Personio-App-ID in UPPER_SNAKE_CASE — write "
+                f"app_id: {suggestion}",
+            )
+        )
+    return tuple(warnings)
 
 
 def resolve_secret(
@@ -524,6 +550,7 @@ _BUILT_IN_LATTICE_FIELDS: Mapping[str, str] = {
     "job_title": "title",
     "birthdate": "birth_date",
     "birthday": "birth_date",
+    "sexualorientation": "sexual_orientation",  # Lattice's key, sexualOrientation
     "work_email": "email",
     "given_name": "first_name",
     "family_name": "last_name",
@@ -595,7 +622,7 @@ def _check_standard_field_sources_are_unique(data: Mapping[str, Any]) -> Iterato
     fed_by: dict[str, str] = {}
     for name in STANDARD_FIELDS:
         default_source = SOURCE.default_sources[name]
-        setting = fields.get(name, True)
+        setting = fields.get(name, name not in OPT_IN_FIELDS)
         if setting is False:
             continue
         source: str = setting["source"] if isinstance(setting, dict) else default_source
@@ -689,7 +716,8 @@ def _build_fields(fields: Mapping[str, Any]) -> tuple[FieldSetting, ...]:
     settings = []
     for name in STANDARD_FIELDS:
         default_source = SOURCE.default_sources[name]
-        setting = fields.get(name, True)
+        # Opt-in fields (gender & co) are off unless the file switches them on.
+        setting = fields.get(name, name not in OPT_IN_FIELDS)
         if isinstance(setting, dict):
             settings.append(FieldSetting(name, True, setting["source"]))
         else:

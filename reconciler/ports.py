@@ -55,7 +55,9 @@ class TargetWriter(Protocol):
 
     Both methods send one logical request (retrying what is safe to retry) and raise
     ``ApiError`` for anything that still fails. ``manager_target_id`` is the target id the
-    change's ``manager`` field resolves to, or ``None``.
+    change's ``manager`` field resolves to, or ``None``. Each verifies its write: what the
+    target answered as done but did not store is ``WriteResult.not_stored`` (at most one
+    read-back ``GET`` per write; docs/decisions.md, "2026-12-03: apply verifies its own writes").
     """
 
     def create(self, change: Change, manager_target_id: str | None) -> WriteResult: ...

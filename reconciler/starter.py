@@ -143,6 +143,10 @@ def render_starter_config(
         "  department: true",
         "  manager: true",
         "  birth_date: true",
+        "  # special-category data: off unless you choose to sync it (true, or {source: ...})",
+        "  gender: false",
+        "  ethnicity: false",
+        "  sexual_orientation: false",
     ]
     if custom:
         lines.append("custom_attributes: []")

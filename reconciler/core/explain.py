@@ -182,6 +182,8 @@ def explain_person(
         candidates.append(f"{target.name} {user.target_id}")
     if not by_id and not by_email and not shared:
         matching.append(f"no {target.name} user has this id or email")
+    if change is not None and change.reason is not None and change.reason.startswith("relink:"):
+        matching.append(change.reason.split("; ")[0])  # a rehire matched to their old user
     chosen = by_id[0] if len(by_id) == 1 else None
     if chosen is None and change is not None and change.target_id:
         chosen = next((u for u in users if u.target_id == change.target_id), None)

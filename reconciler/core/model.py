@@ -27,7 +27,15 @@ STANDARD_FIELDS: tuple[str, ...] = (
     "department",
     "manager",
     "birth_date",
+    "gender",
+    "ethnicity",
+    "sexual_orientation",
 )
+
+#: Standard fields that are off unless the config switches them on (``fields.gender: true`` or
+#: ``{source: ...}``): Lattice has them, but which Personio attribute (if any) holds them
+#: differs per company, and they are special-category data (docs/decisions.md, 2026-12-03).
+OPT_IN_FIELDS: frozenset[str] = frozenset({"gender", "ethnicity", "sexual_orientation"})
 
 #: Fields that are always synced (identity and name); not switchable.
 IDENTITY_FIELDS: tuple[str, ...] = ("email", "first_name", "last_name")
@@ -41,7 +49,7 @@ FULL_NAME_FIELD = "name.formatted"
 NAME_PARTS: tuple[str, str] = ("first_name", "last_name")
 
 #: Fields that are never printed in any rendering, whatever the config says.
-ALWAYS_SENSITIVE_FIELDS: frozenset[str] = frozenset({"birth_date"})
+ALWAYS_SENSITIVE_FIELDS: frozenset[str] = frozenset({"birth_date"}) | OPT_IN_FIELDS
 
 #: Prefix of plan field names that carry a Lattice custom attribute: ``custom:Cost Center``.
 CUSTOM_PREFIX = "custom:"
@@ -358,6 +366,9 @@ class Change:
 
     ``manager`` values are Personio ids. ``depends_on`` names the Personio id of a user
     created earlier in the same plan (this user's manager) whose SCIM id is needed first.
+    ``waits_for`` names the Personio ids of people whose changes in this plan must be applied
+    first: the colleague whose rename frees the address this change takes (a hand-over), or a
+    person this change points at whose address changes (docs/decisions.md, hand-overs).
     ``reason`` says why, in words, for lifecycle changes (deactivate, reactivate), for a link
     that adopts another provisioner's user and for the create of a contractor; it is not part
     of the checksum (docs/decisions.md).
@@ -369,6 +380,7 @@ class Change:
     email: str
     fields: tuple[FieldChange, ...] = ()
     depends_on: str | None = None
+    waits_for: tuple[str, ...] = ()
     #: an explanation, not an action: two changes that do the same compare equal
     reason: str | None = field(default=None, compare=False)
 
@@ -479,10 +491,21 @@ class WriteResult:
     #: the create found the user already there (a 409 for our own externalId): another run
     #: created it, so this one records it as already present, not as created
     already_present: bool = False
+    #: what the write set that the target did not store, by name (``core.verify``); the
+    #: write was answered as a success, yet the next plan would plan it again
+    not_stored: tuple[str, ...] = ()
+    #: ``GET``s sent to read the user back (a 204, an answer without the resource, or a
+    #: difference to confirm); they carry no write, so they are not ``attempts``
+    read_backs: int = 0
+    #: why the read-back failed, when it did (ids and our message only): the write stands,
+    #: whether the target stored it is unknown
+    unverified: str | None = None
 
 
 class Outcome(StrEnum):
     APPLIED = "applied"
+    #: the target answered success but did not store some of it (``ChangeResult.not_applied``)
+    NOT_APPLIED = "not_applied"
     FAILED = "failed"
     SKIPPED = "skipped"
 
@@ -494,6 +517,8 @@ class ChangeResult:
     target_id: str | None = None
     detail: str | None = None  # SCIM detail or our reason; never personal values
     attempts: int = 0
+    #: with ``NOT_APPLIED``: the names of what the target did not store (never values)
+    not_applied: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 """Pure partial planning: the people changed since a time + their target users → a Plan for them.
-Imports only the standard library and the core (model, mapping, planner, normalise, safety).
+Imports only the standard library and the core (model, mapping, planner, normalise, people,
+safety).
 
 A fast run reads only the employees the source says were updated in a window and looks their
 target users (and the people their records point at) up one by one. Its plan uses the full
@@ -43,6 +44,7 @@ from reconciler.core.model import (
     TargetUser,
 )
 from reconciler.core.normalise import fold, id_sort_key, normalise_email
+from reconciler.core.people import plan_people
 from reconciler.core.plan_document import compute_checksum
 from reconciler.core.planner import (
     _create_changes,
@@ -52,6 +54,8 @@ from reconciler.core.planner import (
     _match,
     _resolve,
     _updates,
+    _user_fields,
+    _wait_for_others,
     _Words,
     contractor_reason,
     leaver_reasons,
@@ -317,6 +321,13 @@ def compute_partial_plan(
     kept_creates = [change for change in kept if change.action is Action.CREATE]
     others = [change for change in kept if change.action is not Action.CREATE]
     others.sort(key=lambda c: (c.action.order, id_sort_key(c.source_id), c.email))
+    # Hand-overs and renamed people named by ``user`` attributes: the same order as in full.
+    held: list[Problem] = []
+    kept_creates, others = _wait_for_others(
+        kept_creates, others, matching.takes, _user_fields(config), words=words, errors=held
+    )
+    for problem in held:
+        leave(problem.source_id, problem.message)
     warnings = [w for w in warnings if w.source_id not in left]
     warnings += [
         Problem(
@@ -340,6 +351,9 @@ def compute_partial_plan(
         sensitive_fields=config.sensitive_fields,
         source_employees=len(snapshot.employees) + len(snapshot.problems),
         target_users=target_population,
+        # Whom the changes name, as in a full plan: the window's desired records, else the
+        # target users looked up (managers outside the window are known by their linked user).
+        people=plan_people((*kept_creates, *others), mapping.desired, users),
     )
     return replace(plan, checksum=compute_checksum(plan))
 
@@ -395,17 +409,22 @@ def _drop_left(changes: list[Change], left: dict[str, list[str]], words: _Words)
         waiting = {
             change.source_id
             for change in changes
-            if change.depends_on is not None
-            and change.depends_on in dropped
+            if (change.depends_on in dropped or any(w in dropped for w in change.waits_for))
             and change.source_id not in dropped
         }
         if not waiting:
             break
-        for pid in waiting:
-            if pid is not None:
-                left.setdefault(pid, []).append(
-                    f"their manager's {words.target} user is not created by this plan"
-                )
+        for change in changes:
+            pid = change.source_id
+            if pid is None or pid not in waiting:
+                continue
+            why = (
+                f"their manager's {words.target} user is not created by this plan"
+                if change.depends_on in dropped
+                else "a change they wait for (a colleague's new address) is left to the full run"
+            )
+            if why not in left.get(pid, []):
+                left.setdefault(pid, []).append(why)
         dropped |= waiting
     return [change for change in changes if change.source_id not in dropped]
 

@@ -182,6 +182,8 @@ def _changes(
         }
         if change.depends_on is not None:
             entry["depends_on"] = change.depends_on
+        if change.waits_for:
+            entry["waits_for"] = list(change.waits_for)
         if reasons and change.reason is not None:
             entry["reason"] = change.reason
         changes.append(entry)

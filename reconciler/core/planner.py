@@ -113,12 +113,22 @@ def _compute_plan(
     desired, users = foreign.desired, foreign.users
 
     leavers = leaver_reasons(snapshot.employees, mapping.out_of_scope_ids, config.sync, source)
+    users, relinked = _relink_rehires(
+        desired, users, snapshot.employees, leavers, config, words=words
+    )
     matching = _match(desired, users, config.sync.protected, words, leavers=leavers)
     errors += matching.errors
     blocked_ids |= matching.refused
 
+    user_fields = _user_fields(config)
     resolvable, create_ids, managed, desired_fields = _resolve(
-        desired, matching, mapping, blocked_ids=blocked_ids, words=words, warnings=warnings
+        desired,
+        matching,
+        mapping,
+        blocked_ids=blocked_ids,
+        words=words,
+        warnings=warnings,
+        user_fields=user_fields,
     )
     managed = _hold_reactivations(managed, matching, config.sync, words, warnings)
     _became_contractors(
@@ -158,6 +168,7 @@ def _compute_plan(
             changes.append(change)
     changes.sort(key=lambda c: (c.action.order, id_sort_key(c.source_id), c.email))
     changes = _mark_adopted(changes, foreign.adopted)
+    changes = _mark_relinked(changes, relinked)
     creates = _mark_contractor_creates(
         _create_changes(matching.creates, desired_fields, create_ids),
         matching.creates,
@@ -165,6 +176,9 @@ def _compute_plan(
         source,
     )
 
+    creates, changes = _wait_for_others(
+        creates, changes, matching.takes, user_fields, words=words, errors=errors
+    )
     plan = Plan(
         changes=(*creates, *changes),
         unchanged=unchanged,
@@ -176,6 +190,194 @@ def _compute_plan(
         people=plan_people((*creates, *changes), mapping.desired, users),
     )
     return replace(plan, checksum=compute_checksum(plan))
+
+
+def _user_fields(config: Config) -> dict[str, str]:
+    """Field name → display name of every custom attribute of type ``user``."""
+    return {
+        attr.field_name: attr.lattice for attr in config.custom_attributes if attr.type == "user"
+    }
+
+
+def _wait_for_others(
+    creates: Sequence[Change],
+    changes: Sequence[Change],
+    takes: Mapping[str, str],
+    user_fields: Mapping[str, str],
+    *,
+    words: _Words,
+    errors: list[Problem],
+) -> tuple[list[Change], list[Change]]:
+    """Order the changes that need another person's change first (``Change.waits_for``).
+
+    A hand-over: the person taking an address waits for the colleague whose change frees it;
+    if that change is not in the plan after all (held back by a policy, say), the taker is
+    refused with an error instead. A ``user`` attribute naming someone whose address changes
+    in this plan waits for that change, so the target resolves the new address to them.
+    """
+    everything = [*creates, *changes]
+    if not takes and not user_fields:
+        return list(creates), list(changes)
+    new_address: dict[str, str] = {}  # Personio id → the address their change writes
+    for change in everything:
+        email = change.field("email")
+        writes = change.action is not Action.CREATE or change.source_id in takes
+        if writes and change.source_id is not None and email is not None and email.after:
+            new_address[change.source_id] = fold(str(email.after))
+    refused: set[str] = set()
+    progress = True
+    while progress:
+        progress = False
+        for pid, holder in takes.items():
+            if pid in refused or (holder in new_address and holder not in refused):
+                continue
+            refused.add(pid)
+            progress = True
+            errors.append(
+                Problem(
+                    pid,
+                    "email_handover_blocked",
+                    f"employee {pid}'s email is still held by the {words.target} user of "
+                    f"employee {holder}, whose change that gives them another address is not "
+                    "in this plan — see employee "
+                    f"{holder}'s problems; employee {pid} is left untouched until then",
+                )
+            )
+    named = {address: pid for pid, address in new_address.items() if pid not in refused}
+    waits: dict[str, set[str]] = {pid: {holder} for pid, holder in takes.items()}
+    for change in everything:
+        who = change.source_id
+        if who is None or who in refused:
+            continue
+        for field_change in change.fields:
+            if field_change.name in user_fields and isinstance(field_change.after, str):
+                other = named.get(fold(field_change.after))
+                if other is not None and other != who:
+                    waits.setdefault(who, set()).add(other)
+    _break_waiting_rings(waits, takes)
+
+    def waiting(change: Change) -> Change:
+        found = waits.get(change.source_id or "")
+        if not found or change.action is Action.DEACTIVATE:
+            return change
+        return replace(change, waits_for=tuple(sorted(found, key=id_sort_key)))
+
+    kept = [c for c in creates if c.source_id not in refused]
+    return [waiting(c) for c in kept], [
+        waiting(c) for c in changes if c.source_id not in refused or c.action is Action.DEACTIVATE
+    ]
+
+
+def _break_waiting_rings(waits: dict[str, set[str]], takes: Mapping[str, str]) -> None:
+    """Drop the waits on named people that close a ring (two people whose ``user`` attributes
+    name each other while both are renamed): one of the two is written a run later. Hand-overs
+    never ring (swaps are refused while matching)."""
+    while True:
+        edges = {
+            pid: min(sorted(found - {takes.get(pid)}, key=id_sort_key), default=None)
+            for pid, found in waits.items()
+        }
+        ring = next(iter(_cycles({k: v for k, v in edges.items() if v is not None})), None)
+        if ring is None:
+            return
+        pid = min(ring, key=id_sort_key)
+        waits[pid].discard(edges[pid] or "")
+
+
+#: Leading every change to a user relinked to a rehire (``_relink_rehires``).
+RELINK_REASON = (
+    "relink: employee {new} is employee {old} rehired with a new {source} profile (same "
+    "address and name{birth}); {target} keeps external id {old}, so the match is made again "
+    "on every run"
+)
+
+
+def _relink_rehires(
+    desired: Sequence[DesiredUser],
+    users: list[TargetUser],
+    employees: Sequence[Employee],
+    leavers: Mapping[str, str],
+    config: Config,
+    *,
+    words: _Words,
+) -> tuple[list[TargetUser], dict[str, str]]:
+    """Rehires with a new source id: a user linked to someone who left, holding the address of
+    an in-scope person without a user of their own, whose name (and birth date, when mapped)
+    is the leaver's, is that person's user — matched as if it carried their id, every run,
+    because the target keeps an external id once set (docs/decisions.md, rehires). Anything
+    less certain is left to matching, which refuses it. Returns the users and, for each
+    relinked user's target id, the reason its changes carry."""
+    left = {pid for pid, why in leavers.items() if why.startswith("left")}
+    if not left:
+        return users, {}
+    by_external = {user.external_id: user for user in users if user.external_id}
+    holders: dict[str, list[TargetUser]] = {}
+    for user in users:
+        holders.setdefault(fold(user.email), []).append(user)
+    records = {employee.source_id: employee for employee in employees}
+    birth = config.field("birth_date").source if config.is_managed("birth_date") else None
+    relinked: dict[str, str] = {}
+    new_ids: dict[str, str] = {}  # target id → the rehire's source id
+    for person in desired:
+        pid = person.source_id
+        held = holders.get(person.email, [])
+        if pid in by_external or len(held) != 1:
+            continue
+        user = held[0]
+        old = user.external_id
+        if old is None or old not in left or old == pid or user.target_id in new_ids:
+            continue
+        if not _same_person(records.get(old), records.get(pid), birth):
+            continue
+        new_ids[user.target_id] = pid
+        relinked[user.target_id] = RELINK_REASON.format(
+            new=pid,
+            old=old,
+            source=words.source,
+            target=words.target,
+            birth=" and birth date" if birth else "",
+        )
+    if not new_ids:
+        return users, {}
+    return [
+        replace(user, external_id=new_ids[user.target_id]) if user.target_id in new_ids else user
+        for user in users
+    ], relinked
+
+
+def _same_person(old: Employee | None, new: Employee | None, birth_key: str | None) -> bool:
+    """Whether two records name the same person: equal first and last names (case and
+    spacing aside) and, with ``birth_key``, equal birth dates, both known."""
+    if old is None or new is None:
+        return False
+    for key in ("first_name", "last_name"):
+        before, after = old.text(key), new.text(key)
+        if (
+            before is None
+            or after is None
+            or fold(" ".join(before.split())) != fold(" ".join(after.split()))
+        ):
+            return False
+    if birth_key is None:
+        return True
+    born = normalise_value(old.get(birth_key))
+    return born is not None and born == normalise_value(new.get(birth_key))
+
+
+def _mark_relinked(changes: Sequence[Change], relinked: Mapping[str, str]) -> list[Change]:
+    """Every change to a relinked user leads its reason with the relink."""
+    if not relinked:
+        return list(changes)
+    return [
+        replace(change, reason=_lead(relinked[change.target_id], change.reason))
+        if change.target_id is not None and change.target_id in relinked
+        else change
+        for change in changes
+    ]
+
+
+def _lead(first: str, reason: str | None) -> str:
+    return first if reason is None else f"{first}; {reason}"
 
 
 #: ``_resolve``'s answer: resolvable ids, the ids this plan creates, the managed people, and
@@ -194,6 +396,7 @@ def _resolve(
     words: _Words,
     warnings: list[Problem],
     known: Mapping[str, str] | None = None,
+    user_fields: Mapping[str, str] | None = None,
 ) -> _Resolved:
     """Source id → target id of everyone whose user exists once this plan's links are written
     (exactly what the applier can resolve), or _PENDING for those this plan creates; ``known``
@@ -222,11 +425,64 @@ def _resolve(
             out_of_scope=mapping.out_of_scope_ids,
             blocked=frozenset(blocked_ids),
             in_scope=frozenset(person.source_id for person in mapping.desired),
+            creating=frozenset(create_ids),
         ),
         words,
         warnings,
     )
+    _hold_user_references(
+        desired_fields,
+        mapping,
+        blocked_ids=blocked_ids,
+        create_ids=create_ids,
+        user_fields=user_fields or {},
+        words=words,
+        warnings=warnings,
+    )
     return resolvable, create_ids, managed, desired_fields
+
+
+def _hold_user_references(
+    desired_fields: dict[str, Mapping[str, FieldValue]],
+    mapping: MappingResult,
+    *,
+    blocked_ids: set[str],
+    create_ids: set[str],
+    user_fields: Mapping[str, str],
+    words: _Words,
+    warnings: list[Problem],
+) -> None:
+    """A ``user`` attribute (written as the person's address, which the target resolves) that
+    names someone with a problem in this plan — whose address may be on another person's
+    user — is left as it is (empty on a create), with a ``reference_held`` warning."""
+    if not user_fields or not blocked_ids:
+        return
+    owner = {person.email: person.source_id for person in mapping.desired}
+    for pid, fields in list(desired_fields.items()):
+        held = [
+            name
+            for name in user_fields
+            if isinstance(fields.get(name), str)
+            and owner.get(fold(str(fields[name]))) in blocked_ids
+        ]
+        if not held:
+            continue
+        for name in held:
+            named = owner[fold(str(fields[name]))]
+            warnings.append(
+                Problem(
+                    pid,
+                    "reference_held",
+                    f"employee {pid}: custom attribute {user_fields[name]!r} names employee "
+                    f"{named}, who has a problem in this plan — "
+                    + ("left empty" if pid in create_ids else "left as it is")
+                    + f" in {words.target} until it is solved",
+                )
+            )
+        if pid in create_ids:
+            desired_fields[pid] = {k: (None if k in held else v) for k, v in fields.items()}
+        else:
+            desired_fields[pid] = {k: v for k, v in fields.items() if k not in held}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,6 +503,8 @@ class _Matching:
     untouched: set[str] = field(default_factory=set)  # SCIM ids involved in an ambiguity
     refused: set[str] = field(default_factory=set)  # Personio ids with a matching error
     errors: list[Problem] = field(default_factory=list)
+    #: Personio id → the colleague whose change in this plan frees the address they take
+    takes: dict[str, str] = field(default_factory=dict)
 
     def refuse(self, pid: str, problem: Problem, target_ids: Iterable[str]) -> None:
         """A matching error for employee ``pid``: recorded, the person refused, and the
@@ -290,6 +548,7 @@ def _match(
             protected_users.add(id(user))
 
     result = _Matching()
+    deferred: list[_Taker] = []
     for person in desired:
         pid = person.source_id
         id_user = by_external.get(pid)
@@ -331,6 +590,10 @@ def _match(
                         (user.target_id,),
                     )
                     continue
+                if holder is not None and holder != pid:
+                    # Perhaps a hand-over: the holder's own change may free the address.
+                    deferred.append(_Taker(person, email_user, user))
+                    continue
                 result.refuse(
                     pid,
                     Problem(
@@ -351,6 +614,27 @@ def _match(
         elif not email_user.external_id:
             user = email_user
             result.linked.add(pid)
+        elif email_user.external_id not in leavers and email_user.external_id != pid:
+            deferred.append(_Taker(person, email_user, None))
+            continue
+        elif email_user.external_id in leavers:
+            holder = email_user.external_id
+            result.refuse(
+                pid,
+                Problem(
+                    pid,
+                    "rehire_unclear",
+                    f"employee {pid}'s email belongs to {words.target} user "
+                    f"{email_user.target_id} of employee {holder} ({leavers[holder]}); "
+                    f"if employee {pid} is employee {holder} rehired with a new "
+                    f"{words.source} profile, their names (or birth dates) differ, so the "
+                    f"user is not relinked — make them equal in {words.source}; if they are "
+                    f"two people, change that user's email in {words.target}; left untouched",
+                    email=person.email,
+                ),
+                (email_user.target_id,),
+            )
+            continue
         else:
             result.refuse(
                 pid,
@@ -367,10 +651,130 @@ def _match(
                 (email_user.target_id,),
             )
             continue
-        if protected and (person.email in protected or id(user) in protected_users):
-            result.protected.add(pid)
-        result.matched[pid] = user
+        _accept(result, person, user, protected, protected_users)
+    if deferred:
+        _settle_takers(
+            result, deferred, desired, words, protected=protected, protected_users=protected_users
+        )
     return result
+
+
+def _accept(
+    result: _Matching,
+    person: DesiredUser,
+    user: TargetUser,
+    protected: frozenset[str],
+    protected_users: set[int],
+) -> None:
+    if protected and (person.email in protected or id(user) in protected_users):
+        result.protected.add(person.source_id)
+    result.matched[person.source_id] = user
+
+
+@dataclass(frozen=True, slots=True)
+class _Taker:
+    """A person who wants an address another person's user holds: ``holder`` is that user,
+    ``own`` the person's own user (``None``: they are to be created)."""
+
+    person: DesiredUser
+    holder: TargetUser
+    own: TargetUser | None
+
+
+def _settle_takers(
+    result: _Matching,
+    takers: list[_Taker],
+    desired: Sequence[DesiredUser],
+    words: _Words,
+    *,
+    protected: frozenset[str],
+    protected_users: set[int],
+) -> None:
+    """Hand-overs: a person may take an address held by a colleague's user when this same plan
+    changes the colleague's address (they are matched, managed, and want another address);
+    their change then waits for the colleague's (``Change.waits_for``). Chains settle in turn;
+    people who want each other's addresses in a ring are a swap, refused as one explained
+    problem each; anyone else is refused as before (docs/decisions.md, hand-overs)."""
+    wanted = {person.source_id: person.email for person in desired}
+    pending = {taker.person.source_id: taker for taker in takers}
+    progress = True
+    while progress:
+        progress = False
+        for pid in sorted(pending, key=id_sort_key):
+            taker = pending[pid]
+            holder = taker.holder.external_id or ""
+            if holder in pending:
+                continue  # settles (or not) with the holder
+            frees = (
+                result.matched.get(holder) is taker.holder
+                and holder not in result.protected
+                and wanted.get(holder, fold(taker.holder.email)) != fold(taker.holder.email)
+            )
+            del pending[pid]
+            progress = True
+            if frees:
+                result.takes[pid] = holder
+                if taker.own is not None:
+                    _accept(result, taker.person, taker.own, protected, protected_users)
+                elif taker.person.email not in protected:
+                    result.creates.append(taker.person)
+            else:
+                _refuse_taker(result, taker, words, active=holder in wanted)
+    edges = {pid: taker.holder.external_id or "" for pid, taker in pending.items()}
+    in_ring: set[str] = set()
+    for cycle in _cycles(edges):
+        ring = sorted(cycle, key=id_sort_key)
+        in_ring.update(ring)
+        for pid in ring:
+            _refuse_swap(result, pending[pid], ring, words)
+    for pid in sorted(pending.keys() - in_ring, key=id_sort_key):
+        _refuse_taker(result, pending[pid], words, active=True)  # an address a swap holds
+
+
+def _refuse_taker(result: _Matching, taker: _Taker, words: _Words, *, active: bool) -> None:
+    """The matching error of someone whose address another person's user holds; ``active``:
+    that person is in scope and keeps the address (or cannot give it up) in this plan."""
+    person, holder = taker.person, taker.holder
+    pid, other = person.source_id, holder.external_id
+    keeps = f" (employee {other} keeps it in this plan)" if active else ""
+    if taker.own is None:
+        problem = Problem(
+            pid,
+            "email_claimed",
+            f"employee {pid}'s email belongs to {words.target} user {holder.target_id}, "
+            f"which is linked to employee {other}{keeps} — fix the external id in "
+            f"{words.target} or the email in {words.source}; left untouched",
+            email=person.email,
+        )
+        result.refuse(pid, problem, (holder.target_id,))
+        return
+    problem = Problem(
+        pid,
+        "email_id_conflict",
+        f"employee {pid} is linked to {words.target} user {taker.own.target_id}, but their "
+        f"email belongs to {words.target} user {holder.target_id}{keeps} — merge or rename one "
+        f"of them in {words.target}; left untouched",
+        email=person.email,
+    )
+    result.refuse(pid, problem, (taker.own.target_id, holder.target_id))
+
+
+def _refuse_swap(result: _Matching, taker: _Taker, ring: Sequence[str], words: _Words) -> None:
+    pid = taker.person.source_id
+    others = [other for other in ring if other != pid]
+    names = _join([f"employee {other}" for other in others])
+    problem = Problem(
+        pid,
+        "email_swap",
+        f"employee {pid} and {names} swapped addresses in {words.source}; {words.target} holds "
+        f"each address on the other's user and cannot hold one address twice, even for a "
+        f"moment — in {words.target}, change user {taker.holder.target_id}'s email to a "
+        "temporary address, then the next run gives everyone their new address; left "
+        "untouched until then",
+        email=taker.person.email,
+    )
+    targets = [taker.holder.target_id] + ([taker.own.target_id] if taker.own else [])
+    result.refuse(pid, problem, targets)
 
 
 def leaver_reasons(
@@ -580,6 +984,7 @@ class _ManagerContext:
     out_of_scope: frozenset[str]
     blocked: frozenset[str]
     in_scope: frozenset[str]
+    creating: frozenset[str] = frozenset()  # people this plan creates
 
 
 def _resolve_managers(
@@ -607,7 +1012,18 @@ def _resolve_managers(
         if manager in context.out_of_scope:
             code, why = "manager_out_of_scope", "is out of scope (status or employment type)"
         elif manager in context.blocked:
-            code, why = "manager_not_found", "has errors in this plan"
+            # Their user may be someone else's (a matching problem): never point at it.
+            if pid in context.creating:
+                why = "has a problem in this plan — no manager set until it is solved"
+            else:
+                why = "has a problem in this plan — manager left as it is until it is solved"
+                fields[pid] = {k: v for k, v in person.fields.items() if k != "manager"}
+            warnings.append(
+                Problem(pid, "reference_held", f"employee {pid}: manager {manager} {why}")
+            )
+            if pid in context.creating:
+                fields[pid] = {**person.fields, "manager": None}
+            continue
         elif manager in context.in_scope:
             # e.g. a protected person without a linked Lattice user: nothing to point at.
             code, why = "manager_not_found", f"has no {words.target} user that can be linked"

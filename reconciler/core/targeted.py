@@ -93,11 +93,20 @@ def select_people(plan: Plan, selection: Selection) -> Plan:
 
 
 def missing_dependencies(plan: Plan) -> tuple[tuple[str, str], ...]:
-    """(person, manager) pairs where a selected change waits for a manager's create that the
-    selection leaves out: applying it alone would fail."""
+    """(person, other) pairs where a selected change waits for a change of someone the
+    selection leaves out — their manager's create, or the colleague whose rename frees an
+    address (``Change.waits_for``): applying it alone would fail."""
     created = {c.source_id for c in plan.changes if c.action is Action.CREATE and c.source_id}
-    return tuple(
+    changed = {c.source_id for c in plan.changes if c.source_id}
+    missing = [
         (change.source_id or "", change.depends_on)
         for change in plan.changes
         if change.depends_on is not None and change.depends_on not in created
-    )
+    ]
+    missing += [
+        (change.source_id or "", other)
+        for change in plan.changes
+        for other in change.waits_for
+        if other not in changed
+    ]
+    return tuple(dict.fromkeys(missing))

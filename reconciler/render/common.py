@@ -120,10 +120,22 @@ def cause_groups(plan: Plan) -> list[tuple[str, Sequence[Change]]]:
 
 
 def render_report_summary(report: ApplyReport) -> str:
-    """One line: ``Apply: 5 applied, 1 failed, 0 skipped (of 6 changes)``."""
-    counts = ", ".join(f"{report.count(outcome)} {outcome.value}" for outcome in Outcome)
+    """One line: ``Apply: 5 applied, 1 failed, 0 skipped (of 6 changes)``; ``not_applied``
+    (written, not stored: docs/decisions.md) is named only when there is any."""
+    counts = ", ".join(
+        f"{report.count(outcome)} {outcome.value}" for outcome in shown_outcomes(report)
+    )
     total = len(report.results)
     return f"Apply: {counts} (of {total} {'change' if total == 1 else 'changes'})"
+
+
+def shown_outcomes(report: ApplyReport) -> tuple[Outcome, ...]:
+    """The outcomes a summary names: all, but ``not_applied`` only when some change has it."""
+    return tuple(
+        outcome
+        for outcome in Outcome
+        if outcome is not Outcome.NOT_APPLIED or report.count(outcome)
+    )
 
 
 def mask_email(email: str) -> str:
@@ -345,7 +357,7 @@ def review_groups(changes: Sequence[Change]) -> list[tuple[Action, list[tuple[Ch
         same: dict[object, list[Change]] = {}
         for change in changes:
             if change.action is action:
-                key = (change.fields, change.reason, change.depends_on)
+                key = (change.fields, change.reason, change.depends_on, change.waits_for)
                 same.setdefault(key, []).append(change)
         if not same:
             continue
@@ -363,6 +375,11 @@ def problem_codes(problems: Sequence[Problem]) -> list[tuple[str, int]]:
     for problem in problems:
         counts[problem.code] = counts.get(problem.code, 0) + 1
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def problem_code_summary(problems: Sequence[Problem]) -> str:
+    """``3 email_claimed, 1 duplicate_external_id``: ``problem_codes`` on one line."""
+    return ", ".join(f"{number} {code}" for code, number in problem_codes(problems))
 
 
 def people_count(count: int) -> str:

@@ -112,6 +112,8 @@ def _change_lines(change: Change | None, hidden: frozenset[str]) -> list[str]:
             lines.append(f"    {field.name}: {show_value(field.before, secret)} → {after}")
     if change.depends_on is not None:
         lines.append(f"    after the create of {inert(change.depends_on)} (their manager)")
+    if change.waits_for:
+        lines.append(f"    after the changes of {inert(', '.join(change.waits_for))}")
     return lines
 
 
@@ -130,4 +132,5 @@ def _change_document(change: Change | None, hidden: frozenset[str]) -> object:
             for f in change.fields
         },
         "depends_on": change.depends_on,
+        "waits_for": list(change.waits_for),
     }

@@ -58,6 +58,8 @@ def render_report_json(report: ApplyReport) -> str:
                     "lattice_id": result.target_id,
                     "fields": [field.name for field in result.change.fields],
                     "outcome": result.outcome.value,
+                    # names of what the target did not store (never values)
+                    "not_applied": list(result.not_applied),
                     "attempts": result.attempts,
                     "detail": result.detail,
                 }

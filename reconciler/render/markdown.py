@@ -43,6 +43,7 @@ from reconciler.render.common import (
     review_groups,
     show_person,
     show_value,
+    shown_outcomes,
 )
 from reconciler.render.org import render_org_chart
 
@@ -231,14 +232,18 @@ def render_report_markdown(
         "",
         "| outcome | count |",
         "|---|---:|",
-        *[f"| {outcome.value} | {report.count(outcome)} |" for outcome in Outcome],
+        *[f"| {outcome.value} | {report.count(outcome)} |" for outcome in shown_outcomes(report)],
         "",
         render_summary(report.plan),
     ]
     if report.interrupted:
         head += ["", "⚠️ **Interrupted**: apply was stopped; changes not started were skipped."]
     sections: list[Section] = []
-    for outcome, opened in ((Outcome.FAILED, True), (Outcome.SKIPPED, False)):
+    for outcome, opened in (
+        (Outcome.NOT_APPLIED, True),
+        (Outcome.FAILED, True),
+        (Outcome.SKIPPED, False),
+    ):
         results = [result for result in report.results if result.outcome is outcome]
         if results:
             sections.append(
@@ -281,6 +286,8 @@ def _details(plan: Plan, people: People, change: Change, mask: bool) -> list[str
         lines.append(f"{_code(field.name)}: {_values(plan, people, change, field, mask)}")
     if change.depends_on is not None:
         lines.append(f"after the create of **{_text(change.depends_on)}** (their manager)")
+    if change.waits_for:
+        lines.append(f"after the changes of **{_text(', '.join(change.waits_for))}**")
     return lines
 
 

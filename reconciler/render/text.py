@@ -30,6 +30,7 @@ from reconciler.render.common import (
     inert,
     people_count,
     plan_checksum,
+    problem_code_summary,
     render_report_summary,
     render_summary,
     result_detail,
@@ -65,6 +66,10 @@ def render_text(plan: Plan, violations: Sequence[Violation] = ()) -> str:
     lines = [render_summary(plan)]
     if plan.context is not None:
         lines.append(inert(context_line(plan.context, str)))
+    # Problems counted by code up front, as Markdown does (docs/decisions.md, 2026-12-03).
+    for title, problems in (("Errors", plan.errors), ("Warnings", plan.warnings)):
+        if problems:
+            lines.append(f"{title}: {inert(problem_code_summary(problems))}")
     lines += _departments(plan)
     if plan.attribution is None:
         lines += _change_list(plan, plan.changes)
@@ -93,6 +98,8 @@ def _change_list(plan: Plan, changes: Sequence[Change], indent: str = "") -> lis
                 details.append(f"why: {inert(change.reason)}")
             if change.depends_on is not None:
                 details.append(f"after the create of {inert(change.depends_on)} (their manager)")
+            if change.waits_for:
+                details.append(f"after the changes of {inert(', '.join(change.waits_for))}")
             if len(group) > 1:
                 shown = "; ".join(details) or "no field changes"
                 lines.append(f"{indent}  {shown} — {people_count(len(group))}:")
@@ -122,7 +129,11 @@ def render_report_text(report: ApplyReport) -> str:
     lines = [render_report_summary(report), render_summary(report.plan)]
     if report.interrupted:
         lines.append("Interrupted: apply was stopped; changes not started were skipped.")
-    for outcome, title in ((Outcome.FAILED, "Failed"), (Outcome.SKIPPED, "Skipped")):
+    for outcome, title in (
+        (Outcome.NOT_APPLIED, "Not applied (answered success, not stored)"),
+        (Outcome.FAILED, "Failed"),
+        (Outcome.SKIPPED, "Skipped"),
+    ):
         results = [result for result in report.results if result.outcome is outcome]
         if results:
             lines += ["", f"{title} ({len(results)}):"]

@@ -55,6 +55,10 @@ MAX_CHOICES = 200
 CUSTOM_TYPES = frozenset({"text", "number", "date", "multi_select", "user"})
 _CHOICE_TYPES = frozenset({"text", "multi_select"})
 _DATE_KEYS = ("startDate", "birthDate")
+#: Standard text attributes of the Lattice extension (docs/decisions.md, 2026-12-03): stored
+#: and listed in ``/Schemas`` as such, never as custom attributes.
+_TEXT_KEYS = ("gender", "ethnicity", "sexualOrientation")
+_STANDARD_KEYS = frozenset(key.casefold() for key in (*_DATE_KEYS, *_TEXT_KEYS))
 _WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -159,16 +163,22 @@ class LatticeEmulator:
         faults: LatticeFaults | None = None,
         max_page_size: int = 100,
         strict: bool = False,
+        ignore_on_patch: frozenset[str] = frozenset(),
     ) -> None:
+        """``ignore_on_patch``: attribute names (``"title"``, a custom attribute's display
+        name, compared case-insensitively) a PATCH silently leaves as they were while
+        answering 200 — a target that accepts a write and does not keep it (docs/decisions.md,
+        "2026-12-03: apply verifies its own writes"). Creates are unaffected."""
         attributes = dict(custom_attributes or {})
         for name, kind in attributes.items():
             if kind not in CUSTOM_TYPES:
                 known = ", ".join(sorted(CUSTOM_TYPES))
                 raise ValueError(f"custom attribute {name!r}: type must be one of {known}")
-            if name in _DATE_KEYS:
+            if name.casefold() in _STANDARD_KEYS:
                 raise ValueError(f"{name!r} is a standard Lattice attribute, not a custom one")
         self._token = token
         self.strict = strict
+        self.ignore_on_patch = frozenset(name.casefold() for name in ignore_on_patch)
         self.custom_attributes: dict[str, str] = attributes
         self.faults = faults or LatticeFaults()
         self.max_page_size = max(1, max_page_size)
@@ -453,6 +463,7 @@ class LatticeEmulator:
             if not isinstance(operation, dict):
                 raise _ScimError(400, "an operation must be an object", "invalidSyntax")
             _apply_operation(draft, operation, strict=self.strict)
+        _restore_ignored(draft, current, self.ignore_on_patch)
         if self.strict:
             _refuse_unknown_attributes(draft)
             locked = current.get("externalId")
@@ -520,6 +531,10 @@ class LatticeEmulator:
         if key in _DATE_KEYS:
             if not isinstance(value, str) or not _DATE.match(value):
                 raise _ScimError(400, f"{key} must be a date (YYYY-MM-DD)", "invalidValue")
+            return
+        if key in _TEXT_KEYS:
+            if not isinstance(value, str):
+                raise _ScimError(400, f"{key} must be a string", "invalidValue")
             return
         kind = self.custom_attributes.get(key)
         if kind is None:
@@ -649,6 +664,7 @@ class LatticeEmulator:
             "user": "string",
         }
         attributes = [_schema_attribute(key, "string", "a date, YYYY-MM-DD") for key in _DATE_KEYS]
+        attributes += [_schema_attribute(key, "string", "standard attribute") for key in _TEXT_KEYS]
         attributes += [
             _schema_attribute(
                 name,
@@ -789,6 +805,25 @@ def _remove_attribute(draft: dict[str, Any], urn: str | None, segments: tuple[st
         container = container.get(segment) if isinstance(container, dict) else None
     if isinstance(container, dict):
         container.pop(segments[-1], None)
+
+
+def _restore_ignored(
+    draft: dict[str, Any], current: Mapping[str, object], ignored: frozenset[str]
+) -> None:
+    """Put back every attribute named in ``ignored`` (top level or in an extension) as it was
+    before the PATCH: the write is answered as done, but not kept."""
+    if not ignored:
+        return
+    sections: list[tuple[dict[str, Any], Mapping[str, object]]] = [(draft, current)]
+    for urn in (ENTERPRISE_URN, LATTICE_URN):
+        if isinstance(draft.get(urn), dict):
+            sections.append((draft[urn], _as_dict(current.get(urn))))
+    for section, before in sections:
+        for key in [key for key in section if key.casefold() in ignored]:
+            del section[key]
+        for key, value in before.items():
+            if key.casefold() in ignored:
+                section[key] = copy.deepcopy(value)
 
 
 def _drop_nulls(resource: dict[str, Any]) -> None:

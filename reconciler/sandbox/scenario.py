@@ -59,7 +59,7 @@ SEED_CONFIG = Config(
         base_url="http://personio.sandbox/v1",
         client_id=SecretRef("PERSONIO_CLIENT_ID"),
         client_secret=SecretRef("PERSONIO_CLIENT_SECRET"),
-        app_id="sandbox",
+        app_id="SANDBOX",
     ),
     lattice=LatticeSettings(base_url="http://lattice.sandbox/scim/v2", token=SecretRef("T")),
     fields=default_fields(),

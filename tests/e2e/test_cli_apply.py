@@ -22,6 +22,7 @@ AUDIT_KEYS = {
     "action",
     "personio_id",
     "lattice_id",
+    "not_applied",
     "fields",
     "outcome",
     "attempts",
@@ -358,7 +359,7 @@ def test_the_report_can_be_written_as_json(live: LiveSandbox, tmp_path: Path) ->
     )
     assert report["checksum"] == document["checksum"]
     assert report["summary"] == document["summary"]
-    assert report["outcomes"] == {"applied": 10, "failed": 0, "skipped": 0}
+    assert report["outcomes"] == {"applied": 10, "not_applied": 0, "failed": 0, "skipped": 0}
     assert (report["ok"], report["interrupted"], report["format_version"]) == (True, False, 1)
     assert [(r["action"], r["personio_id"]) for r in report["results"]] == [
         (c["action"], c["personio_id"]) for c in document["changes"]
@@ -400,4 +401,4 @@ def test_a_json_report_on_stdout_is_one_json_document(live: LiveSandbox) -> None
 
     assert result.exit_code == 0
     document = json.loads(result.stdout)
-    assert document["outcomes"] == {"applied": 10, "failed": 0, "skipped": 0}
+    assert document["outcomes"] == {"applied": 10, "not_applied": 0, "failed": 0, "skipped": 0}

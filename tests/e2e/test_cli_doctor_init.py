@@ -25,7 +25,7 @@ NOTE = (
 )
 ALLOW_LIST = "every required and mapped Personio attribute is allowed on the credential"
 SCIM_KEY = "the Lattice SCIM key works (super admin, SCIM enabled)"
-CUSTOM = "every mapped Lattice custom attribute exists"
+CUSTOM = "every mapped Lattice custom attribute exists with a compatible type"
 
 
 def all_good(config: Path) -> list[str]:
@@ -100,6 +100,51 @@ def test_doctor_names_a_mapped_lattice_attribute_that_does_not_exist(live: LiveS
     assert result.stdout.splitlines() == expected
 
 
+def test_doctor_names_a_lattice_attribute_whose_type_does_not_fit_the_config(
+    live: LiveSandbox,
+) -> None:
+    # the config maps Level as a number; this Lattice has it as a text (a SCIM string)
+    live.box.lattice.custom_attributes["Level"] = "text"
+
+    result = live.run("doctor")
+
+    expected = all_good(live.config)
+    expected[5:6] = [
+        f"✘ {CUSTOM}",
+        "    'Level' is a string attribute in Lattice, which cannot hold "
+        "custom_attributes[2].type number — set custom_attributes[2].type: text",
+    ]
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == expected
+
+
+def test_doctor_finds_a_lattice_attribute_whatever_the_case_of_its_name(
+    live: LiveSandbox,
+) -> None:
+    attributes = live.box.lattice.custom_attributes
+    attributes["PROBATION END"] = attributes.pop("Probation End")
+
+    result = live.run("doctor")
+
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == all_good(live.config)
+
+
+def test_doctor_warns_about_an_app_id_personio_would_not_accept(tmp_path: Path, kit: Kit) -> None:
+    config = tmp_path / "integration.yaml"
+    text = kit.example_config.read_text(encoding="utf-8")
+    config.write_text(text.replace("app_id: ACME_LATTICE_SYNC", "app_id: lattice-sync"))
+
+    result = kit.run("doctor", "--sandbox", "--config", str(config))
+
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == all_good(config)
+    assert result.stderr == (
+        "warning: personio.app_id: Personio expects X-Personio-App-ID in UPPER_SNAKE_CASE — "
+        "write app_id: LATTICE_SYNC\n"
+    )
+
+
 def test_doctor_explains_a_wrong_lattice_key(live: LiveSandbox) -> None:
     result = live.run("doctor", env={"LATTICE_SCIM_TOKEN": "wrong-key-SENTINEL"})
 
@@ -107,8 +152,8 @@ def test_doctor_explains_a_wrong_lattice_key(live: LiveSandbox) -> None:
     expected[4:6] = [
         f"✘ {SCIM_KEY}",
         "    lattice GET Users → 401: the bearer token is missing or not valid — the SCIM key "
-        "must be created by a Lattice super admin and SCIM must be enabled (Admin › Settings › "
-        "Platform › Integrations › Enable SCIM)",
+        "must be created by a Lattice super admin, with SCIM enabled (Admin › Settings › "
+        "Integrations › SCIM)",
     ]
     assert result.exit_code == 1
     assert result.stdout.splitlines() == expected

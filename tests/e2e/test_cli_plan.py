@@ -11,6 +11,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,11 @@ def expected_text(document: dict[str, Any], verdict: list[str]) -> str:
         f"Computed against Personio {context['personio']}, Lattice {context['lattice']}, "
         f"config {context['config_sha256']}, {commit}"
     )
+    for title, key in (("Errors", "errors"), ("Warnings", "warnings")):
+        if document[key]:
+            codes = Counter(problem["code"] for problem in document[key])
+            ranked = sorted(codes.items(), key=lambda item: (-item[1], item[0]))
+            lines.append(f"{title}: " + ", ".join(f"{n} {code}" for code, n in ranked))
     for action in REVIEW_ORDER:
         title = TITLES[action]
         group = [change for change in document["changes"] if change["action"] == action]
@@ -368,8 +374,8 @@ def test_a_wrong_lattice_key_says_how_to_make_a_working_one(live: LiveSandbox) -
     assert result.stdout == ""
     assert result.stderr == (
         "error: lattice GET Users → 401: the bearer token is missing or not valid — the SCIM "
-        "key must be created by a Lattice super admin and SCIM must be enabled (Admin › "
-        "Settings › Platform › Integrations › Enable SCIM)\n"
+        "key must be created by a Lattice super admin, with SCIM enabled (Admin › Settings › "
+        "Integrations › SCIM)\n"
     )
     assert "SENTINEL" not in result.stdout + result.stderr
 

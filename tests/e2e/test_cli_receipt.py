@@ -279,7 +279,7 @@ def test_the_audit_log_records_who_applied_which_plan_for_which_commit(
     assert all("event" not in line for line in changes)
     assert end["event"] == "run_end"
     assert end["status"] == "applied"
-    assert end["outcomes"] == {"applied": 10, "failed": 0, "skipped": 0}
+    assert end["outcomes"] == {"applied": 10, "not_applied": 0, "failed": 0, "skipped": 0}
     text = audit.read_text(encoding="utf-8")
     private = kit.personal_values(live.box)
     assert [email for email in private["emails"] if email in text.casefold()] == []

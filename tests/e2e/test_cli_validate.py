@@ -55,6 +55,23 @@ def test_the_example_config_is_valid_in_one_summary_line_without_credentials(kit
     assert result.stderr == ""
 
 
+def test_an_app_id_that_is_not_upper_snake_case_is_a_warning_with_the_fix(
+    tmp_path: Path, kit: Kit
+) -> None:
+    text = kit.example_config.read_text(encoding="utf-8")
+    config = tmp_path / "integration.yaml"
+    config.write_text(re.sub(r"app_id: \S+", "app_id: acme-lattice-sync", text, count=1))
+
+    result = kit.run("validate", "--config", str(config))
+
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"{config}: valid")
+    assert result.stderr == (
+        "warning: personio.app_id: Personio expects X-Personio-App-ID in UPPER_SNAKE_CASE — "
+        "write app_id: ACME_LATTICE_SYNC\n"
+    )
+
+
 def test_the_corpus_is_not_empty() -> None:
     # Guards the parametrized test below against silently running zero cases.
     assert len(CORPUS_FILES) >= 45

@@ -63,8 +63,9 @@ PERSONIO_EDITS = (
     ("employment_type", "external"),
     ("employment_type", "internal"),
     ("position", "Renamed Role"),
-    ("email", "renamed-in-personio"),  # a new address of their own (never employee 1: see below)
-    ("email", "someone else's"),  # the address of employee 1: a duplicate
+    ("email", "renamed-in-personio"),  # a new address of their own
+    # employee 1's first address: a duplicate, or a hand-over once employee 1 is renamed
+    ("email", "someone else's"),
     ("remove", ""),  # deleted from Personio altogether
 )
 
@@ -158,6 +159,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         label="personio edits",
     )
     removed: set[int] = set()
+    first_address = personio.employee(1)["attributes"]["email"]["value"]
     for source_id, (key, value) in changes:
         if source_id in removed:
             continue
@@ -165,13 +167,11 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         if key == "remove":
             personio.remove_employee(source_id)
             removed.add(source_id)
-        elif value == "renamed-in-personio" and source_id != 1:
-            # Employee 1 keeps their address: handing it to someone else while they take a
-            # new one needs two applies (see the xfail test at the end).
+        elif value == "renamed-in-personio":
+            # Employee 1's old address may then go to someone else: a hand-over.
             personio.update_employee(source_id, key, f"renamed-{source_id}@example.com")
-        elif value == "someone else's" and 1 not in removed:
-            email = personio.employee(1)["attributes"]["email"]["value"]
-            personio.update_employee(source_id, key, email)
+        elif value == "someone else's" and source_id != 1:
+            personio.update_employee(source_id, key, first_address)
         elif value not in ("someone else's", "renamed-in-personio"):
             personio.update_employee(source_id, key, value)
 
@@ -271,11 +271,6 @@ def test_applies_under_lattice_faults_converge_without_duplicating_anyone(
     assert problems(plans[-1].plan) == problems(plans[0].plan)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an email handed from one employee to another needs two applies "
-    "(email_id_conflict until the first user's rename is applied)",
-)
 def test_an_email_handed_to_a_colleague_who_had_their_own_converges_in_one_apply() -> None:
     company = generate_company(5, 0)
     lattice = LatticeEmulator(token=LATTICE_TOKEN, custom_attributes=LATTICE_CUSTOM_ATTRIBUTES)

@@ -523,3 +523,91 @@ def test_changes_of_one_wave_run_concurrently_but_never_more_than_allowed(
 
     assert [r.outcome for r in report.results] == [Outcome.APPLIED] * 4
     assert peak[0] == 2
+
+
+# -- verification: a write answered as done that the target did not keep ----------------------
+
+
+def test_the_mixed_plan_is_verified_from_the_answers_without_reading_back(
+    emulator: LatticeEmulator, writer: LatticeWriter
+) -> None:
+    report = apply_plan(MIXED, writer, target_ids=EXISTING_IDS)
+
+    assert report.ok
+    assert [r.not_applied for r in report.results] == [()] * len(MIXED.changes)
+    # every answer carried the resource: no GET was needed to verify it
+    assert emulator.reads() == 0
+    assert writer.request_count == len(MIXED.changes)
+
+
+def test_a_title_the_target_ignores_on_patch_is_not_applied_and_the_rest_is(
+    emulator: LatticeEmulator, writer: LatticeWriter
+) -> None:
+    emulator.ignore_on_patch = frozenset({"title"})
+    plan = Plan((GRACE, LINK, MOVER), unchanged=0)
+
+    report = apply_plan(plan, writer, target_ids=EXISTING_IDS)
+
+    assert outcomes(report)[0] == ("create", "200", "applied", None)  # creates keep the title
+    link = report.results[1]
+    assert link.outcome is Outcome.NOT_APPLIED
+    assert link.not_applied == ("title",)
+    assert link.target_id == "u_unlinked"
+    assert link.detail is not None
+    assert "title" in link.detail
+    assert "Staff" not in link.detail
+    assert report.results[2].outcome is Outcome.APPLIED  # the mover's fields were kept
+    assert not report.ok
+    assert emulator.users["u_unlinked"]["title"] == "Engineer"
+    assert emulator.users["u_unlinked"]["externalId"] == "300"  # the rest of that write took
+    # one read-back confirmed the difference the PATCH answer showed; nothing was re-sent
+    assert emulator.reads() == 1
+    assert write_count(emulator) == 3
+
+
+def test_a_patch_answered_204_is_read_back_once(emulator: LatticeEmulator) -> None:
+    def no_content(request: httpx.Request) -> httpx.Response:
+        response = emulator(request)
+        if request.method == "PATCH" and response.status_code == 200:
+            return httpx.Response(204)
+        return response
+
+    plan = Plan((LINK, LEAVER), unchanged=0)
+    with build_writer(emulator, transport=in_process_transport(no_content)) as client:
+        report = apply_plan(plan, client, target_ids=EXISTING_IDS, concurrency=1)
+        assert client.request_count == 4  # two PATCHes, two read-backs
+
+    assert report.ok
+    assert [r.method for r in emulator.requests] == ["PATCH", "GET", "PATCH", "GET"]
+    emulator.ignore_on_patch = frozenset({"active"})
+    again = Change(Action.REACTIVATE, "600", "u_leaver", "lea@example.com")
+    with build_writer(emulator, transport=in_process_transport(no_content)) as client:
+        ignored = apply_plan(Plan((again,), unchanged=0), client, target_ids=EXISTING_IDS)
+    assert ignored.results[0].outcome is Outcome.NOT_APPLIED
+    assert ignored.results[0].not_applied == ("active",)
+
+
+def test_a_read_back_that_fails_fails_the_change_but_keeps_a_created_manager(
+    emulator: LatticeEmulator,
+) -> None:
+    def no_content_then_broken(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(404, json={"detail": "gone"})
+        response = emulator(request)
+        if request.method == "POST" and response.status_code == 201:
+            return httpx.Response(201, json={"id": response.json()["id"]})
+        return response
+
+    plan = Plan((GRACE, ALAN), unchanged=0)
+    with build_writer(emulator, transport=in_process_transport(no_content_then_broken)) as client:
+        report = apply_plan(plan, client, target_ids=EXISTING_IDS)
+
+    grace, alan = report.results
+    assert grace.outcome is Outcome.FAILED
+    assert grace.detail is not None
+    assert "reading it back" in grace.detail
+    assert grace.target_id is not None
+    # the manager exists, so her report is still created under her
+    assert alan.outcome is Outcome.FAILED
+    assert alan.target_id is not None
+    assert len(emulator.find_by_user_name("alan@example.com")) == 1

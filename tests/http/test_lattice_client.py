@@ -26,6 +26,7 @@ from reconciler.errors import (
 from reconciler.sandbox.lattice_emulator import LatticeEmulator, LatticeFaults
 from reconciler.targets.lattice.profile import AUTH_FIX
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter, WriteResult
+from reconciler.targets.scim.dialect import SchemaAttribute
 from reconciler.targets.scim.resources import LIST_RESPONSE_URN
 
 BASE = "https://lattice.example.com/scim/v2"
@@ -114,6 +115,16 @@ def writer(**overrides: object) -> LatticeWriter:
     }
     options.update(overrides)
     return LatticeWriter(**options)  # type: ignore[arg-type]
+
+
+def ada(number: int) -> dict[str, object]:
+    """The user ``CREATE`` makes, as the service stores it (so the write verifies)."""
+    return {**resource(number, "1234"), "userName": "ada@example.com", "name": {"givenName": "Ada"}}
+
+
+def retitled() -> dict[str, object]:
+    """User 42 after ``UPDATE``, as the service stores it (so the write verifies)."""
+    return {**resource(42, "1234"), "title": "B"}
 
 
 CREATE = Change(
@@ -260,23 +271,36 @@ def test_requests_carry_the_bearer_key_and_ask_for_scim_json(router: respx.MockR
     assert dict(request.url.params) == {"startIndex": "1", "count": "100"}
 
 
-def test_custom_attribute_names_come_from_the_lattice_schema(router: respx.MockRouter) -> None:
+def test_custom_attributes_and_their_types_come_from_the_lattice_schema(
+    router: respx.MockRouter,
+) -> None:
     router.get("/Schemas/urn:ietf:params:scim:schemas:extension:lattice:attributes:1.0:User").mock(
         return_value=httpx.Response(
             200,
             json={
                 "id": "urn:ietf:params:scim:schemas:extension:lattice:attributes:1.0:User",
                 "attributes": [
-                    {"name": "startDate"},
-                    {"name": "birthDate"},
-                    {"name": "Cost Center"},
+                    {"name": "startDate", "type": "string"},
+                    {"name": "birthDate", "type": "string"},
+                    {"name": "Gender", "type": "string"},
+                    {"name": "sexualOrientation", "type": "string"},
+                    {"name": "Cost Center", "type": "string", "multiValued": False},
+                    {"name": "Level", "type": "Integer"},
+                    {"name": "Probation End", "type": "dateTime"},
+                    {"name": "Languages", "type": "string", "multiValued": True},
                     {"name": "Shirt"},
                 ],
             },
         )
     )
     with reader() as client:
-        assert client.fetch_custom_attribute_names() == frozenset({"Cost Center", "Shirt"})
+        assert client.fetch_custom_attributes() == {
+            "Cost Center": SchemaAttribute("Cost Center", "string"),
+            "Level": SchemaAttribute("Level", "integer"),
+            "Probation End": SchemaAttribute("Probation End", "datetime"),
+            "Languages": SchemaAttribute("Languages", "string", multi_valued=True),
+            "Shirt": SchemaAttribute("Shirt", "string"),
+        }
 
 
 def test_a_body_that_is_not_json_is_fetched_again(router: respx.MockRouter) -> None:
@@ -364,8 +388,13 @@ def test_a_patch_whose_connection_dropped_is_sent_again(router: respx.MockRouter
     route = router.patch("/Users/u_000042").mock(
         side_effect=[httpx.RemoteProtocolError("reset"), httpx.Response(204)]
     )
+    # a 204 carries no resource: the write is verified by reading the user back, once
+    read_back = router.get("/Users/u_000042").mock(
+        return_value=httpx.Response(200, json=retitled())
+    )
     with writer() as client:
-        assert client.patch(UPDATE, None) == WriteResult("u_000042", 2)
+        assert client.patch(UPDATE, None) == WriteResult("u_000042", 2, read_backs=1)
+    assert read_back.call_count == 1
 
     assert route.call_count == 2
     sent = route.calls.last.request
@@ -395,9 +424,7 @@ def lookup_server(found: dict[str, dict[str, object]]) -> tuple[Handler, list[st
 
 
 def test_a_create_answers_with_the_new_id(router: respx.MockRouter) -> None:
-    post = router.post("/Users").mock(
-        return_value=httpx.Response(201, json=resource(7, external_id="1234"))
-    )
+    post = router.post("/Users").mock(return_value=httpx.Response(201, json=ada(7)))
     with writer() as client:
         assert client.create(CREATE, None) == WriteResult("u_000007", 1)
 
@@ -408,9 +435,11 @@ def test_a_reset_create_whose_user_exists_is_not_sent_again(router: respx.MockRo
     post = router.post("/Users").mock(side_effect=httpx.RemoteProtocolError("reset"))
     handle, filters = lookup_server({'externalId eq "1234"': resource(7, external_id="1234")})
     router.get("/Users").mock(side_effect=handle)
+    router.get("/Users/u_000007").mock(return_value=httpx.Response(200, json=ada(7)))
 
     with writer() as client:
-        assert client.create(CREATE, None) == WriteResult("u_000007", 1)
+        # found, not answered: verified by one read-back
+        assert client.create(CREATE, None) == WriteResult("u_000007", 1, read_backs=1)
 
     assert post.call_count == 1
     assert filters == ['externalId eq "1234"']
@@ -420,7 +449,7 @@ def test_a_reset_create_whose_user_is_missing_is_sent_once_more(router: respx.Mo
     post = router.post("/Users").mock(
         side_effect=[
             httpx.ReadTimeout("timed out"),
-            httpx.Response(201, json=resource(8, external_id="1234")),
+            httpx.Response(201, json=ada(8)),
         ]
     )
     handle, filters = lookup_server({})
@@ -485,7 +514,7 @@ def test_a_patch_reports_every_request_that_carried_it(router: respx.MockRouter)
             scim_error(503, "down"),
             httpx.Response(429),
             httpx.ConnectError("refused"),
-            httpx.Response(200, json=resource(42, "1234")),
+            httpx.Response(200, json=retitled()),
         ]
     )
     with writer() as client:
@@ -496,7 +525,7 @@ def test_a_patch_reports_every_request_that_carried_it(router: respx.MockRouter)
 def test_a_create_counts_posts_not_lookups(router: respx.MockRouter) -> None:
     # first POST: reset (outcome unknown) → lookups find nothing → second POST: 201
     post = router.post("/Users").mock(
-        side_effect=[httpx.ReadError("reset"), httpx.Response(201, json=resource(7, "1234"))]
+        side_effect=[httpx.ReadError("reset"), httpx.Response(201, json=ada(7))]
     )
     handle, _ = lookup_server({})
     lookups = router.get("/Users").mock(side_effect=handle)

@@ -38,6 +38,7 @@ from reconciler.sandbox.transport import EmulatorServer
 from reconciler.sources.personio.profile import PERSONIO
 from reconciler.targets.lattice.profile import LATTICE, LATTICE_URN
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter, WriteResult
+from reconciler.targets.scim.dialect import SchemaAttribute
 from reconciler.targets.scim.resources import CORE_URN, ENTERPRISE_URN
 
 TOKEN = "emulator-token"
@@ -105,6 +106,8 @@ ADA = create_change(
     FieldChange("manager", None, "1"),
     FieldChange("start_date", None, "2021-03-01"),
     FieldChange("birth_date", None, "1990-12-10"),
+    FieldChange("gender", None, "Female"),
+    FieldChange("ethnicity", None, "Hispanic or Latino"),
     FieldChange("custom:Cost Center", None, "CC-100"),
     FieldChange("custom:Level", None, 3),
     FieldChange("custom:Buddy", None, "grace@example.com"),
@@ -136,6 +139,8 @@ def test_a_created_user_is_stored_whole_and_reads_back_as_written() -> None:
         LATTICE_URN: {
             "startDate": "2021-03-01",
             "birthDate": "1990-12-10",
+            "gender": "Female",
+            "ethnicity": "Hispanic or Latino",
             "Cost Center": "CC-100",
             "Level": 3,
             "Buddy": "grace@example.com",
@@ -158,6 +163,9 @@ def test_a_created_user_is_stored_whole_and_reads_back_as_written() -> None:
             "manager": "u_000001",
             "start_date": "2021-03-01",
             "birth_date": "1990-12-10",
+            "gender": "Female",
+            "ethnicity": "Hispanic or Latino",
+            "sexual_orientation": None,
             "custom:Cost Center": "CC-100",
             "custom:Level": 3,
             "custom:Buddy": "grace@example.com",
@@ -280,10 +288,33 @@ def test_users_are_found_by_username_any_case_by_email_and_by_external_id() -> N
     assert refused.json()["scimType"] == "invalidFilter"
 
 
+def test_gender_and_its_kind_are_standard_attributes_of_the_lattice_schema() -> None:
+    lattice = emulator()
+    schema = lattice(
+        httpx.Request(
+            "GET",
+            f"{BASE}/Schemas/{LATTICE_URN}",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+    ).json()
+    listed = {attribute["name"]: attribute["type"] for attribute in schema["attributes"]}
+    assert {key: listed[key] for key in ("gender", "ethnicity", "sexualOrientation")} == {
+        "gender": "string",
+        "ethnicity": "string",
+        "sexualOrientation": "string",
+    }
+    with pytest.raises(ValueError, match="standard Lattice attribute"):
+        LatticeEmulator(token=TOKEN, custom_attributes={"Gender": "text"})
+
+
 def test_custom_attribute_names_and_service_config_are_served() -> None:
     lattice = emulator()
     with reader(lattice) as client:
-        assert client.fetch_custom_attribute_names() == frozenset(CUSTOM)
+        attributes = client.fetch_custom_attributes()
+    scim_types = {"text": "string", "number": "decimal", "user": "string"}
+    assert attributes == {
+        name: SchemaAttribute(name, scim_types[kind]) for name, kind in CUSTOM.items()
+    }
     response = lattice(
         httpx.Request(
             "GET",

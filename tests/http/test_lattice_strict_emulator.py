@@ -174,3 +174,45 @@ def test_a_remove_with_a_space_in_its_path_is_an_api_error_naming_the_path_probl
         )
     assert answer.status_code == 400
     assert "not a valid attribute path" in answer.json()["detail"]
+
+
+def test_gender_and_sexual_orientation_are_written_and_cleared_as_extension_attributes(
+    strict_lattice: LatticeEmulator,
+) -> None:
+    user_id = post_user(strict_lattice).json()["id"]
+    settings: dict[str, Any] = {
+        "base_url": BASE,
+        "token": LATTICE_TOKEN,
+        "transport": strict_lattice.transport(),
+        "retry": NO_WAIT_RETRY,
+        "requests_per_second": 0,
+    }
+    set_both = Change(
+        Action.UPDATE,
+        "7",
+        user_id,
+        "mary@example.com",
+        (
+            FieldChange("gender", None, "Female"),
+            FieldChange("sexual_orientation", None, "Bisexual"),
+        ),
+    )
+    with LatticeWriter(**settings) as writer:
+        writer.patch(set_both, None)
+    assert strict_lattice.users[user_id][LATTICE_URN] == {
+        "gender": "Female",
+        "sexualOrientation": "Bisexual",
+    }
+    clear_one = Change(
+        Action.UPDATE,
+        "7",
+        user_id,
+        "mary@example.com",
+        (FieldChange("sexual_orientation", "Bisexual", None),),
+    )
+    with LatticeWriter(**settings) as writer:
+        writer.patch(clear_one, None)
+    with LatticeReader(**settings) as reader:
+        (user,) = reader.fetch_users()
+    assert (user.fields["gender"], user.fields["sexual_orientation"]) == ("Female", None)
+    assert not any(name.startswith("custom:") for name in user.fields)

@@ -14,7 +14,7 @@ from reconciler.core.model import Action, Change, FieldChange
 from reconciler.edges.http import NO_WAIT_RETRY
 from reconciler.errors import AuthError
 from reconciler.targets.scim.client import LatticeReader, LatticeWriter
-from reconciler.targets.scim.dialect import RFC7643_LOCATIONS, ScimDialect
+from reconciler.targets.scim.dialect import RFC7643_LOCATIONS, SchemaAttribute, ScimDialect
 from reconciler.targets.scim.resources import CORE_URN, LIST_RESPONSE_URN, RFC7643_DIALECT
 
 BASE = "https://scim.acme.example.com/v2"
@@ -51,7 +51,7 @@ def test_custom_attribute_names_come_from_the_dialects_extension_schema(
         )
     )
     with LatticeReader(**OPTIONS, dialect=ACME) as reader:  # type: ignore[arg-type]
-        assert reader.fetch_custom_attribute_names() == frozenset({"Desk"})
+        assert reader.fetch_custom_attributes() == {"Desk": SchemaAttribute("Desk", "string")}
     assert route.call_count == 1
 
 
@@ -59,7 +59,7 @@ def test_a_service_without_an_extension_has_no_custom_attributes_and_is_not_aske
     router: respx.MockRouter,
 ) -> None:
     with LatticeReader(**OPTIONS, dialect=RFC7643_DIALECT) as reader:  # type: ignore[arg-type]
-        assert reader.fetch_custom_attribute_names() == frozenset()
+        assert reader.fetch_custom_attributes() == {}
         assert reader.request_count == 0
     assert not router.calls
 
@@ -83,6 +83,10 @@ def test_users_are_listed_with_the_dialects_layout(router: respx.MockRouter) -> 
     assert "custom:hireDate" not in found.fields
 
 
+def sent_extension() -> dict[str, object]:
+    return {"hireDate": "2021-03-01", "Desk": 12}
+
+
 def test_the_writer_sends_bodies_in_the_dialects_layout(router: respx.MockRouter) -> None:
     route = router.post("/Users").mock(return_value=httpx.Response(201, json={"id": "a-9"}))
     change = Change(
@@ -92,8 +96,12 @@ def test_the_writer_sends_bodies_in_the_dialects_layout(router: respx.MockRouter
         "ada@example.com",
         (FieldChange("start_date", None, "2021-03-01"), FieldChange("custom:Desk", None, 12)),
     )
+    # the answer carries only the id: the write is verified by reading the user back
+    stored = {"id": "a-9", "userName": "ada@example.com", ACME_URN: sent_extension()}
+    router.get("/Users/a-9").mock(return_value=httpx.Response(200, json=stored))
     with LatticeWriter(**OPTIONS, dialect=ACME) as writer:  # type: ignore[arg-type]
-        assert writer.create(change, None).target_id == "a-9"
+        written = writer.create(change, None)
+    assert (written.target_id, written.read_backs, written.not_stored) == ("a-9", 1, ())
     sent = json.loads(route.calls.last.request.content)
     assert sent["schemas"] == [CORE_URN, ACME_URN]
     assert sent[ACME_URN] == {"hireDate": "2021-03-01", "Desk": 12}

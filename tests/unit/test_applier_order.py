@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
-from reconciler.applier import audit_record, compute_batches
+from reconciler.applier import audit_record, compute_batches, not_applied_detail
 from reconciler.core.model import Action, Change, ChangeResult, FieldChange, Outcome, Plan
 
 
@@ -127,9 +128,29 @@ def test_an_audit_record_holds_ids_field_names_and_outcome_but_no_values() -> No
         "lattice_id": "u_42",
         "fields": ["birth_date", "custom:Cost Center", "title"],
         "outcome": "applied",
+        "not_applied": [],
         "attempts": 2,
         "detail": None,
     }
+
+
+def test_an_audit_record_of_a_not_applied_change_names_the_fields_not_their_values() -> None:
+    update = Change(
+        Action.UPDATE, "1234", "u_42", "ada@example.com", (FieldChange("title", "A", "Chief"),)
+    )
+    result = ChangeResult(
+        update,
+        Outcome.NOT_APPLIED,
+        "u_42",
+        not_applied_detail(("title",)),
+        attempts=1,
+        not_applied=("title",),
+    )
+
+    record = audit_record(result, dt.datetime(2024, 5, 1, tzinfo=dt.UTC))
+
+    assert (record["outcome"], record["not_applied"]) == ("not_applied", ["title"])
+    assert "Chief" not in json.dumps(record)
 
 
 def test_an_audit_record_of_a_failed_create_has_no_lattice_id() -> None:
@@ -144,6 +165,7 @@ def test_an_audit_record_of_a_failed_create_has_no_lattice_id() -> None:
         "lattice_id": None,
         "fields": ["first_name", "manager"],
         "outcome": "failed",
+        "not_applied": [],
         "attempts": 1,
         "detail": "Unknown attribute 'Shirt'",
     }

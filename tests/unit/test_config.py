@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import typing
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from reconciler.config import (
     DEFAULT_LATTICE_BASE_URL,
     DEFAULT_PERSONIO_BASE_URL,
     Credentials,
+    config_warnings,
     load_config,
     load_schema,
     parse_config,
@@ -70,6 +72,10 @@ ALL_FIELDS_ON = (
     FieldSetting("department", True, "department"),
     FieldSetting("manager", True, "supervisor"),
     FieldSetting("birth_date", True, "birthday"),
+    # opt-in fields stay off unless the file switches them on
+    FieldSetting("gender", False, "gender"),
+    FieldSetting("ethnicity", False, "Ethnicity"),
+    FieldSetting("sexual_orientation", False, "Sexual orientation"),
 )
 
 
@@ -86,7 +92,7 @@ def test_the_sample_config_loads_into_the_exact_expected_config() -> None:
     config = load_config(sample_config_path())
 
     assert config == Config(
-        personio=PERSONIO,
+        personio=replace(PERSONIO, app_id="ACME_LATTICE_SYNC"),
         lattice=LATTICE,
         sync=SyncSettings(
             employee_types=("internal", "external"),
@@ -381,7 +387,7 @@ def test_a_missing_key_is_reported_where_it_belongs() -> None:
     text = MINIMAL.replace("  app_id: acme-lattice-sync\n", "")
     assert problems_of(text) == (
         ConfigProblem(
-            "personio.app_id", "required key is missing — add app_id: acme-lattice-sync", 2
+            "personio.app_id", "required key is missing — add app_id: ACME_LATTICE_SYNC", 2
         ),
     )
 
@@ -516,6 +522,16 @@ def test_a_switched_off_field_frees_its_default_source() -> None:
         ("Department", "use fields.department instead (e.g. fields.department: {source: X})"),
         ("job title", "use fields.title instead (e.g. fields.title: {source: X})"),
         ("Birthdate", "use fields.birth_date instead (e.g. fields.birth_date: {source: X})"),
+        ("Gender", "use fields.gender instead (e.g. fields.gender: {source: X})"),
+        ("Ethnicity", "use fields.ethnicity instead (e.g. fields.ethnicity: {source: X})"),
+        (
+            "Sexual Orientation",
+            "use fields.sexual_orientation instead (e.g. fields.sexual_orientation: {source: X})",
+        ),
+        (
+            "sexualOrientation",
+            "use fields.sexual_orientation instead (e.g. fields.sexual_orientation: {source: X})",
+        ),
         ("Email", "it is always synced, so remove this mapping"),
         ("First-Name", "it is always synced, so remove this mapping"),
     ],
@@ -526,6 +542,33 @@ def test_a_custom_attribute_named_like_a_standard_field_is_refused(name: str, fi
         ConfigProblem(
             "custom_attributes[0].lattice",
             f"'{name}' is a standard Lattice field, not a custom attribute — {fix}",
+            9,
+        ),
+    )
+
+
+def test_gender_and_its_kind_are_off_unless_switched_on() -> None:
+    text = MINIMAL + (
+        "fields:\n  gender: true\n  ethnicity: {source: dynamic_5555555}\n"
+        "  sexual_orientation: false\n"
+    )
+    fields = parse_config(text, "t.yaml").fields
+    assert fields[6:] == (
+        FieldSetting("gender", True, "gender"),
+        FieldSetting("ethnicity", True, "dynamic_5555555"),
+        FieldSetting("sexual_orientation", False, "Sexual orientation"),
+    )
+    assert parse_config(MINIMAL, "t.yaml").fields[6:] == ALL_FIELDS_ON[6:]
+    assert not any(setting.enabled for setting in ALL_FIELDS_ON[6:])
+
+
+def test_an_opt_in_field_fed_by_another_fields_source_is_refused() -> None:
+    text = MINIMAL + "fields:\n  gender: {source: position}\n"
+    assert problems_of(text) == (
+        ConfigProblem(
+            "fields.gender.source",
+            "Personio attribute 'position' already feeds fields.title — each standard field "
+            "needs its own source",
             9,
         ),
     )
@@ -652,3 +695,31 @@ def test_credentials_report_every_unset_variable_and_never_a_value(
     assert "SENTINEL" not in repr(credentials)
     assert "SENTINEL" not in caplog.text
     assert "PERSONIO_CLIENT_SECRET" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("app_id", "fix"),
+    [
+        ("acme-lattice-sync", "ACME_LATTICE_SYNC"),
+        ("Lattice Sync", "LATTICE_SYNC"),
+        ("lattice_sync_2", "LATTICE_SYNC_2"),
+        ("--", "LATTICE_SYNC"),
+        ("2fa", "LATTICE_SYNC"),
+    ],
+)
+def test_an_app_id_that_is_not_upper_snake_case_is_warned_about_with_a_fix(
+    app_id: str, fix: str
+) -> None:
+    config = parse_config(MINIMAL.replace("acme-lattice-sync", f"'{app_id}'"), "t.yaml")
+    assert config_warnings(config) == (
+        ConfigProblem(
+            "personio.app_id",
+            f"Personio expects X-Personio-App-ID in UPPER_SNAKE_CASE — write app_id: {fix}",
+        ),
+    )
+
+
+@pytest.mark.parametrize("app_id", ["LATTICE_SYNC", "ACME", "HR2_LATTICE_V3"])
+def test_an_upper_snake_case_app_id_has_no_warning(app_id: str) -> None:
+    config = parse_config(MINIMAL.replace("acme-lattice-sync", app_id), "t.yaml")
+    assert config_warnings(config) == ()

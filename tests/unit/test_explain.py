@@ -198,3 +198,15 @@ def test_an_existing_user_with_a_changed_title_shows_the_change() -> None:
     assert story.matching[0] == "by id: Lattice user u1 has external id 1"
     title = next(f for f in story.fields if f.name == "title")
     assert (title.target_value, title.desired, title.outcome) == ("Old", "Engineer", "change")
+
+
+def test_a_rehire_with_a_new_id_says_it_is_relinked_to_their_old_user() -> None:
+    old = _employee("628", "ada@example.com", status="inactive")
+    new = _employee("900", "ada@example.com")
+    user = TargetUser("u628", "ada@example.com", False, "628", {"first_name": "Ada"})
+    story = _story([old, new], [user], "900")
+    assert story is not None
+    assert story.target_id == "u628"
+    assert story.change is not None
+    assert story.change.action.value == "reactivate"
+    assert any(line.startswith("relink: employee 900 is employee 628") for line in story.matching)

@@ -38,6 +38,9 @@ FULL_RESOURCE: dict[str, object] = {
     LATTICE_URN: {
         "startDate": "2021-03-01T00:00:00Z",
         "birthDate": "1990-12-10",
+        # standard attributes of the extension, not custom ones
+        "gender": "Female ",
+        "sexualOrientation": "Prefer not to say",
         "Cost Center": "CC-100 ",
         "Level": 3.0,
         "Ratio": 0.5,
@@ -64,6 +67,9 @@ def test_a_full_resource_parses_into_the_whole_lattice_user() -> None:
             "manager": "u_000007",
             "start_date": "2021-03-01",
             "birth_date": "1990-12-10",
+            "gender": "Female",
+            "ethnicity": None,
+            "sexual_orientation": "Prefer not to say",
             "custom:Cost Center": "CC-100",
             "custom:Level": 3,
             "custom:Ratio": 0.5,
@@ -127,6 +133,9 @@ def test_a_minimal_resource_has_every_standard_field_as_none() -> None:
         "manager": None,
         "start_date": None,
         "birth_date": None,
+        "gender": None,
+        "ethnicity": None,
+        "sexual_orientation": None,
     }
 
 

@@ -4,9 +4,11 @@ says why (issue #14, #15)."""
 
 from __future__ import annotations
 
-from reconciler.core.model import Action, Plan
+import datetime as dt
+
+from reconciler.core.model import Action, AttrValue, Employee, Plan
 from reconciler.core.plan_document import compute_checksum, plan_document
-from tests.unit.test_planner import employee, plan_for, user
+from tests.unit.test_planner import employee, make_config, plan_for, user
 
 
 def actions(plan: Plan) -> list[tuple[str, str | None, str | None]]:
@@ -42,7 +44,7 @@ def test_a_leaver_whose_address_is_reused_by_someone_new_is_deactivated() -> Non
 
     assert ("deactivate", "628", "u628") in actions(plan)
     assert not any(c.action is Action.CREATE for c in plan.changes)
-    assert [e.code for e in plan.errors] == ["email_claimed"]
+    assert [e.code for e in plan.errors] == ["rehire_unclear"]
 
 
 def test_a_leaver_in_an_ambiguity_is_deactivated() -> None:
@@ -116,4 +118,58 @@ def test_a_reactivation_says_why_and_the_reason_is_shown_but_not_checksummed() -
 def _fields(change: object) -> dict[str, object]:
     import dataclasses
 
-    return {f.name: getattr(change, f.name) for f in dataclasses.fields(change)}  # type: ignore[arg-type]
+    return {f.name: getattr(change, f.name) for f in dataclasses.fields(change)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Rehires with a new Personio id
+# ---------------------------------------------------------------------------------------------
+
+
+def rehire(**new: AttrValue) -> list[Employee]:
+    """Employee 628 left; Personio made a new profile 900 for them, with their address."""
+    attributes: dict[str, AttrValue] = {"email": "p628@example.com", "first_name": "First628"}
+    attributes.update(new)
+    return [employee("628", status="inactive"), employee("900", **attributes)]
+
+
+def test_a_rehire_with_a_new_id_reactivates_their_old_user_with_a_relink_reason() -> None:
+    plan = plan_for(rehire(position="Lead"), [user("u628", "628", active=False)])
+
+    assert actions(plan) == [("reactivate", "900", "u628")]
+    change = plan.changes[0]
+    assert change.reason is not None
+    assert change.reason.startswith("relink: employee 900 is employee 628 rehired")
+    assert "Lattice keeps external id 628" in change.reason
+    assert [(f.name, f.after) for f in change.fields] == [("title", "Lead")]
+    assert plan.errors == ()
+
+
+def test_a_relinked_user_stays_matched_and_an_unchanged_rehire_plans_nothing() -> None:
+    # After the first apply: u628 is active, still carries 628, and matches 900's record.
+    plan = plan_for(rehire(), [user("u628", "628", first_name="First628")])
+
+    assert plan.changes == ()
+    assert plan.errors == ()
+
+
+def test_a_rehire_whose_name_differs_is_an_error_and_the_old_user_is_still_deactivated() -> None:
+    plan = plan_for(rehire(first_name="Someone"), [user("u628", "628")])
+
+    assert actions(plan) == [("deactivate", "628", "u628")]
+    [error] = plan.errors
+    assert (error.source_id, error.code) == ("900", "rehire_unclear")
+    assert "names (or birth dates) differ" in error.message
+
+
+def test_a_rehire_is_relinked_only_when_the_mapped_birth_dates_agree() -> None:
+    config = make_config(enabled=("title", "manager", "birth_date"))
+    people = rehire(birthday=dt.date(1990, 1, 2))
+    people[0] = employee("628", status="inactive", birthday=dt.date(1990, 1, 2))
+    same = plan_for(people, [user("u628", "628", active=False)], config)
+    people[0] = employee("628", status="inactive", birthday=dt.date(1991, 1, 2))
+    other = plan_for(people, [user("u628", "628")], config)
+
+    assert [c.action.value for c in same.changes] == ["reactivate"]
+    assert "and birth date" in (same.changes[0].reason or "")
+    assert [e.code for e in other.errors] == ["rehire_unclear"]

@@ -17,6 +17,7 @@ from reconciler.core.mapping import (
     resolve_sources,
 )
 from reconciler.core.model import (
+    OPT_IN_FIELDS,
     STANDARD_FIELDS,
     AttributeInfo,
     AttrValue,
@@ -43,6 +44,7 @@ from reconciler.targets.lattice.profile import LATTICE
 def make_config(
     *,
     disabled: tuple[str, ...] = (),
+    opt_in: tuple[str, ...] = (),
     sources: dict[str, str] | None = None,
     custom: tuple[CustomAttribute, ...] = (),
 ) -> Config:
@@ -53,7 +55,11 @@ def make_config(
         ),
         lattice=LatticeSettings("https://api.latticehq.com/scim/v2", SecretRef("LTOKEN")),
         fields=tuple(
-            FieldSetting(name, name not in disabled, sources.get(name, source))
+            FieldSetting(
+                name,
+                name not in disabled and (name not in OPT_IN_FIELDS or name in opt_in),
+                sources.get(name, source),
+            )
             for name, source in PERSONIO.default_sources.items()
         ),
         custom_attributes=custom,
@@ -162,6 +168,42 @@ def test_unknown_sources_are_all_reported_with_their_paths() -> None:
         ),
     )
     assert caught.value.source == "config"
+
+
+def test_opt_in_fields_resolve_their_default_sources_by_label_when_switched_on() -> None:
+    catalogue = (
+        *CATALOGUE,
+        AttributeInfo("gender", "Geschlecht", "standard", "gender"),
+        AttributeInfo("dynamic_7000001", "ETHNICITY", "list"),
+        AttributeInfo("dynamic_7000002", "Sexual Orientation", "list"),
+    )
+    config = make_config(opt_in=("gender", "ethnicity", "sexual_orientation"))
+
+    resolved = resolve_sources(config, catalogue, PERSONIO)
+
+    assert [(s.name, s.enabled, s.source) for s in resolved.fields[6:]] == [
+        ("gender", True, "gender"),
+        ("ethnicity", True, "dynamic_7000001"),
+        ("sexual_orientation", True, "dynamic_7000002"),
+    ]
+    person = employee("12", gender="Female", dynamic_7000001=" Asian ", dynamic_7000002=None)
+    result = compute_desired_users([person], resolved, source=PERSONIO, target=LATTICE)
+    assert {k: result.desired[0].fields[k] for k in ("gender", "ethnicity")} == {
+        "gender": "Female",
+        "ethnicity": "Asian",
+    }
+    assert result.desired[0].fields["sexual_orientation"] is None
+
+
+def test_opt_in_fields_left_off_are_neither_resolved_nor_mapped() -> None:
+    config = make_config()  # no catalogue entry for any of them: not checked while off
+
+    resolved = resolve_sources(config, CATALOGUE, PERSONIO)
+    result = compute_desired_users(
+        [employee("12", gender="Female")], resolved, source=PERSONIO, target=LATTICE
+    )
+
+    assert "gender" not in result.desired[0].fields
 
 
 def test_a_disabled_field_is_not_checked_against_the_catalogue() -> None:

@@ -390,3 +390,45 @@ def test_a_record_without_a_readable_id_is_mentioned_and_changes_nothing() -> No
     # The leaver in the same window is still deactivated, as a full run would.
     assert [c.action for c in result.changes] == [Action.DEACTIVATE]
     assert [(w.source_id, w.code) for w in result.warnings] == [(None, LEFT_TO_FULL_RUN)]
+
+
+def test_a_fast_plan_names_the_people_its_manager_changes_point_at() -> None:
+    # 5 is in the window and moves from manager 7 (inside) to 9 (outside, known by their
+    # linked user): the plan carries all three, so renderings show people, not bare ids.
+    result = partial(
+        [employee("5", supervisor="9"), employee("7", first_name="Cy")],
+        [
+            TargetUser("s5", "p5@example.com", True, "5", {"manager": "s7"}),
+            TargetUser("s7", "p7@example.com", True, "7", {}),
+            TargetUser("s9", "p9@example.com", True, "9", {"first_name": "Bo"}),
+        ],
+    )
+    (change,) = [c for c in result.changes if c.source_id == "5"]
+    manager = change.field("manager")
+    assert manager is not None
+    assert (manager.before, manager.after) == ("7", "9")
+    people = {person.source_id: person for person in result.people}
+    assert {pid: (p.target_id, p.email) for pid, p in people.items()} == {
+        "5": ("s5", "p5@example.com"),
+        "7": ("s7", "p7@example.com"),
+        "9": ("s9", "p9@example.com"),
+    }
+    assert (people["7"].name, people["9"].name) == ("Cy Example", "Bo")
+
+
+@PROPERTIES
+@given(reconciled_then_changed())
+def test_every_new_manager_of_a_fast_plan_is_a_person_it_carries(
+    scenario: tuple[list[Employee], list[Employee], list[TargetUser], Config],
+) -> None:
+    _, window, users, config = scenario
+    result = fast(window, users, config)
+    carried = {person.source_id for person in result.people}
+    assert {c.source_id for c in result.changes} <= carried
+    managers = {
+        field.after
+        for change in result.changes
+        for field in change.fields
+        if field.name == "manager" and field.after is not None
+    }
+    assert managers <= carried

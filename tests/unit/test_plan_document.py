@@ -364,7 +364,7 @@ def test_every_difference_between_two_real_plans_gets_one_line() -> None:
         "change added: update 4 (Lattice u4)",
         "error removed: duplicate_email for 7",
         "error removed: duplicate_email for 8",
-        "warning removed: manager_not_found for 10",
+        "warning removed: reference_held for 10",
     )
     # The other way round, what was added is removed.
     backwards = describe_plan_difference(

@@ -192,6 +192,8 @@ def test_the_summary_of_an_empty_plan_says_no_changes() -> None:
 
 TEXT = """\
 Plan: 2 to create, 1 to link, 1 to reactivate, 1 to update, 2 to deactivate, 240 unchanged
+Errors: 1 duplicate_email
+Warnings: 1 manager_out_of_scope
 
 Changes by department:
   department  deactivate  create  link  reactivate  update
@@ -801,6 +803,36 @@ def test_markdown_values_cannot_break_out_of_their_code_span() -> None:
     assert "| `some_code` | 1 | attribute 'A\\|B' &lt;x&gt; \\*y\\* \\_z\\_ |\n" in markdown
 
 
+def test_text_counts_errors_and_warnings_by_code_up_front_most_frequent_first() -> None:
+    def problems(*codes: str) -> tuple[Problem, ...]:
+        return tuple(Problem(str(i), code, f"problem {i}") for i, code in enumerate(codes))
+
+    plan = with_checksum(
+        Plan(
+            changes=(),
+            unchanged=3,
+            errors=problems("email_claimed", "duplicate_external_id", *["email_claimed"] * 2),
+            warnings=problems("manager_out_of_scope", "choice_limit", "choice_limit"),
+        )
+    )
+
+    lines = render_text(plan).splitlines()
+
+    assert lines[1:3] == [
+        "Errors: 3 email_claimed, 1 duplicate_external_id",
+        "Warnings: 2 choice_limit, 1 manager_out_of_scope",
+    ]
+    # Every problem is still listed under its section, with its message.
+    assert lines.index("Errors (4):") < lines.index("Warnings (3):")
+    assert sum(line.startswith("  ") and "problem" in line for line in lines) == 7
+
+
+def test_text_names_no_problem_codes_for_a_plan_without_problems() -> None:
+    lines = render_text(with_checksum(Plan(changes=(), unchanged=3))).splitlines()
+
+    assert not [line for line in lines if line.startswith(("Errors", "Warnings"))]
+
+
 def test_text_quotes_strings_like_json() -> None:
     plan = Plan(
         changes=(
@@ -975,7 +1007,7 @@ def test_report_json_carries_ids_outcomes_and_field_names_only() -> None:
     assert document["checksum"] == report.plan.checksum
     assert document["interrupted"] is True
     assert document["ok"] is False
-    assert document["outcomes"] == {"applied": 2, "failed": 2, "skipped": 3}
+    assert document["outcomes"] == {"applied": 2, "not_applied": 0, "failed": 2, "skipped": 3}
     assert document["summary"] == report.plan.summary
     assert document["results"][0] == {
         "action": "create",
@@ -983,6 +1015,7 @@ def test_report_json_carries_ids_outcomes_and_field_names_only() -> None:
         "lattice_id": None,
         "fields": ["email", "first_name", "last_name", "title"],
         "outcome": "failed",
+        "not_applied": [],
         "attempts": 1,
         "detail": "invalidValue: unknown attribute 'Buddy'",
     }

@@ -260,7 +260,13 @@ def test_attribute_names_are_read_whatever_their_case() -> None:
         "NAME": {"GIVENNAME": "Ada", "familyname": "Lovelace"},
         "Title": "Engineer",
         ENTERPRISE_URN.upper(): {"Department": "R&D", "Manager": {"Value": "u_7"}},
-        LATTICE_URN.lower(): {"StartDate": "2021-03-01", "BIRTHDATE": "1990-12-10", "Team": "A"},
+        LATTICE_URN.lower(): {
+            "StartDate": "2021-03-01",
+            "BIRTHDATE": "1990-12-10",
+            "GENDER": "Male",
+            "sexualorientation": "Heterosexual",
+            "Team": "A",
+        },
     }
     user = parse_user(resource, LATTICE_SCIM)
     assert (user.target_id, user.email, user.external_id, user.active) == (
@@ -269,7 +275,8 @@ def test_attribute_names_are_read_whatever_their_case() -> None:
         "1234",
         False,
     )
-    # startDate/birthDate in any case are standard fields, never custom attributes
+    # startDate, birthDate, gender, sexualOrientation in any case are standard fields,
+    # never custom attributes
     assert user.fields == {
         "email": "ada@example.com",
         "first_name": "Ada",
@@ -280,6 +287,9 @@ def test_attribute_names_are_read_whatever_their_case() -> None:
         "manager": "u_7",
         "start_date": "2021-03-01",
         "birth_date": "1990-12-10",
+        "gender": "Male",
+        "ethnicity": None,
+        "sexual_orientation": "Heterosexual",
         "custom:Team": "A",
     }
 

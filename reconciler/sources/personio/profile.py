@@ -5,7 +5,7 @@ Imports only the core's model and profile types. Cited in docs/decisions.md.
 
 from __future__ import annotations
 
-from reconciler.core.model import STANDARD_FIELDS, FieldSetting
+from reconciler.core.model import OPT_IN_FIELDS, STANDARD_FIELDS, FieldSetting
 from reconciler.core.profiles import SourceProfile
 
 #: Personio's API v1; the only host a Personio credential is sent to by default.
@@ -44,6 +44,11 @@ PERSONIO = SourceProfile(
         "department": "department",
         "manager": "supervisor",
         "birth_date": "birthday",
+        # Personio's gender is a standard attribute; ethnicity and sexual orientation are
+        # custom ones where a company keeps them, found by these labels (case-insensitively).
+        "gender": "gender",
+        "ethnicity": "Ethnicity",
+        "sexual_orientation": "Sexual orientation",
     },
     labels={
         "preferred_name": "Preferred name",
@@ -52,6 +57,7 @@ PERSONIO = SourceProfile(
         "department": "Department",
         "supervisor": "Supervisor",
         "birthday": "Birthday",
+        "gender": "Gender",
     },
     # In Personio's published examples the birth date is a custom attribute (dynamic_<n>)
     # whose universal_id is date_of_birth (docs/decisions.md, 2026-12-02: universal ids).
@@ -63,7 +69,8 @@ PERSONIO = SourceProfile(
 
 
 def default_fields() -> tuple[FieldSetting, ...]:
-    """Every standard field switched on and fed from its default Personio attribute."""
+    """Every standard field fed from its default Personio attribute; on unless it is opt-in."""
     return tuple(
-        FieldSetting(name, True, PERSONIO.default_sources[name]) for name in STANDARD_FIELDS
+        FieldSetting(name, name not in OPT_IN_FIELDS, PERSONIO.default_sources[name])
+        for name in STANDARD_FIELDS
     )

@@ -34,15 +34,24 @@ LATTICE = TargetProfile(
 #: ``ApiError.system`` for Lattice requests.
 SYSTEM = "lattice"
 
-#: Lattice's own extension: start and birth dates, and every custom attribute by display name.
+#: Lattice's own extension: start and birth dates, gender, ethnicity and sexual orientation,
+#: and every custom attribute by display name.
 LATTICE_URN = "urn:ietf:params:scim:schemas:extension:lattice:attributes:1.0:User"
 
 #: Keys of the Lattice extension that are standard fields, not custom attributes.
-LATTICE_STANDARD_KEYS: Mapping[str, str] = {"startDate": "start_date", "birthDate": "birth_date"}
+LATTICE_STANDARD_KEYS: Mapping[str, str] = {
+    "startDate": "start_date",
+    "birthDate": "birth_date",
+    # Standard attributes of the extension, not custom ones (docs/decisions.md, 2026-12-03).
+    "gender": "gender",
+    "ethnicity": "ethnicity",
+    "sexualOrientation": "sexual_orientation",
+}
 
+#: Where the key is made: Admin › Settings › Integrations › SCIM (docs/decisions.md, 2026-12-03).
 AUTH_FIX = (
-    "the SCIM key must be created by a Lattice super admin and SCIM must be enabled "
-    "(Admin › Settings › Platform › Integrations › Enable SCIM)"
+    "the SCIM key must be created by a Lattice super admin, with SCIM enabled "
+    "(Admin › Settings › Integrations › SCIM)"
 )
 
 #: How Lattice's SCIM service lays out our plan fields: RFC 7643 core and enterprise User,
@@ -55,6 +64,9 @@ LATTICE_SCIM = ScimDialect(
         **RFC7643_LOCATIONS,
         "start_date": (LATTICE_URN, ("startDate",)),
         "birth_date": (LATTICE_URN, ("birthDate",)),
+        "gender": (LATTICE_URN, ("gender",)),
+        "ethnicity": (LATTICE_URN, ("ethnicity",)),
+        "sexual_orientation": (LATTICE_URN, ("sexualOrientation",)),
     },
     auth_fix=AUTH_FIX,
     extension_urn=LATTICE_URN,

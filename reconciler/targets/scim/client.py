@@ -19,6 +19,7 @@ from reconciler.core.model import (
     TargetUser,
     WriteResult,
 )
+from reconciler.core.verify import unstored_fields
 from reconciler.edges.http import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_REQUESTS_PER_SECOND,
@@ -35,10 +36,11 @@ from reconciler.edges.http import (
     Sleep,
     Timeouts,
     build_client,
+    decode_json,
 )
 from reconciler.errors import ApiError, AuthError, ConflictError, StoppedError, TransportError
 from reconciler.targets.lattice.profile import LATTICE_SCIM, SYSTEM
-from reconciler.targets.scim.dialect import ScimDialect
+from reconciler.targets.scim.dialect import SchemaAttribute, ScimDialect
 from reconciler.targets.scim.resources import (
     SCIM_MEDIA_TYPE,
     _mapping,
@@ -386,11 +388,12 @@ class LatticeReader(ClosingClient):
         logger.debug("Lattice page startIndex=%d count=%d → %d users", start, count, len(users))
         return start, count, total, users
 
-    def fetch_custom_attribute_names(self) -> frozenset[str]:
-        """Names of the custom attributes Lattice knows (from its SCIM extension schema)."""
+    def fetch_custom_attributes(self) -> dict[str, SchemaAttribute]:
+        """The custom attributes the service knows, by name, with their SCIM types (from its
+        extension schema, RFC 7643 §7); standard attributes of the extension are left out."""
         dialect = self._channel.dialect
         if dialect.extension_urn is None:
-            return frozenset()  # no extension, no custom attributes
+            return {}  # no extension, no custom attributes
         path = f"Schemas/{dialect.extension_urn}"
         body = self._channel.get_json(path)
         attributes = body.get("attributes")
@@ -398,14 +401,21 @@ class LatticeReader(ClosingClient):
             raise TransportError(
                 "the answer is not a SCIM schema", system=SYSTEM, method="GET", path=path
             )
-        names = (
-            _text(attribute.get("name")) for attribute in attributes if isinstance(attribute, dict)
-        )
-        return frozenset(
-            name
-            for name in names
-            if name is not None and not dialect.is_standard_extension_key(name)
-        )
+        found: dict[str, SchemaAttribute] = {}
+        for attribute in attributes:
+            if not isinstance(attribute, dict):
+                continue
+            name = _text(attribute.get("name"))
+            if name is None or dialect.is_standard_extension_key(name):
+                continue
+            kind = _text(attribute.get("type"))
+            found[name] = SchemaAttribute(
+                name,
+                # RFC 7643 §2.3: type names are case-insensitive; "string" when unstated.
+                (kind or "string").casefold(),
+                attribute.get("multiValued") is True,
+            )
+        return found
 
     # -- individual look-ups (the fast run) ---------------------------------------------------
 
@@ -460,8 +470,10 @@ class LatticeReader(ClosingClient):
         return tuple(sorted(users, key=lambda user: user.target_id))
 
     def check_access(self) -> None:
-        """One cheap request that proves the key works; raises ``AuthError`` with the fix."""
-        self._channel.get_json("Users", {"count": 1})
+        """One cheap request that proves the key works; raises ``AuthError`` with the fix, and
+        ``TransportError`` when the answer is not a SCIM ListResponse (a wrong base URL)."""
+        body = self._channel.get_json("Users", {"count": 1})
+        _list_page(body, "Users", self._channel.dialect)
 
     def close(self) -> None:
         self._channel.close()
@@ -472,6 +484,13 @@ class LatticeWriter(ClosingClient):
 
     ``deadline`` and ``stop`` as for ``LatticeReader``: once ``stop`` is set, no new write
     starts (``StoppedError``).
+
+    Every write is verified (docs/decisions.md, "2026-12-03: apply verifies its own writes"):
+    the resource the answer carries (RFC 7644 §3.5.2: a 200 returns the entire resource) is
+    compared with what was sent (``core.verify.unstored_fields``); a 204, an answer without
+    a usable resource, or a difference is settled by one ``GET /Users/{id}``. What the target
+    still does not hold is ``WriteResult.not_stored``. ``unverified_fields`` are not compared
+    (the target profile's create-only fields: ignored on update by design).
     """
 
     def __init__(
@@ -489,9 +508,11 @@ class LatticeWriter(ClosingClient):
         deadline: Deadline | None = None,
         stop: threading.Event | None = None,
         dialect: ScimDialect = LATTICE_SCIM,
+        unverified_fields: frozenset[str] = frozenset(),
     ) -> None:
         # page_size is accepted so both clients are built from the same settings.
         del page_size
+        self._unverified = unverified_fields
         self._channel = _WriteChannel(
             base_url=base_url,
             token=token,
@@ -524,6 +545,7 @@ class LatticeWriter(ClosingClient):
         body = build_create_body(change, manager_target_id, self._channel.dialect)
         source_id = change.source_id
         assert source_id is not None  # build_create_body refuses a change without one
+        found: list[TargetUser] = []  # the user a lookup found: verified without a read-back
 
         def settle(error: ApiError) -> str | None:
             logger.warning(
@@ -532,7 +554,10 @@ class LatticeWriter(ClosingClient):
                 error.message,
             )
             existing = self._find_created(source_id, change.email)
-            return existing.target_id if existing is not None else None
+            if existing is None:
+                return None
+            found.append(existing)
+            return existing.target_id
 
         try:
             reply = self._channel.write(
@@ -560,8 +585,11 @@ class LatticeWriter(ClosingClient):
                 source_id,
                 reply.attempts,
             )
-            return WriteResult(reply.settled, reply.attempts)
+            return self._verified(
+                change, manager_target_id, reply.settled, reply.attempts, None, found=found
+            )
         target_id = _text(_mapping(reply.payload).get("id"))
+        answered = reply.payload
         if target_id is None:
             # Created, but the answer does not say as whom: find the user instead.
             status = reply.response.status_code if reply.response is not None else None
@@ -576,8 +604,11 @@ class LatticeWriter(ClosingClient):
             target_id = settle(error)
             if target_id is None:
                 raise error
+            answered = None
         logger.info("created Lattice user %s for Personio %s", target_id, source_id)
-        return WriteResult(target_id, reply.attempts)
+        return self._verified(
+            change, manager_target_id, target_id, reply.attempts, answered, found=found
+        )
 
     def _find_created(self, source_id: str, email: str) -> TargetUser | None:
         by_key = _find_user(self._channel, "externalId", source_id)
@@ -599,14 +630,89 @@ class LatticeWriter(ClosingClient):
             raise ValueError(f"a {change.action.value} change needs the Lattice user's id")
         body = build_patch_body(change, manager_target_id, self._channel.dialect)
         path = f"Users/{quote(change.target_id, safe='')}"
-        attempts = self._channel.write("PATCH", path, body, retry_transport_errors=True).attempts
+        reply = self._channel.write("PATCH", path, body, retry_transport_errors=True)
         logger.info(
             "%s Lattice user %s (Personio %s)",
             change.action.value,
             change.target_id,
             change.source_id,
         )
-        return WriteResult(change.target_id, attempts)
+        return self._verified(
+            change, manager_target_id, change.target_id, reply.attempts, _answer_body(reply)
+        )
+
+    def _verified(
+        self,
+        change: Change,
+        manager_target_id: str | None,
+        target_id: str,
+        attempts: int,
+        answered: object,
+        *,
+        found: list[TargetUser] | None = None,
+    ) -> WriteResult:
+        """The write's result with what the target did not store (docs/decisions.md).
+
+        ``answered`` is the resource the write's answer carried (``None`` when it carried
+        none), else the user a lookup ``found`` after an unanswered create. It is compared
+        first; without one, or when it differs, the user is read back
+        once (``GET /Users/{id}``), and that answer decides: an answer to a write may be
+        partial, the stored user is what the next plan reads.
+        """
+        dialect = self._channel.dialect
+
+        def unstored(user: TargetUser) -> tuple[str, ...]:
+            return unstored_fields(
+                change, user, manager_target_id=manager_target_id, unverified=self._unverified
+            )
+
+        stored = _resource_user(answered, target_id, dialect)
+        if stored is None and found:
+            stored = next((user for user in found if user.target_id == target_id), None)
+        if stored is not None and not unstored(stored):
+            return WriteResult(target_id, attempts)
+        path = f"Users/{quote(target_id, safe='')}"
+        try:
+            user = _parse_users([self._channel.get_json(path)], path, dialect)[0]
+        except ApiError as error:
+            # The write stands (a create's user exists); only its verification is unknown.
+            where = f"{error.where}: " if error.where else ""
+            logger.warning("reading Lattice user %s back failed: %s", target_id, error.message)
+            return WriteResult(
+                target_id, attempts, read_backs=1, unverified=f"{where}{error.message}"
+            )
+        missing = unstored(user)
+        if missing:
+            logger.warning(
+                "%s Lattice user %s (Personio %s): answered as done, but not stored: %s",
+                change.action.value,
+                target_id,
+                change.source_id,
+                ", ".join(missing),
+            )
+        return WriteResult(target_id, attempts, not_stored=missing, read_backs=1)
 
     def close(self) -> None:
         self._channel.close()
+
+
+def _answer_body(reply: Reply) -> object:
+    """The JSON body of a write's answer, or ``None`` (a 204, an empty or non-JSON body)."""
+    response = reply.response
+    if response is None or response.status_code == 204 or not response.content:
+        return None
+    try:
+        return decode_json(response)
+    except ValueError:
+        return None
+
+
+def _resource_user(body: object, target_id: str, dialect: ScimDialect) -> TargetUser | None:
+    """``body`` as the user ``target_id``, or ``None`` when it is no such user resource."""
+    if not isinstance(body, Mapping):
+        return None
+    try:
+        user = parse_user(body, dialect)
+    except ValueError:
+        return None
+    return user if user.target_id == target_id else None

@@ -92,6 +92,19 @@ class ScimDialect:
         return key.casefold() in self.folded_standard_keys
 
 
+@dataclass(frozen=True, slots=True)
+class SchemaAttribute:
+    """One attribute of a SCIM schema as ``/Schemas`` describes it (RFC 7643 §7).
+
+    ``type`` is the SCIM data type, lower case: ``string``, ``boolean``, ``decimal``,
+    ``integer``, ``datetime``, ``binary``, ``reference`` or ``complex`` (§2.3).
+    """
+
+    name: str
+    type: str
+    multi_valued: bool = False
+
+
 #: Where RFC 7643 puts the plan fields it has: core User (§4.1) and enterprise User (§4.3).
 RFC7643_LOCATIONS: Mapping[str, Location] = {
     "first_name": (None, ("name", "givenName")),

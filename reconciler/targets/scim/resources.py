@@ -81,6 +81,9 @@ STANDARD_FIELD_NAMES: tuple[str, ...] = (
     "manager",
     "start_date",
     "birth_date",
+    "gender",
+    "ethnicity",
+    "sexual_orientation",
 )
 
 _FORMATTED: Location = (None, ("name", "formatted"))
