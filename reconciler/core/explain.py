@@ -18,6 +18,7 @@ from reconciler.core.mapping import (
     canonical_custom_fields,
     compute_desired_users,
     normalise_value,
+    scope_verdict,
 )
 from reconciler.core.model import (
     IDENTITY_FIELDS,
@@ -114,10 +115,8 @@ def explain_person(
 
     employment_type = _lower(employee.get(source.employment_type_key))
     status = _lower(employee.get(source.status_key))
-    in_types = employment_type in config.sync.employee_types
-    in_statuses = status in config.sync.statuses
-    in_scope = bool(employment_type and status and in_types and in_statuses)
-    rule = _scope_rule(employment_type, status, in_types, in_statuses, config)
+    in_scope = scope_verdict(employment_type, status, config.sync) == "in"
+    rule = _scope_rule(employment_type, status, config)
     contractor = employment_type == source.contractor_type
 
     errors = tuple(p for p in plan.errors if p.source_id == sid)
@@ -276,24 +275,19 @@ def _target_only(
     )
 
 
-def _scope_rule(
-    employment_type: str | None,
-    status: str | None,
-    in_types: bool,
-    in_statuses: bool,
-    config: Config,
-) -> str:
+def _scope_rule(employment_type: str | None, status: str | None, config: Config) -> str:
     types = ", ".join(config.sync.employee_types)
     statuses = ", ".join(config.sync.statuses)
-    if not employment_type or not status:
+    verdict = scope_verdict(employment_type, status, config.sync)
+    if verdict == "missing":
         return "undecidable: the employment type or status is missing (left untouched)"
-    if not in_types:
+    if verdict == "status":
+        return f"out of scope: status {status!r} is not in sync.statuses [{statuses}] (left)"
+    if verdict == "employment_type":
         return (
             f"out of scope: employment type {employment_type!r} is not in "
             f"sync.employee_types [{types}]"
         )
-    if not in_statuses:
-        return f"out of scope: status {status!r} is not in sync.statuses [{statuses}]"
     return (
         f"in scope: employment type {employment_type!r} ∈ sync.employee_types [{types}] and "
         f"status {status!r} ∈ sync.statuses [{statuses}]"

@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from operator import attrgetter
+from typing import Literal
 
 from reconciler.core.model import (
     CUSTOM_PREFIX,
@@ -244,9 +245,36 @@ def needed_attributes(config: Config, profile: SourceProfile) -> dict[str, str]:
 
 def is_in_scope(employee: Employee, sync: SyncSettings, profile: SourceProfile) -> bool:
     """Whether the employee's employment type and status are both among those configured."""
-    employment_type = _lower(employee.attributes.get(profile.employment_type_key))
-    status = _lower(employee.attributes.get(profile.status_key))
-    return employment_type in sync.employee_types and status in sync.statuses
+    return scope_of(employee, sync, profile) == "in"
+
+
+def scope_of(employee: Employee, sync: SyncSettings, profile: SourceProfile) -> ScopeVerdict:
+    """``scope_verdict`` of the employee's record."""
+    return scope_verdict(
+        _lower(employee.attributes.get(profile.employment_type_key)),
+        _lower(employee.attributes.get(profile.status_key)),
+        sync,
+    )
+
+
+#: ``scope_verdict``'s answers: in scope, out by status (left), out by employment type, or
+#: undecidable (a value is missing: the person is refused, never deactivated).
+ScopeVerdict = Literal["in", "status", "employment_type", "missing"]
+
+
+def scope_verdict(
+    employment_type: str | None, status: str | None, sync: SyncSettings
+) -> ScopeVerdict:
+    """The one scope rule (lower-cased, trimmed values): what the mapping, the planner's
+    leaver reasons and ``explain`` all say. Status first: a leaver has left, whatever their
+    employment type."""
+    if not employment_type or not status:
+        return "missing"
+    if status not in sync.statuses:
+        return "status"
+    if employment_type not in sync.employee_types:
+        return "employment_type"
+    return "in"
 
 
 def compute_desired_users(
@@ -288,7 +316,6 @@ def compute_desired_users(
     # garbage-collector pass longer, which is most of the cost at 100,000 people.
     in_scope: list[Employee] = []
     employment_types: dict[str, str] = {}
-    types, statuses = frozenset(config.sync.employee_types), frozenset(config.sync.statuses)
     type_key, status_key = source.employment_type_key, source.status_key
     for source_id, employee in first.items():
         records = repeated.get(source_id)
@@ -336,7 +363,7 @@ def compute_desired_users(
             email = normalise_email(employee.attributes.get(source.email_key))
             if email:
                 blocked_emails.add(email)
-        elif employment_type in types and status in statuses:
+        elif scope_verdict(employment_type, status, config.sync) == "in":
             in_scope.append(employee)
             employment_types[source_id] = employment_type
         else:

@@ -18,6 +18,7 @@ from reconciler.core.mapping import (
     canonical_custom_fields,
     compute_desired_users,
     normalise_value,
+    scope_of,
     unique_problems,
 )
 from reconciler.core.model import (
@@ -786,7 +787,6 @@ def leaver_reasons(
     """Source id → why that employee is out of scope: ``left (status: inactive)`` or
     ``out of scope (employment type: external)``. Only for records that were read and parsed:
     a record with problems says nothing about whether its person left."""
-    statuses = frozenset(sync.statuses)
     reasons: dict[str, str] = {}
     for employee in employees:
         pid = employee.source_id
@@ -794,7 +794,7 @@ def leaver_reasons(
             continue
         status = (employee.text(source.status_key) or "").lower()
         kind = (employee.text(source.employment_type_key) or "").lower()
-        if status not in statuses:
+        if scope_of(employee, sync, source) == "status":
             reasons[pid] = f"left (status: {status})"
         else:
             reasons[pid] = f"out of scope (employment type: {kind})"

@@ -1,5 +1,6 @@
 """Convergence (hypothesis): from any messy Personio/Lattice pair, apply once and the next plan is
-empty; with Lattice faults, a few applies converge and never duplicate a user. In-process emulators.
+empty; with Lattice faults, a few applies converge and never duplicate a user. In-process emulators,
+default and strict; stock scim2-server for a rename, a retitle and a cleared attribute.
 """
 
 from __future__ import annotations
@@ -143,10 +144,14 @@ def scenarios(draw: st.DrawFn) -> Scenario:
             }
         )
     story.append(f"{unmanaged} unmanaged users")
+    # The strict mode is Lattice as its documentation reads at its most pessimistic.
+    strict = draw(st.booleans(), label="strict")
+    story.append(f"strict={strict}")
     lattice = LatticeEmulator(
         token=LATTICE_TOKEN,
         custom_attributes=LATTICE_CUSTOM_ATTRIBUTES,
         users=[resource for resource in resources if resource is not None],
+        strict=strict,
     )
 
     personio = PersonioEmulator(

@@ -210,3 +210,14 @@ def test_a_rehire_with_a_new_id_says_it_is_relinked_to_their_old_user() -> None:
     assert story.change is not None
     assert story.change.action.value == "reactivate"
     assert any(line.startswith("relink: employee 900 is employee 628") for line in story.matching)
+
+
+def test_explain_and_the_plan_give_the_same_scope_reason_for_an_inactive_contractor() -> None:
+    # Inactive AND of an employment type out of scope: both say "left (status)" first.
+    leaver = _employee("7", "lee@example.com", status="inactive", employment_type="external")
+    user = TargetUser("u7", "lee@example.com", True, "7", {"first_name": "Ada"})
+    story = _story([leaver], [user], "7")
+    assert story is not None
+    assert story.scope_rule.startswith("out of scope: status 'inactive'")
+    assert story.change is not None
+    assert story.change.reason == "left (status: inactive)"
