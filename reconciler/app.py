@@ -1051,11 +1051,13 @@ def _check_allow_list(config: Config, catalogue: tuple[AttributeInfo, ...]) -> C
 
 #: The SCIM types (RFC 7643 §2.3) a Lattice attribute may have for each config ``type``:
 #: text is written as a string, a number as a JSON number, a date as YYYY-MM-DD (a string or
-#: a dateTime attribute) and a user as that user's email (a string or a reference).
+#: a dateTime attribute), a multi-select as a list of strings (a multi-valued string
+#: attribute) and a user as that user's email (a string or a reference).
 COMPATIBLE_SCIM_TYPES: Mapping[CustomType, frozenset[str]] = {
     "text": frozenset({"string"}),
     "number": frozenset({"integer", "decimal"}),
     "date": frozenset({"datetime", "string"}),
+    "multi_select": frozenset({"string"}),
     "user": frozenset({"reference", "string"}),
 }
 
@@ -1082,10 +1084,16 @@ def check_custom_attributes(config: Config, attributes: Mapping[str, SchemaAttri
                 f"'{attr.lattice}' does not exist in Lattice — create it (Admin › Settings › "
                 "People › Custom attributes) or fix custom_attributes[].lattice"
             )
-        elif found.multi_valued:
+        elif found.multi_valued and attr.type != "multi_select":
             problems.append(
                 f"'{attr.lattice}' holds several values in Lattice ({found.type}, multi-valued) "
-                f"but {where} writes one — map a single-valued attribute instead"
+                f"but {where} writes one — set {where}.type: multi_select, or map a "
+                "single-valued attribute instead"
+            )
+        elif attr.type == "multi_select" and not found.multi_valued:
+            problems.append(
+                f"'{attr.lattice}' holds one value in Lattice but {where} writes several "
+                f"(type multi_select) — map a multi-select attribute, or set {where}.type: text"
             )
         elif found.type not in COMPATIBLE_SCIM_TYPES[attr.type]:
             suggested = _TYPE_FOR_SCIM.get(found.type)

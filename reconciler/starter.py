@@ -28,6 +28,7 @@ _SUGGESTED_TYPE: dict[str, CustomType] = {
     "integer": "number",
     "decimal": "number",
     "date": "date",
+    "tags": "multi_select",
 }
 
 

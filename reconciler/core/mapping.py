@@ -54,18 +54,27 @@ class MappingResult:
 
 
 def canonical_custom_fields(users: Sequence[TargetUser], config: Config) -> tuple[TargetUser, ...]:
-    """``users`` with each custom attribute spelled as the config maps it.
+    """``users`` with each custom attribute spelled as the config maps it, in its type's form.
 
     Attribute names are case-insensitive (RFC 7643 §2.1) and Lattice matches display names
     without regard to case, so ``custom:cost center`` read from the target is the config's
     ``custom:Cost Center``; without this the planner would see the field as unset and plan
-    the same update on every run (docs/decisions.md). Users already spelled as the config
-    are returned as they are.
+    the same update on every run (docs/decisions.md). A ``multi_select`` value is the sorted
+    set of its choices (a single text read from the target is one choice), a ``date`` sent
+    with a time is its date, and a list read into any other attribute is its items joined
+    with ", ", as the mapping joins tags. Users
+    already in that form are returned as they are.
     """
     spelled = {attr.field_name.casefold(): attr.field_name for attr in config.custom_attributes}
     if not spelled:
         return tuple(users)
     exact = frozenset(spelled.values())
+    multi = frozenset(
+        attr.field_name for attr in config.custom_attributes if attr.type == "multi_select"
+    )
+    dates = frozenset(attr.field_name for attr in config.custom_attributes if attr.type == "date")
+    kinds = tuple((name, name in multi, name in dates) for name in sorted(exact))
+    canonical: set[tuple[str, ...]] = set()  # multi-select values seen already canonical
     result: list[TargetUser] = []
     for user in users:
         odd = [
@@ -73,15 +82,81 @@ def canonical_custom_fields(users: Sequence[TargetUser], config: Config) -> tupl
             for key in user.fields
             if key not in exact and key.startswith(CUSTOM_PREFIX) and key.casefold() in spelled
         ]
-        if not odd:
+        if not odd and not _needs_canonical(user.fields, kinds, canonical):
             result.append(user)
             continue
         fields = dict(user.fields)
         for key in sorted(odd):  # sorted: two spellings of one name resolve the same way
             value = fields.pop(key)
             fields.setdefault(spelled[key.casefold()], value)
+        for name in exact & fields.keys():
+            value = fields[name]
+            if name in multi:
+                fields[name] = _choices(value)
+            elif name in dates and isinstance(value, str):
+                fields[name] = _date_part(value)
+            else:
+                fields[name] = _joined(value)
         result.append(replace(user, fields=fields))
     return tuple(result)
+
+
+def _needs_canonical(
+    fields: Mapping[str, FieldValue],
+    kinds: tuple[tuple[str, bool, bool], ...],
+    canonical: set[tuple[str, ...]],
+) -> bool:
+    """Whether a custom value read from the target is not yet in its attribute type's form.
+
+    ``kinds`` is (field name, is a multi-select, is a date) per mapped attribute. Runs once per
+    Lattice user, so the common case (every value already in form) is a few type checks;
+    multi-select values known to be canonical are remembered in ``canonical``.
+    """
+    get = fields.get
+    for name, is_multi, is_date in kinds:
+        value = get(name)
+        if value is None:
+            continue
+        if is_multi:
+            if type(value) is not tuple:
+                return True
+            if value not in canonical:
+                if _choices(value) != value:
+                    return True
+                canonical.add(value)
+        elif type(value) is tuple or (
+            is_date and type(value) is str and len(value) > _ISO_DATE_LENGTH
+        ):
+            return True
+    return False
+
+
+def _choices(value: FieldValue) -> FieldValue:
+    """A target value as a ``multi_select`` compares it: its distinct choices, sorted."""
+    if value is None:
+        return None
+    items = value if isinstance(value, tuple) else (str(value),)
+    return tuple(sorted({nfc(text) for item in items if (text := item.strip())})) or None
+
+
+#: ``YYYY-MM-DD``
+_ISO_DATE_LENGTH = 10
+
+
+def _date_part(value: str) -> str:
+    """A date attribute's value sent with a time ("2026-05-01T00:00:00Z") → its date."""
+    head = value[:_ISO_DATE_LENGTH]
+    try:
+        return dt.date.fromisoformat(head).isoformat()
+    except ValueError:
+        return value
+
+
+def _joined(value: FieldValue) -> FieldValue:
+    """A target value as a single-valued attribute compares it: a list's items joined."""
+    if isinstance(value, tuple):
+        return ", ".join(value) or None
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,6 +465,7 @@ class _FieldRules:
             "text": self._text,
             "number": self._number,
             "date": self._date,
+            "multi_select": self._multi_select,
             "user": self._user,
         }
         custom = [
@@ -405,6 +481,7 @@ class _FieldRules:
         #: date → its ISO form, and tags → their joined form, computed once per distinct value
         self.iso_dates: dict[dt.date, str] = {}
         self.joined_tags: dict[tuple[str, ...], FieldValue] = {}
+        self.choice_sets: dict[tuple[str, ...], FieldValue] = {}
         # Each person's fields start as a copy of a dict that already has every key: one
         # right-sized allocation instead of a dict that grows (and is re-allocated) per field.
         self.template: dict[str, FieldValue] = dict.fromkeys(rule[0] for rule in self.rules)
@@ -491,6 +568,20 @@ class _FieldRules:
                 return dt.date.fromisoformat(text[:10]).isoformat()
             except ValueError:
                 pass
+        return _Rejected("invalid_custom_value")
+
+    def _multi_select(self, value: AttrValue) -> FieldValue | _Rejected:
+        """Tags (or a list value) → their distinct choices, sorted; one text is one choice."""
+        if value is None:
+            return None
+        if isinstance(value, tuple):
+            # Tags repeat across people: sort each set once.
+            known = self.choice_sets.get(value)
+            if known is None:
+                known = self.choice_sets[value] = _choices(value)
+            return known
+        if isinstance(value, str):
+            return _choices(value)
         return _Rejected("invalid_custom_value")
 
     def _user(self, value: AttrValue) -> FieldValue | _Rejected:

@@ -58,7 +58,9 @@ CUSTOM_PREFIX = "custom:"
 #: uses the same value (docs/decisions.md says why it is safe for both vendors).
 DEFAULT_REQUESTS_PER_SECOND = 5.0
 
-CustomType = Literal["text", "number", "date", "user"]
+#: ``multi_select`` holds a set of choices (Personio tags), written as a list of strings and
+#: compared as a sorted set; ``date`` is written as YYYY-MM-DD (docs/decisions.md, 2026-12-03).
+CustomType = Literal["text", "number", "date", "multi_select", "user"]
 UnmanagedPolicy = Literal["ignore", "deactivate"]
 #: Lattice users another provisioner created (docs/decisions.md, 2026-12-02: policies)
 ForeignPolicy = Literal["leave", "adopt"]
@@ -291,8 +293,9 @@ class SourceSnapshot:
 # Target: Lattice (SCIM)
 # ---------------------------------------------------------------------------------------------
 
-#: A normalised field value: trimmed string, ISO date string, number, or None for "not set".
-FieldValue = str | int | float | None
+#: A normalised field value: trimmed string, ISO date string, number, the sorted distinct
+#: choices of a ``multi_select`` custom attribute (a tuple, never empty), or None for "not set".
+FieldValue = str | int | float | tuple[str, ...] | None
 
 
 @dataclass(frozen=True, slots=True)

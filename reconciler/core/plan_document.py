@@ -218,13 +218,16 @@ def _add_personio_ids(plan: Plan, changes: list[dict[str, object]]) -> None:
                     fields[field.name][f"{side}_personio_id"] = found
 
 
-def _shown(value: FieldValue, hidden: bool, mask: bool, name: str) -> FieldValue:
+def _shown(value: FieldValue, hidden: bool, mask: bool, name: str) -> object:
     if value is None:
         return None
     if hidden:
         return REDACTED
     if mask and (name in PERSONAL_FIELDS or (isinstance(value, str) and _EMAILISH.search(value))):
         return MASKED
+    if isinstance(value, tuple):
+        # a multi_select's choices: a JSON list, so a document read back compares equal
+        return list(value)
     return value
 
 

@@ -885,6 +885,17 @@ def _distinct_values(
     return seen
 
 
+def _options(values: set[FieldValue]) -> set[FieldValue]:
+    """The single options within a multi-select's distinct values (each a tuple of them)."""
+    options: set[FieldValue] = set()
+    for value in values:
+        if isinstance(value, tuple):
+            options.update(value)
+        elif value is not None:
+            options.add(value)
+    return options
+
+
 def _limit_choices(
     desired: list[DesiredUser],
     users: Sequence[TargetUser],
@@ -892,7 +903,8 @@ def _limit_choices(
     target: TargetProfile,
     warnings: list[Problem],
 ) -> list[DesiredUser]:
-    """Keep every multiple-choice attribute within the target's limit of distinct values.
+    """Keep every multiple-choice attribute within the target's limit of distinct values
+    (for a ``multi_select``: of distinct options, whichever sets of them people hold).
 
     The target refuses the value past its ``choice_limit``, so planning it would fail at apply
     time on every run. Values the target already holds are always kept; new values fill the
@@ -913,8 +925,12 @@ def _limit_choices(
     # visited once, not once per attribute (at 100,000 people that is memory-bound).
     held = _distinct_values(map(_FIELDS, users), names)
     wanted = _distinct_values(map(_FIELDS, desired), names)
-    for attr, existing, values in zip(limited, held, wanted, strict=True):
+    for attr, held_values, wanted_values in zip(limited, held, wanted, strict=True):
         name = attr.field_name
+        multi = attr.type == "multi_select"
+        # A multi-select's choices are its single options, not the sets people hold.
+        existing = _options(held_values) if multi else held_values
+        values = _options(wanted_values) if multi else wanted_values
         # Choices Lattice already has stay usable; new ones only while there is room.
         existing.discard(None)
         new = values - existing
@@ -929,7 +945,9 @@ def _limit_choices(
         allowed = existing | set(sorted(new, key=str)[:room])
         for person in desired:
             value = person.fields.get(name)
-            if value is None or value in allowed:
+            if value is None:
+                continue
+            if allowed.issuperset(value) if isinstance(value, tuple) else value in allowed:
                 continue
             dropped.setdefault(person.source_id, set()).add(name)
             warnings.append(

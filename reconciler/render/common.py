@@ -154,6 +154,8 @@ def show_value(value: FieldValue, hidden: bool) -> str:
         return REDACTED
     if isinstance(value, str):
         return inert(json.dumps(value, ensure_ascii=False))
+    if isinstance(value, tuple):  # a multi_select's choices: ["Go", "Python"]
+        return inert(json.dumps(list(value), ensure_ascii=False))
     return str(value)
 
 

@@ -93,6 +93,8 @@ def _value(value: object, hidden: bool) -> str:
         return REDACTED
     if value is None or isinstance(value, str | int | float):
         return show_value(value, hidden)
+    if isinstance(value, tuple) and all(isinstance(item, str) for item in value):
+        return show_value(value, hidden)  # a multi_select's choices
     return inert(str(value))
 
 

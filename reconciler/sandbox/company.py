@@ -30,14 +30,23 @@ STANDARD_ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
     ("position", "Position", "standard"),
     ("hire_date", "Hire date", "date"),
     ("termination_date", "Termination date", "date"),
-    ("birthday", "Birthday", "date"),
     ("department", "Department", "standard"),
     ("office", "Office", "standard"),
     ("supervisor", "Supervisor", "standard"),
 )
 
-#: Custom attributes of the sample company: (key, label, type). The example config maps them.
+#: Where every sandbox tenant keeps the birth date: a custom attribute, as in Personio's
+#: published example of ``GET /company/employees/{id}`` (``dynamic_180883``, ``type: date``,
+#: ``universal_id: date_of_birth``), never a key ``birthday`` (docs/decisions.md, 2026-12-03).
+BIRTHDAY_CUSTOM_KEY = "dynamic_180883"
+BIRTHDAY_UNIVERSAL_ID = "date_of_birth"
+BIRTHDAY_LABEL = "Birthday"
+BIRTHDAY_GERMAN_LABEL = "Geburtstag"
+
+#: Custom attributes of the sample company: (key, label, type). The example config maps them
+#: (the birth date through ``fields.birth_date``, found by its universal id).
 CUSTOM_ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
+    (BIRTHDAY_CUSTOM_KEY, BIRTHDAY_LABEL, "date"),
     ("dynamic_1234567", "Cost center", "list"),
     ("dynamic_2345678", "T-shirt size", "list"),
     ("dynamic_3456789", "Level", "integer"),
@@ -49,8 +58,18 @@ CUSTOM_ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
 
 ALL_ATTRIBUTES: tuple[tuple[str, str, str], ...] = STANDARD_ATTRIBUTES + CUSTOM_ATTRIBUTES
 # (key, label, type, universal_id), worked out once: building 100,000 employees is hot.
+# Custom attributes have no universal id, except the birth date (Personio's example).
 _WIRE_ATTRIBUTES: tuple[tuple[str, str, str, str | None], ...] = tuple(
-    (key, label, kind, None if key.startswith("dynamic_") else key)
+    (
+        key,
+        label,
+        kind,
+        BIRTHDAY_UNIVERSAL_ID
+        if key == BIRTHDAY_CUSTOM_KEY
+        else None
+        if key.startswith("dynamic_")
+        else key,
+    )
     for key, label, kind in ALL_ATTRIBUTES
 )
 
@@ -510,7 +529,7 @@ class _WireBuilder:
             "termination_date": wire_date(person.termination_date)
             if person.termination_date
             else None,
-            "birthday": wire_date(person.birthday),
+            BIRTHDAY_CUSTOM_KEY: wire_date(person.birthday),
             "department": department,
             "office": office,
             "supervisor": supervisor,
@@ -546,19 +565,16 @@ GERMAN_LABELS: Mapping[str, str] = {
     "department": "Abteilung",
     "office": "Standort",
     "supervisor": "Vorgesetzte:r",
+    # The birth date's label follows the tenant's language like a standard attribute's.
+    BIRTHDAY_CUSTOM_KEY: BIRTHDAY_GERMAN_LABEL,
 }
-#: Where a German tenant keeps the birth date: a custom attribute, as in Personio's published
-#: example of ``GET /company/employees/{id}`` (``dynamic_180883``, ``date_of_birth``).
-BIRTHDAY_CUSTOM_KEY = "dynamic_180883"
-BIRTHDAY_UNIVERSAL_ID = "date_of_birth"
-BIRTHDAY_GERMAN_LABEL = "Geburtstag"
 
 
 def as_tenant(company: SampleCompany, tenant: str) -> SampleCompany:
     """``company`` as a tenant in ``tenant``'s language would serve it (``en``: unchanged).
 
-    ``de``: German labels on standard attributes, and the birth date as the custom attribute
-    ``dynamic_180883`` with ``universal_id: date_of_birth`` instead of the key ``birthday``.
+    ``de``: German labels on standard attributes and on the birth date (in every tenant the
+    custom attribute ``dynamic_180883`` with ``universal_id: date_of_birth``).
     """
     if tenant == "en":
         return company
@@ -566,12 +582,6 @@ def as_tenant(company: SampleCompany, tenant: str) -> SampleCompany:
         raise ValueError(f"unknown sandbox tenant {tenant!r} (one of {', '.join(TENANTS)})")
 
     def entry(key: str, value: Mapping[str, object]) -> tuple[str, dict[str, object]]:
-        if key == "birthday":
-            return BIRTHDAY_CUSTOM_KEY, {
-                **value,
-                "label": BIRTHDAY_GERMAN_LABEL,
-                "universal_id": BIRTHDAY_UNIVERSAL_ID,
-            }
         label = GERMAN_LABELS.get(key)
         return key, dict(value) if label is None else {**value, "label": label}
 

@@ -47,9 +47,13 @@ PATCH_OP_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ERROR_URN = "urn:ietf:params:scim:api:messages:2.0:Error"
 SERVICE_PROVIDER_CONFIG_URN = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 
-#: Lattice caps a multiple-choice attribute at this many distinct values.
+#: Lattice caps a multiple-choice attribute at this many distinct values (a multi-select at
+#: this many distinct options, whichever sets of them users hold).
 MAX_CHOICES = 200
-CUSTOM_TYPES = frozenset({"text", "number", "user"})
+#: ``date``: YYYY-MM-DD, no choice limit; ``multi_select``: a list of distinct strings
+#: (docs/decisions.md, 2026-12-03: dates and tags as the Lattice types made for them).
+CUSTOM_TYPES = frozenset({"text", "number", "date", "multi_select", "user"})
+_CHOICE_TYPES = frozenset({"text", "multi_select"})
 _DATE_KEYS = ("startDate", "birthDate")
 #: Standard text attributes of the Lattice extension (docs/decisions.md, 2026-12-03): stored
 #: and listed in ``/Schemas`` as such, never as custom attributes.
@@ -168,7 +172,8 @@ class LatticeEmulator:
         attributes = dict(custom_attributes or {})
         for name, kind in attributes.items():
             if kind not in CUSTOM_TYPES:
-                raise ValueError(f"custom attribute {name!r}: type must be text, number or user")
+                known = ", ".join(sorted(CUSTOM_TYPES))
+                raise ValueError(f"custom attribute {name!r}: type must be one of {known}")
             if name.casefold() in _STANDARD_KEYS:
                 raise ValueError(f"{name!r} is a standard Lattice attribute, not a custom one")
         self._token = token
@@ -187,7 +192,7 @@ class LatticeEmulator:
         self._by_user_name: dict[str, set[str]] = {}
         self._by_external_id: dict[str, set[str]] = {}
         self._choices: dict[str, set[str]] = {
-            name: set() for name, kind in attributes.items() if kind == "text"
+            name: set() for name, kind in attributes.items() if kind in _CHOICE_TYPES
         }
         self._server_error_flip = False
         for user in users:
@@ -546,10 +551,33 @@ class LatticeEmulator:
                 raise _ScimError(
                     400, f"custom attribute '{key}' needs a user's email", "invalidValue"
                 )
+        elif kind == "date":
+            if not isinstance(value, str) or not _is_date(value):
+                raise _ScimError(
+                    400, f"custom attribute '{key}' needs a date (YYYY-MM-DD)", "invalidValue"
+                )
+        elif kind == "multi_select":
+            if (
+                not isinstance(value, list)
+                or not all(isinstance(item, str) and item.strip() for item in value)
+                or len(set(value)) != len(value)
+            ):
+                raise _ScimError(
+                    400,
+                    f"custom attribute '{key}' needs a list of distinct, non-empty texts",
+                    "invalidValue",
+                )
+            choices = self._choices.setdefault(key, set())
+            if len(choices | set(value)) > MAX_CHOICES:
+                raise _ScimError(
+                    400,
+                    f"custom attribute '{key}' would have more than {MAX_CHOICES} options",
+                    "invalidValue",
+                )
         else:
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 raise _ScimError(400, f"custom attribute '{key}' needs a text", "invalidValue")
-            choices = self._choices[key]
+            choices = self._choices.setdefault(key, set())
             if str(value) not in choices and len(choices) >= MAX_CHOICES:
                 raise _ScimError(
                     400,
@@ -568,8 +596,14 @@ class LatticeEmulator:
         if isinstance(external_id, str):
             self._by_external_id.setdefault(external_id, set()).add(user_id)
         for key, value in _as_dict(resource.get(LATTICE_URN)).items():
-            if key in self._choices and value is not None:
-                self._choices[key].add(str(value))
+            if self.custom_attributes.get(key) in _CHOICE_TYPES and value is not None:
+                # An attribute created after the emulator started (a test's "create it in
+                # Lattice") is tracked from its first value on.
+                choices = self._choices.setdefault(key, set())
+                if isinstance(value, (list, tuple)):
+                    choices.update(str(item) for item in value)
+                else:
+                    choices.add(str(value))
 
     def _unindex(self, user_id: str, resource: Mapping[str, object]) -> None:
         user_name = resource.get("userName")
@@ -622,11 +656,22 @@ class LatticeEmulator:
         return _json_response(200, self._lattice_schema(request))
 
     def _lattice_schema(self, request: httpx.Request) -> dict[str, object]:
-        types = {"text": "string", "number": "decimal", "user": "string"}
+        types = {
+            "text": "string",
+            "number": "decimal",
+            "date": "string",  # SCIM has dateTime only; Lattice sends YYYY-MM-DD
+            "multi_select": "string",
+            "user": "string",
+        }
         attributes = [_schema_attribute(key, "string", "a date, YYYY-MM-DD") for key in _DATE_KEYS]
         attributes += [_schema_attribute(key, "string", "standard attribute") for key in _TEXT_KEYS]
         attributes += [
-            _schema_attribute(name, types[kind], f"custom attribute ({kind})")
+            _schema_attribute(
+                name,
+                types[kind],
+                f"custom attribute ({kind})",
+                multi=kind == "multi_select",
+            )
             for name, kind in sorted(self.custom_attributes.items())
         ]
         return _schema_body(
@@ -803,6 +848,17 @@ def _refuse_unknown_attributes(resource: Mapping[str, object]) -> None:
             raise _ScimError(400, f"unknown attribute {key!r}", "invalidValue")
 
 
+def _is_date(value: str) -> bool:
+    """Whether ``value`` is a calendar date written YYYY-MM-DD."""
+    if not _DATE.match(value):
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _base(request: httpx.Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc.decode()}{BASE_PATH}"
 
@@ -966,11 +1022,13 @@ def _location(request: httpx.Request, user_id: str) -> str:
     return f"{request.url.scheme}://{request.url.netloc.decode()}{BASE_PATH}/Users/{user_id}"
 
 
-def _schema_attribute(name: str, kind: str, description: str) -> dict[str, object]:
+def _schema_attribute(
+    name: str, kind: str, description: str, *, multi: bool = False
+) -> dict[str, object]:
     return {
         "name": name,
         "type": kind,
-        "multiValued": False,
+        "multiValued": multi,
         "description": description,
         "required": False,
         "caseExact": False,

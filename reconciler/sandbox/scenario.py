@@ -47,9 +47,9 @@ LATTICE_CUSTOM_ATTRIBUTES: Mapping[str, str] = {
     "Cost Center": "text",
     "Shirt Size": "text",
     "Level": "number",
-    "Probation End": "text",
+    "Probation End": "date",
     "Buddy": "user",
-    "Skills": "text",
+    "Skills": "multi_select",
     "Salary Band": "text",
 }
 
@@ -70,7 +70,7 @@ SEED_CONFIG = Config(
         CustomAttribute("dynamic_3456789", "Level", "number"),
         CustomAttribute("Probation end", "Probation End", "date"),
         CustomAttribute("Buddy", "Buddy", "user"),
-        CustomAttribute("Skills", "Skills", "text"),
+        CustomAttribute("Skills", "Skills", "multi_select"),
         CustomAttribute("Salary band", "Salary Band", "text", sensitive=True),
     ),
 )
@@ -116,8 +116,8 @@ class Sandbox:
         )
 
 
-#: Chooses the Personio tenant the sandbox imitates: ``en`` (default) or ``de`` (German labels,
-#: the birth date as a custom attribute); see ``company.as_tenant``.
+#: Chooses the Personio tenant the sandbox imitates: ``en`` (default) or ``de`` (German labels);
+#: both keep the birth date as a custom attribute; see ``company.as_tenant``.
 TENANT_ENV = "RECONCILE_SANDBOX_TENANT"
 
 

@@ -28,6 +28,7 @@ from click.testing import CliRunner, Result
 
 from reconciler.cli import cli
 from reconciler.sandbox import sample_config_path
+from reconciler.sandbox.company import BIRTHDAY_CUSTOM_KEY
 from reconciler.sandbox.lattice_emulator import RecordedRequest
 from reconciler.sandbox.scenario import Sandbox, build_sandbox
 from reconciler.sandbox.transport import EmulatorServer, Handler
@@ -128,7 +129,7 @@ def personal_values(box: Sandbox) -> dict[str, frozenset[str]]:
         email = attributes["email"]["value"]
         if isinstance(email, str):
             emails.add(email.strip().casefold())
-        birthday = attributes["birthday"]["value"]
+        birthday = attributes[BIRTHDAY_CUSTOM_KEY]["value"]
         if isinstance(birthday, str):
             birthdates.add(birthday[:10])
         contact = attributes["dynamic_7890123"]["value"]

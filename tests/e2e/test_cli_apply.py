@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.sandbox.company import build_wire_employee
+from reconciler.sandbox.company import BIRTHDAY_CUSTOM_KEY, build_wire_employee
 from reconciler.sandbox.scenario import build_sandbox
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def add_manager_and_report(live: LiveSandbox) -> None:
         "status": "active",
         "employment_type": "internal",
         "department": {"type": "Department", "attributes": {"id": 101, "name": "Engineering"}},
-        "birthday": "1991-02-03T00:00:00+01:00",
+        BIRTHDAY_CUSTOM_KEY: "1991-02-03T00:00:00+01:00",
         "dynamic_1234567": "CC-200",
         "dynamic_2345678": "M",
         "dynamic_3456789": 3,
@@ -294,7 +294,7 @@ def test_after_a_partial_failure_the_next_apply_finishes_the_job(live: LiveSandb
     add_manager_and_report(live)
     del live.box.lattice.custom_attributes["Probation End"]
     live.run("apply")
-    live.box.lattice.custom_attributes["Probation End"] = "text"
+    live.box.lattice.custom_attributes["Probation End"] = "date"
 
     second = live.run("apply")
 
@@ -314,7 +314,7 @@ def test_the_audit_log_has_one_line_per_change_and_nothing_personal(
 
     first = live.run("apply", "--audit-log", str(audit))
     lines_after_first = audit.read_text(encoding="utf-8").splitlines()
-    live.box.lattice.custom_attributes["Probation End"] = "text"
+    live.box.lattice.custom_attributes["Probation End"] = "date"
     second = live.run("apply", "--audit-log", str(audit))
     text = audit.read_text(encoding="utf-8")
     lines = [json.loads(line) for line in text.splitlines()]

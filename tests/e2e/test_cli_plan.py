@@ -45,7 +45,8 @@ def text_value(value: Any) -> str:
         return "(none)"
     if value == "(redacted)":
         return "(redacted)"
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)
+    # text and a multi_select's list of choices as JSON ("Go", ["Go", "SQL"]), numbers bare
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str | list) else str(value)
 
 
 #: The order the text plan lists the kinds of change in: deactivations first.

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+import pytest
+
 from reconciler import app
 from reconciler.config import load_config
 from reconciler.core.mapping import resolve_sources
@@ -81,3 +83,34 @@ def test_an_unknown_sandbox_tenant_is_one_line_and_an_empty_one_the_default(
 
     default = kit.run("plan", "--sandbox", "--no-progress", env={"RECONCILE_SANDBOX_TENANT": ""})
     assert default.exit_code == 0
+
+
+@pytest.mark.parametrize("tenant", ["en", "de"])
+def test_every_tenant_serves_the_birthday_only_as_its_custom_attribute(tenant: str) -> None:
+    box = build_sandbox(tenant=tenant)
+    by_key = {str(item["key"]): item for item in box.company.attributes}
+    assert "birthday" not in by_key
+    assert by_key[BIRTHDAY_CUSTOM_KEY]["universal_id"] == "date_of_birth"
+    assert by_key[BIRTHDAY_CUSTOM_KEY]["type"] == "date"
+    for raw in box.company.employees:
+        attributes = raw["attributes"]
+        assert isinstance(attributes, dict)
+        assert "birthday" not in attributes
+        assert attributes[BIRTHDAY_CUSTOM_KEY]["universal_id"] == "date_of_birth"
+
+
+@pytest.mark.parametrize("tenant", ["en", "de"])
+def test_the_sandbox_plan_carries_birthdates_and_prints_them_redacted(
+    kit: Kit, tenant: str
+) -> None:
+    box = build_sandbox(tenant=tenant)
+    plan = app.plan(sample_config(), box.connections()).plan
+    births = [c.field("birth_date") for c in plan.changes if c.action == "create"]
+    assert births
+    assert all(field is not None and field.after for field in births)
+
+    shown = kit.run(
+        "plan", "--sandbox", "--no-progress", env={"RECONCILE_SANDBOX_TENANT": tenant}
+    ).stdout
+    assert "birth_date: (redacted)" in shown
+    assert [value for value in kit.personal_values(box)["birthdates"] if value in shown] == []

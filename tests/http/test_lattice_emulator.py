@@ -433,6 +433,135 @@ def test_a_multiple_choice_attribute_refuses_a_choice_beyond_200() -> None:
         assert client.create(old_choice, None).target_id == "u_000201"
 
 
+TYPED = {"Probation End": "date", "Skills": "multi_select"}
+
+
+def make_config(custom: tuple[CustomAttribute, ...]) -> Config:
+    """Only ``custom`` managed: no standard field but the names."""
+    return Config(
+        personio=PersonioSettings("https://p.example.com", SecretRef("P"), SecretRef("S"), "APP"),
+        lattice=LatticeSettings(BASE, SecretRef("L")),
+        fields=tuple(
+            FieldSetting(name, False, PERSONIO.default_sources[name]) for name in STANDARD_FIELDS
+        ),
+        custom_attributes=custom,
+    )
+
+
+def test_a_date_and_a_multi_select_attribute_round_trip_as_a_date_and_a_sorted_set() -> None:
+    lattice = emulator(custom=TYPED)
+    change = create_change(
+        "1",
+        "ada@example.com",
+        FieldChange("custom:Probation End", None, "2026-07-01"),
+        FieldChange("custom:Skills", None, ("Go", "Python")),
+    )
+    with writer(lattice) as client:
+        target_id = client.create(change, None).target_id
+    assert lattice.users[target_id][LATTICE_URN] == {
+        "Probation End": "2026-07-01",
+        "Skills": ["Go", "Python"],
+    }
+    # Lattice may return the choices in any order: read back, they are the same set.
+    extension = lattice.users[target_id][LATTICE_URN]
+    assert isinstance(extension, dict)
+    extension["Skills"] = ["Python", "Go"]
+    with reader(lattice) as client:
+        (user,) = client.fetch_users()
+    config = make_config(
+        (
+            CustomAttribute("dynamic_1", "Probation End", "date"),
+            CustomAttribute("dynamic_2", "Skills", "multi_select"),
+        )
+    )
+    employee = Employee(
+        "1",
+        {
+            "id": "1",
+            "email": "ada@example.com",
+            "status": "active",
+            "employment_type": "internal",
+            "dynamic_1": "2026-07-01T00:00:00+02:00",
+            "dynamic_2": ("Python", "Go"),
+        },
+    )
+    plan = compute_plan(
+        SourceSnapshot((employee,)), [user], config, source=PERSONIO, target=LATTICE
+    )
+    assert plan.changes == ()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("Probation End", "01.07.2026", "needs a date"),
+        ("Probation End", "2026-02-30", "needs a date"),
+        ("Probation End", 20260701, "needs a date"),
+        ("Skills", "Go, Python", "needs a list"),
+        ("Skills", ["Go", "Go"], "needs a list"),
+        ("Skills", ["Go", ""], "needs a list"),
+        ("Skills", ["Go", 3], "needs a list"),
+    ],
+)
+def test_a_date_or_multi_select_attribute_refuses_a_value_of_another_shape(
+    name: str, value: object, message: str
+) -> None:
+    lattice = emulator(custom=TYPED)
+    change = create_change("1", "ada@example.com", FieldChange(f"custom:{name}", None, value))  # type: ignore[arg-type]
+    with writer(lattice) as client, pytest.raises(InvalidValueError, match=message):
+        client.create(change, None)
+
+
+def test_a_date_attribute_has_no_choice_limit() -> None:
+    lattice = emulator(custom=TYPED)
+    for n in range(MAX_CHOICES):
+        day = f"2020-{1 + n // 28:02d}-{1 + n % 28:02d}"
+        lattice.seed_user({"userName": f"p{n}@example.com", LATTICE_URN: {"Probation End": day}})
+    change = create_change(
+        "1", "a@example.com", FieldChange("custom:Probation End", None, "2030-01-01")
+    )
+    with writer(lattice) as client:
+        assert client.create(change, None).target_id == f"u_{MAX_CHOICES + 1:06d}"
+
+
+def test_a_multi_select_counts_options_not_sets_and_refuses_the_201st_option() -> None:
+    lattice = emulator(custom=TYPED)
+    options = [f"S{n:03d}" for n in range(MAX_CHOICES)]
+    # 200 options held in 400 different sets: still 200 choices.
+    for n in range(2 * MAX_CHOICES):
+        held = [options[n % MAX_CHOICES], options[(n * 7 + 1) % MAX_CHOICES]]
+        lattice.seed_user({"userName": f"p{n}@example.com", LATTICE_URN: {"Skills": held}})
+    new_set = create_change(
+        "1", "a@example.com", FieldChange("custom:Skills", None, ("S000", "S150", "S199"))
+    )
+    new_option = create_change(
+        "2", "b@example.com", FieldChange("custom:Skills", None, ("S000", "Z-new"))
+    )
+    with writer(lattice) as client:
+        assert client.create(new_set, None).target_id
+        with pytest.raises(InvalidValueError, match="more than 200 options"):
+            client.create(new_option, None)
+
+
+def test_the_lattice_schema_publishes_a_multi_select_as_multi_valued() -> None:
+    lattice = emulator(custom=TYPED)
+    response = lattice(
+        httpx.Request(
+            "GET",
+            f"{BASE}/Schemas/{LATTICE_URN}",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+    )
+    attributes = {item["name"]: item for item in response.json()["attributes"]}
+    assert attributes["Skills"]["multiValued"] is True
+    assert attributes["Probation End"]["multiValued"] is False
+
+
+def test_an_unknown_custom_attribute_type_is_refused_when_the_emulator_is_built() -> None:
+    with pytest.raises(ValueError, match="type must be one of date, multi_select, number"):
+        LatticeEmulator(token=TOKEN, custom_attributes={"Mood": "emoji"})
+
+
 def test_a_duplicate_username_is_a_conflict_whatever_its_case() -> None:
     lattice = emulator(users=1)
     change = create_change("999", "PERSON1@example.com")

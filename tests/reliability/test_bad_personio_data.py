@@ -33,7 +33,7 @@ from reliability_world import (
 from reconciler import app
 from reconciler.cli import cli
 from reconciler.core.model import Action, Change, Config, Plan, Problem
-from reconciler.sandbox.company import SampleCompany, generate_company
+from reconciler.sandbox.company import BIRTHDAY_CUSTOM_KEY, SampleCompany, generate_company
 
 SEED = 1
 Wire = list[dict[str, Any]]
@@ -259,7 +259,7 @@ CORPUS: dict[str, Bad] = {
     "hire-date-zero": Bad(_target("hire_date", 0), errors=INVALID_DATE),
     "hire-date-timestamp": Bad(_target("hire_date", 1415491200), errors=INVALID_DATE),
     "birthday-day-month-year": Bad(
-        _target("birthday", "04.07.1961"),
+        _target(BIRTHDAY_CUSTOM_KEY, "04.07.1961"),
         errors=INVALID_DATE,
         extra_checks=(_no_birthdate_in_messages,),
     ),
@@ -282,11 +282,11 @@ CORPUS: dict[str, Bad] = {
     # ---- tags ---------------------------------------------------------------------------------
     "tags-as-a-plain-string": Bad(
         _target("dynamic_6789012", "Rust, Haskell"),
-        change=(Action.UPDATE, {"custom:Skills": "Haskell, Rust"}),
+        change=(Action.UPDATE, {"custom:Skills": ("Haskell", "Rust")}),
     ),
     "tags-as-broken-json-in-a-string": Bad(
         _target("dynamic_6789012", '["Rust", "Haskell"'),
-        change=(Action.UPDATE, {"custom:Skills": "Haskell, Rust"}),
+        change=(Action.UPDATE, {"custom:Skills": ("Haskell", "Rust")}),
     ),
     # ---- managers -----------------------------------------------------------------------------
     "supervisor-missing": Bad(

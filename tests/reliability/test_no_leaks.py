@@ -34,6 +34,7 @@ from reliability_world import (
 
 from reconciler import app
 from reconciler.core.model import Action
+from reconciler.sandbox.company import BIRTHDAY_CUSTOM_KEY
 from reconciler.sandbox.lattice_emulator import LATTICE_URN, LatticeFaults
 
 PERSONIO_SECRET = "sk_live_SENTINEL_SECRET_41"
@@ -47,7 +48,7 @@ PERSONIO_TOKEN = re.compile(r"pt\d{5}[0-9a-f]{16}")
 BIRTHDATE_WIRE = "1961-07-04T00:00:00+02:00"
 BIRTHDATE_FORMS = ("1961-07-04", "04.07.1961", "1961-07-04T00:00:00", "07/04/1961")
 SENSITIVE = "SENTINEL-SALARY-BAND-5551234"
-BIRTHDAY_KEY = "birthday"
+BIRTHDAY_KEY = BIRTHDAY_CUSTOM_KEY
 SALARY_KEY = "dynamic_7890123"
 
 

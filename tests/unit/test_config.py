@@ -107,7 +107,7 @@ def test_the_sample_config_loads_into_the_exact_expected_config() -> None:
             CustomAttribute("dynamic_3456789", "Level", "number", False),
             CustomAttribute("Probation end", "Probation End", "date", False),
             CustomAttribute("Buddy", "Buddy", "user", False),
-            CustomAttribute("Skills", "Skills", "text", False),
+            CustomAttribute("Skills", "Skills", "multi_select", False),
             CustomAttribute("Salary band", "Salary Band", "text", True),
         ),
         safety=SafetySettings(

@@ -41,9 +41,9 @@ def schema(*attributes: SchemaAttribute) -> dict[str, SchemaAttribute]:
     [(kind, scim) for kind, scims in COMPATIBLE_SCIM_TYPES.items() for scim in sorted(scims)],
 )
 def test_every_compatible_type_passes(kind: str, scim_type: str) -> None:
-    check = check_custom_attributes(
-        config_mapping(("Thing", kind)), schema(SchemaAttribute("Thing", scim_type))
-    )
+    # A multi-select is a multi-valued attribute in Lattice's schema; everything else is not.
+    found = SchemaAttribute("Thing", scim_type, multi_valued=kind == "multi_select")
+    check = check_custom_attributes(config_mapping(("Thing", kind)), schema(found))
     assert (check.ok, check.details) == (True, ())
 
 
@@ -56,6 +56,7 @@ def test_each_problem_is_one_line_that_says_what_to_fix() -> None:
         ("Languages", "text"),
         ("Buddy", "user"),
         ("Missing", "text"),
+        ("Skills", "multi_select"),
     )
     attributes = schema(
         SchemaAttribute("cost center", "string"),  # Lattice matches names case-insensitively
@@ -64,6 +65,7 @@ def test_each_problem_is_one_line_that_says_what_to_fix() -> None:
         SchemaAttribute("Remote", "boolean"),
         SchemaAttribute("Languages", "string", multi_valued=True),
         SchemaAttribute("Buddy", "decimal"),
+        SchemaAttribute("Skills", "string"),
     )
 
     check = check_custom_attributes(config, attributes)
@@ -77,9 +79,12 @@ def test_each_problem_is_one_line_that_says_what_to_fix() -> None:
         "'Remote' is a boolean attribute in Lattice, which cannot hold custom_attributes[3].type "
         "text — map an attribute of another type",
         "'Languages' holds several values in Lattice (string, multi-valued) but "
-        "custom_attributes[4] writes one — map a single-valued attribute instead",
+        "custom_attributes[4] writes one — set custom_attributes[4].type: multi_select, or map "
+        "a single-valued attribute instead",
         "'Buddy' is a decimal attribute in Lattice, which cannot hold custom_attributes[5].type "
         "user — set custom_attributes[5].type: number",
         "'Missing' does not exist in Lattice — create it (Admin › Settings › People › Custom "
         "attributes) or fix custom_attributes[].lattice",
+        "'Skills' holds one value in Lattice but custom_attributes[7] writes several (type "
+        "multi_select) — map a multi-select attribute, or set custom_attributes[7].type: text",
     )

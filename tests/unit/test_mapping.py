@@ -9,6 +9,7 @@ import pytest
 
 from reconciler.core.mapping import (
     MappingResult,
+    canonical_custom_fields,
     compute_desired_users,
     is_in_scope,
     needed_attributes,
@@ -32,6 +33,7 @@ from reconciler.core.model import (
     Problem,
     SecretRef,
     SyncSettings,
+    TargetUser,
 )
 from reconciler.core.normalise import id_sort_key
 from reconciler.errors import ConfigError, ConfigProblem
@@ -622,6 +624,75 @@ def test_a_custom_date_that_is_not_a_date_warns(value: AttrValue) -> None:
             "employee 1: custom attribute 'Thing' (dynamic_1) is not a valid date — left unchanged",
         ),
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (("Python", "Go"), ("Go", "Python")),
+        (("Go", " Go ", "Python", ""), ("Go", "Python")),
+        (("Cafe\u0301",), ("Café",)),
+        (" Go ", ("Go",)),
+        ((), None),
+        ("  ", None),
+        (None, None),
+    ],
+)
+def test_custom_multi_select_values_become_their_sorted_distinct_choices(
+    value: AttrValue, expected: FieldValue
+) -> None:
+    result = compute_desired_users(
+        [employee("1", dynamic_1=value)],
+        custom_config("multi_select"),
+        source=PERSONIO,
+        target=LATTICE,
+    )
+
+    assert result.desired[0].fields["custom:Thing"] == expected
+    assert result.warnings == ()
+
+
+@pytest.mark.parametrize("value", [3, 2.5, True, dt.date(2020, 1, 1)])
+def test_a_custom_multi_select_that_is_not_a_list_or_text_warns(value: AttrValue) -> None:
+    result = compute_desired_users(
+        [employee("1", dynamic_1=value)],
+        custom_config("multi_select"),
+        source=PERSONIO,
+        target=LATTICE,
+    )
+
+    assert "custom:Thing" not in result.desired[0].fields
+    assert [(p.source_id, p.code) for p in result.warnings] == [("1", "invalid_custom_value")]
+
+
+def target_with(value: FieldValue, name: str = "custom:Thing") -> TargetUser:
+    return TargetUser("u1", "person1@example.com", True, "1", {"first_name": "Ada", name: value})
+
+
+@pytest.mark.parametrize(
+    ("kind", "held", "expected"),
+    [
+        ("multi_select", ("Python", "Go", "Go"), ("Go", "Python")),
+        ("multi_select", "Go", ("Go",)),
+        ("multi_select", (" ",), None),
+        ("text", ("Go", "Python"), "Go, Python"),
+        ("date", "2026-05-01T00:00:00Z", "2026-05-01"),
+        ("date", "not a date at all", "not a date at all"),
+        ("number", 3, 3),
+    ],
+)
+def test_target_values_are_read_in_their_attribute_types_form(
+    kind: CustomType, held: FieldValue, expected: FieldValue
+) -> None:
+    (user,) = canonical_custom_fields([target_with(held, "custom:thing")], custom_config(kind))
+
+    assert user.fields == {"first_name": "Ada", "custom:Thing": expected}
+
+
+def test_target_users_already_in_canonical_form_are_returned_as_they_are() -> None:
+    user = target_with(("Go", "Python"))
+
+    assert canonical_custom_fields([user], custom_config("multi_select"))[0] is user
 
 
 def test_a_custom_user_attribute_holds_the_referenced_employees_email() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import itertools
 import json
 import random
 from pathlib import Path
@@ -631,7 +632,7 @@ def test_new_choices_fill_the_room_left_by_the_200_lattice_already_has() -> None
     assert plan.unchanged == 197
 
 
-def test_dates_are_multiple_choice_in_lattice_and_numbers_are_not_limited() -> None:
+def test_dates_and_numbers_are_not_multiple_choice_in_lattice_so_201_values_all_go() -> None:
     config = make_config(
         custom=(
             CustomAttribute("dynamic_1", "Probation end", "date"),
@@ -645,11 +646,102 @@ def test_dates_are_multiple_choice_in_lattice_and_numbers_are_not_limited() -> N
 
     plan = plan_for(employees, [], config)
 
-    assert [p.source_id for p in plan.warnings] == ["201"]
-    assert plan.changes[-1] == created("201", fc("custom:Level", None, 201))
-    assert plan.changes[0].field("custom:Probation end") == fc(
-        "custom:Probation end", None, "2024-01-02"
+    assert plan.warnings == ()
+    assert len(plan.changes) == 201
+    assert plan.changes[-1] == created(
+        "201", fc("custom:Level", None, 201), fc("custom:Probation end", None, "2024-07-20")
     )
+
+
+def _skill_sets(count: int) -> list[tuple[str, ...]]:
+    """``count`` different sets of two or three of 20 skills (more sets than 200, 20 options)."""
+    skills = [f"Skill {n:02d}" for n in range(20)]
+    sets = [*itertools.combinations(skills, 2), *itertools.combinations(skills, 3)]
+    assert len(sets) >= count
+    return sets[:count]
+
+
+def test_a_multi_select_counts_its_options_not_the_sets_people_hold() -> None:
+    as_text = make_config(custom=(CustomAttribute("dynamic_1", "Skills", "text"),))
+    as_multi = make_config(custom=(CustomAttribute("dynamic_1", "Skills", "multi_select"),))
+    employees = [
+        employee(str(n), dynamic_1=tags) for n, tags in enumerate(_skill_sets(230), start=1)
+    ]
+
+    text_plan = plan_for(employees, [], as_text)
+    multi_plan = plan_for(employees, [], as_multi)
+
+    # 230 distinct joined texts cannot all be choices; 20 options can.
+    assert {p.code for p in text_plan.warnings} == {"too_many_choices"}
+    assert len(text_plan.warnings) == 30
+    assert multi_plan.warnings == ()
+    assert multi_plan.changes[0].field("custom:Skills") == fc(
+        "custom:Skills", None, ("Skill 00", "Skill 01")
+    )
+
+
+def test_a_multi_select_past_200_options_keeps_those_that_fit_and_warns_about_the_rest() -> None:
+    config = make_config(custom=(CustomAttribute("dynamic_1", "Tags", "multi_select"),))
+    # Lattice already holds options O000…O198 (199 of them); two people bring new ones.
+    users = [user(f"u{n}", str(n), custom_Tags=(f"O{n:03d}",)) for n in range(199)]
+    employees = [employee(str(n), dynamic_1=(f"O{n:03d}",)) for n in range(199)]
+    employees.append(employee("199", dynamic_1=("O000", "A-new")))  # fits: the one free slot
+    employees.append(employee("200", dynamic_1=("O001", "Z-new")))  # does not fit
+
+    plan = plan_for(employees, users, config)
+
+    assert [(c.source_id, c.field("custom:Tags")) for c in plan.changes] == [
+        ("199", fc("custom:Tags", None, ("A-new", "O000"))),
+        ("200", None),
+    ]
+    assert [(p.source_id, p.code) for p in plan.warnings] == [("200", "too_many_choices")]
+
+
+@pytest.mark.parametrize(
+    "held",
+    [("Python", "Go"), ("Go", "Python"), ("Go", "Python", "Go"), (" Go", "Python ")],
+    ids=["other-order", "same-order", "repeated", "padded"],
+)
+def test_a_multi_select_is_compared_as_a_sorted_set(held: tuple[str, ...]) -> None:
+    config = make_config(custom=(CustomAttribute("dynamic_1", "Skills", "multi_select"),))
+
+    plan = plan_for(
+        [employee("1", dynamic_1=("Python", "Go", "Python"))],
+        [user("u1", "1", custom_Skills=held)],
+        config,
+    )
+
+    assert plan.changes == ()
+    assert plan.unchanged == 1
+
+
+def test_a_multi_select_change_and_a_single_text_read_from_lattice() -> None:
+    config = make_config(custom=(CustomAttribute("dynamic_1", "Skills", "multi_select"),))
+    employees = [employee("1", dynamic_1=("Go", "SQL")), employee("2", dynamic_1=("Go",))]
+    users = [user("u1", "1", custom_Skills=("Go",)), user("u2", "2", custom_Skills="Go")]
+
+    plan = plan_for(employees, users, config)
+
+    # A single text held by Lattice is one choice: the same as ("Go",).
+    assert plan.changes == (
+        Change(
+            Action.UPDATE,
+            "1",
+            "u1",
+            "p1@example.com",
+            (fc("custom:Skills", ("Go",), ("Go", "SQL")),),
+        ),
+    )
+
+
+def test_a_date_attribute_read_with_a_time_is_compared_as_its_date() -> None:
+    config = make_config(custom=(CustomAttribute("dynamic_1", "Probation end", "date"),))
+    employees = [employee("1", dynamic_1=dt.date(2026, 5, 1))]
+    users = [user("u1", "1", **{"custom_Probation end": "2026-05-01T00:00:00Z"})]
+
+    plan = plan_for(employees, users, config)
+
+    assert plan.changes == ()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ CATALOGUE = (
     AttributeInfo("dynamic_2", "Level", "integer"),
     AttributeInfo("dynamic_1", "Cost center", "list"),
     AttributeInfo("dynamic_3", "Probation end", "date"),
+    AttributeInfo("dynamic_4", "Skills", "tags"),
 )
 
 
@@ -47,8 +48,16 @@ def test_custom_attributes_are_offered_commented_out_by_label_with_a_suggested_t
         "#   - personio: dynamic_3    # Probation end (Personio type: date)",
         '#     lattice: "Probation end"',
         "#     type: date",
+        "#   - personio: dynamic_4    # Skills (Personio type: tags)",
+        '#     lattice: "Skills"',
+        "#     type: multi_select",
     ]
     uncommented = "\n".join(line.removeprefix("# ") for line in offered)
+    # Uncommented as offered, every suggestion is a valid config (multi_select included).
+    mapped = parse_config(
+        text.replace("custom_attributes: []", "custom_attributes:\n" + uncommented), "s.yaml"
+    ).custom_attributes
+    assert [attr.type for attr in mapped] == ["text", "number", "date", "multi_select"]
     assert yaml.safe_load("custom_attributes:\n" + uncommented)["custom_attributes"][1] == {
         "personio": "dynamic_2",
         "lattice": "Level",

@@ -22,10 +22,11 @@ LATTICE = TargetProfile(
     name="Lattice",
     # Lattice applies nickName only when a user is created.
     create_only_fields=frozenset({"preferred_name"}),
-    # Multiple-choice custom attributes hold at most 200 distinct values; text and date
-    # attributes are multiple choice in Lattice.
+    # Multiple-choice custom attributes hold at most 200 distinct values (options, for a
+    # multi-select); date attributes are Lattice's Date type, not multiple choice
+    # (docs/decisions.md, 2026-12-03: dates and tags as the Lattice types made for them).
     choice_limit=200,
-    choice_limited_types=frozenset({"text", "date"}),
+    choice_limited_types=frozenset({"text", "multi_select"}),
     # Lattice's own sync sets no job title and no manager for contractors.
     contractor_unmanaged_fields=frozenset({"title", "manager"}),
 )

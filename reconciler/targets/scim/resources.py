@@ -10,7 +10,8 @@ Field mapping (plan field → SCIM); the dialect says where each located field l
     last_name        e.g. name.familyName
     manager          e.g. enterprise manager.value (the manager's SCIM id)
     start_date, …    dates as YYYY-MM-DD, wherever the dialect puts them
-    custom:<Name>    <Name> in the dialect's extension (the attribute's display name)
+    custom:<Name>    <Name> in the dialect's extension (the attribute's display name); a
+                     multi_select's choices as a JSON list of strings
 
 Attribute names are read case-insensitively (RFC 7643 §2.1); bodies are written with the
 canonical spelling.
@@ -502,6 +503,11 @@ def _value(value: object) -> FieldValue:
         # a relationship attribute may arrive as {"value": "<email>", ...}
         return _value(_Caseless(value).get("value"))
     if isinstance(value, list):
-        parts = [text for text in (_text(item) for item in value) if text is not None]
-        return ", ".join(parts) or None
+        # A multi-valued attribute (a multi-select's choices), in the order sent; the core
+        # compares it as the config's type says (``canonical_custom_fields``).
+        items = (
+            _text(_Caseless(item).get("value")) if isinstance(item, Mapping) else _text(item)
+            for item in value
+        )
+        return tuple(nfc(text) for text in items if text is not None) or None
     return _text(value)
