@@ -27,6 +27,7 @@ from reconciler.core.model import Action, ApplyReport, Config, Outcome, Plan
 from reconciler.edges.connections import Connections
 from reconciler.sandbox import sample_config_path
 from reconciler.sandbox.scenario import LATTICE_TOKEN, Sandbox, build_sandbox
+from reconciler.targets.lattice.profile import LATTICE_URN
 from reconciler.targets.scim.resources import ENTERPRISE_URN
 
 BASE_CONFIG = load_config(sample_config_path())
@@ -248,6 +249,39 @@ def test_an_address_handed_between_active_colleagues_converges_in_one_apply(worl
     assert user_name(after["12"]) == handed.casefold()
     assert after["12"]["id"] == before["12"]["id"]  # taken over by the same user, not recreated
     assert len(after) == len(before)
+    if world.config.custom_attributes:
+        assert after["1"][LATTICE_URN]["Buddy"] == handed  # 12's address now: still 12
+        assert order.index("12") < order.index("1")
+
+
+def test_a_chain_of_hand_overs_settles_in_one_apply(world: World) -> None:
+    # 11 takes a new address, 12 takes 11's, 10 takes 12's.
+    eleven, twelve = address(world, 11), address(world, 12)
+    world.box.personio.update_employee(11, "email", "renamed-11@example.com")
+    world.box.personio.update_employee(12, "email", eleven)
+    world.box.personio.update_employee(10, "email", twelve)
+
+    first, report = world.apply()
+    second = world.plan()
+    after = world.stored()
+
+    waits = {c.source_id: c.waits_for for c in first.plan.changes}
+    assert {pid: waits[pid] for pid in ("10", "11", "12")} == {
+        "10": ("12",),
+        "11": (),
+        "12": ("11",),
+    }
+    assert first.plan.errors == ()
+    assert_all_applied(report)
+    order = world.written_order()
+    assert order.index("11") < order.index("12") < order.index("10")
+    assert second.plan.changes == ()
+    assert second.plan.errors == ()
+    assert [user_name(after[pid]) for pid in ("10", "11", "12")] == [
+        twelve.casefold(),
+        "renamed-11@example.com",
+        eleven.casefold(),
+    ]
 
 
 def test_a_new_hire_taking_a_renamed_colleagues_address_is_created_in_the_same_apply(
@@ -308,6 +342,28 @@ def test_a_swap_refuses_both_and_writes_nothing_run_after_run(world: World) -> N
     assert again.results == ()
     assert world.writes() == []
     assert world.stored() == before
+
+
+def test_a_three_way_swap_refuses_all_three_and_writes_nothing(world: World) -> None:
+    ten, eleven, twelve = address(world, 10), address(world, 11), address(world, 12)
+    world.box.personio.update_employee(10, "email", eleven)
+    world.box.personio.update_employee(11, "email", twelve)
+    world.box.personio.update_employee(12, "email", ten)
+    before = world.stored()
+
+    first, report = world.apply()
+    second = world.plan()
+
+    assert first.plan.changes == ()
+    assert codes(first.plan.errors) == [
+        ("10", "email_swap"),
+        ("11", "email_swap"),
+        ("12", "email_swap"),
+    ]
+    assert report.results == ()
+    assert world.writes() == []
+    assert world.stored() == before
+    assert codes(second.plan.errors) == codes(first.plan.errors)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,6 +448,31 @@ def test_a_rehire_whose_name_differs_is_refused_and_the_old_user_stays_deactivat
     assert codes(second.plan.errors) == [(str(REHIRE_ID), "rehire_unclear")]
 
 
+def test_a_rehire_seen_in_the_same_run_as_the_leave_keeps_their_user_active(
+    world: World,
+) -> None:
+    # The old user was never deactivated: 11 leaves and 900 (them again) arrives at once.
+    old_user = world.stored()["11"]["id"]
+    rehired = copy.deepcopy(world.box.personio.employee(11))
+    rehired["attributes"]["id"]["value"] = REHIRE_ID
+    world.box.personio.add_employee(rehired)
+    world.box.personio.update_employee(11, "status", "inactive")
+
+    first, report = world.apply()
+    second = world.plan()
+    after = world.stored()
+
+    # No deactivation of the user the rehire is matched to, and nothing else to do.
+    assert first.plan.changes == ()
+    assert first.plan.errors == ()
+    assert report.results == ()
+    assert world.writes() == []
+    assert after["11"]["id"] == old_user
+    assert after["11"]["active"] is True
+    assert str(REHIRE_ID) not in after
+    assert second.plan.changes == ()
+
+
 # ---------------------------------------------------------------------------------------------
 # References to someone with a matching problem
 # ---------------------------------------------------------------------------------------------
@@ -431,3 +512,43 @@ def test_a_manager_in_a_swap_is_never_written_as_anyones_manager(world: World) -
         assert manager_of(after[pid]) == manager_of(before[pid]) == before["4"]["id"]
     assert second.plan.changes == ()
     assert codes(second.plan.errors) == codes(first.plan.errors)
+
+
+# ---------------------------------------------------------------------------------------------
+# Known bug: a hand-over and a ``user`` attribute that wait on each other
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason=(
+        "bug: 10 renamed, 12 takes 10's old address, and 10's Buddy (a user attribute) is 12 "
+        "— 12 waits for 10 (the take), 10 waits for 12 (the Buddy is written as 12's new "
+        "address); _break_waiting_rings ignores take edges, so the ring survives and the "
+        "applier raises 'changes depend on each other in a cycle: 12 → 10 → 12', writing "
+        "nothing. Expected: the hand-over applied, the Buddy at most a run later."
+    ),
+)
+@pytest.mark.parametrize("backend", ["default", "strict"])  # scim2-server: no custom attributes
+def test_a_hand_over_to_the_holders_own_buddy_converges(backend: str) -> None:
+    world = build_world(backend)
+    # In the sample company 10's Buddy is 12 (dynamic_5678901).
+    assert world.box.personio.employee(10)["attributes"]["dynamic_5678901"]["value"] == "12"
+    handed = address(world, 10)
+    world.box.personio.update_employee(10, "email", "renamed-10@example.com")
+    world.box.personio.update_employee(12, "email", handed)
+
+    for _ in range(2):
+        planned, report = world.apply()
+        assert_all_applied(report)
+        if not planned.plan.changes:
+            break
+    final = world.plan()
+    after = world.stored()
+
+    assert final.plan.changes == ()
+    assert final.plan.errors == ()
+    assert user_name(after["10"]) == "renamed-10@example.com"
+    assert user_name(after["12"]) == handed.casefold()
+    assert after["10"][LATTICE_URN]["Buddy"] == handed  # 12's address: 12's user
