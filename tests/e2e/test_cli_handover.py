@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
+
 from reconciler.sandbox.scenario import build_sandbox
 
 if TYPE_CHECKING:
@@ -65,3 +67,37 @@ def test_a_hand_over_is_planned_after_the_rename_and_applied_in_one_run(
 
     assert again.exit_code == 0, again.stderr
     assert again.stdout.splitlines()[0] == "Plan: no changes, 11 unchanged"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason=(
+        "bug: 10 renamed, 12 takes 10's old address, 10's Buddy is 12 — the plan passes safety "
+        "showing 10 'after the changes of 12' and 12 'after the changes of 10'; apply then "
+        "crashes with an unhandled ValueError ('changes depend on each other in a cycle: "
+        "12 → 10 → 12') and writes nothing. Expected: no ring in the plan, apply exits 0."
+    ),
+)
+def test_a_hand_over_to_the_holders_own_buddy_is_planned_without_a_ring_and_applied(
+    kit: Kit, serve_sandbox: ServeSandbox
+) -> None:
+    live = serve_sandbox(build_sandbox(12, 1, drift=False))
+    config = live.write_config("small-team.yaml", SMALL_TEAM)
+    personio = live.box.personio
+    assert personio.employee(10)["attributes"]["dynamic_5678901"]["value"] == "12"  # the Buddy
+    handed = str(personio.employee(10)["attributes"]["email"]["value"])
+    personio.update_employee(10, "email", "renamed-10@example.com")
+    personio.update_employee(12, "email", handed)
+
+    planned = live.run("plan", config=config)
+    applied = live.run("apply", "--checksum", kit.checksum_in(planned.stdout), config=config)
+
+    assert planned.exit_code == 0, planned.stderr
+    assert not (
+        block(planned.stdout, "10")[-1] == "      after the changes of 12"
+        and block(planned.stdout, "12")[-1] == "      after the changes of 10"
+    )
+    assert applied.exit_code == 0, applied.stderr
+    [taker] = [u for u in live.box.lattice.users.values() if u.get("externalId") == "12"]
+    assert taker["userName"] == handed
