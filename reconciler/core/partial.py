@@ -324,7 +324,13 @@ def compute_partial_plan(
     # Hand-overs and renamed people named by ``user`` attributes: the same order as in full.
     held: list[Problem] = []
     kept_creates, others = _wait_for_others(
-        kept_creates, others, matching.takes, _user_fields(config), words=words, errors=held
+        kept_creates,
+        others,
+        matching.takes,
+        _user_fields(config),
+        words=words,
+        errors=held,
+        warnings=warnings,
     )
     for problem in held:
         leave(problem.source_id, problem.message)

@@ -178,7 +178,13 @@ def _compute_plan(
     )
 
     creates, changes = _wait_for_others(
-        creates, changes, matching.takes, user_fields, words=words, errors=errors
+        creates,
+        changes,
+        matching.takes,
+        user_fields,
+        words=words,
+        errors=errors,
+        warnings=warnings,
     )
     plan = Plan(
         changes=(*creates, *changes),
@@ -208,13 +214,16 @@ def _wait_for_others(
     *,
     words: _Words,
     errors: list[Problem],
+    warnings: list[Problem],
 ) -> tuple[list[Change], list[Change]]:
     """Order the changes that need another person's change first (``Change.waits_for``).
 
     A hand-over: the person taking an address waits for the colleague whose change frees it;
     if that change is not in the plan after all (held back by a policy, say), the taker is
     refused with an error instead. A ``user`` attribute naming someone whose address changes
-    in this plan waits for that change, so the target resolves the new address to them.
+    in this plan waits for that change, so the target resolves the new address to them. Waits
+    that would ring are broken by ``_break_waiting_rings``; a ``user`` attribute whose wait is
+    dropped from a ring that holds a hand-over is left for the next run (``reference_held``).
     """
     everything = [*creates, *changes]
     if not takes and not user_fields:
@@ -255,10 +264,26 @@ def _wait_for_others(
                 other = named.get(fold(field_change.after))
                 if other is not None and other != who:
                     waits.setdefault(who, set()).add(other)
-    _break_waiting_rings(waits, takes)
+    held = _break_waiting_rings(waits, takes)
+    named_in = {pid: {new_address[other] for other in others} for pid, others in held.items()}
 
     def waiting(change: Change) -> Change:
-        found = waits.get(change.source_id or "")
+        pid = change.source_id or ""
+        if pid in named_in and change.action is not Action.DEACTIVATE:
+            # Everyone in a ring changes their address, so the change keeps that field.
+            change = _without_references(change, user_fields, named_in[pid])
+            for other in sorted(held[pid], key=id_sort_key):
+                warnings.append(
+                    Problem(
+                        pid,
+                        "reference_held",
+                        f"employee {pid}: a custom attribute names employee {other}, whose "
+                        f"address change waits for employee {pid}'s own change — left as it "
+                        f"is in {words.target} until the next run, so it cannot name the "
+                        "person who holds that address now",
+                    )
+                )
+        found = waits.get(pid)
         if not found or change.action is Action.DEACTIVATE:
             return change
         return replace(change, waits_for=tuple(sorted(found, key=id_sort_key)))
@@ -269,20 +294,69 @@ def _wait_for_others(
     ]
 
 
-def _break_waiting_rings(waits: dict[str, set[str]], takes: Mapping[str, str]) -> None:
-    """Drop the waits on named people that close a ring (two people whose ``user`` attributes
-    name each other while both are renamed): one of the two is written a run later. Hand-overs
-    never ring (swaps are refused while matching)."""
-    while True:
-        edges = {
-            pid: min(sorted(found - {takes.get(pid)}, key=id_sort_key), default=None)
-            for pid, found in waits.items()
-        }
-        ring = next(iter(_cycles({k: v for k, v in edges.items() if v is not None})), None)
-        if ring is None:
-            return
-        pid = min(ring, key=id_sort_key)
-        waits[pid].discard(edges[pid] or "")
+def _without_references(
+    change: Change, user_fields: Mapping[str, str], addresses: set[str]
+) -> Change:
+    """``change`` without the ``user`` attributes it writes as one of ``addresses``."""
+    kept = tuple(
+        fc
+        for fc in change.fields
+        if not (
+            fc.name in user_fields and isinstance(fc.after, str) and fold(fc.after) in addresses
+        )
+    )
+    return replace(change, fields=kept)
+
+
+def _break_waiting_rings(
+    waits: dict[str, set[str]], takes: Mapping[str, str]
+) -> dict[str, set[str]]:
+    """Drop waits until none ring; returns, per person, the people whose reference waits
+    were dropped from a ring that holds a hand-over.
+
+    A ring always holds a wait on a named person: hand-overs alone never ring (swaps are
+    refused while matching). The smallest id's such wait in the ring is dropped. In a ring of
+    renamed people whose ``user`` attributes name each other, the dropped reference is still
+    written in this run and names an address nobody holds yet, so the target resolves it to
+    nobody until the next run writes it again. In a ring that holds a hand-over, the address
+    it names is still someone else's while the ring is being applied, so the reference is
+    held for the next run instead (docs/decisions.md, hand-overs).
+    """
+    held: dict[str, set[str]] = {}
+    while (ring := _find_ring(waits)) is not None:
+        edges = list(zip(ring, [*ring[1:], ring[0]], strict=True))
+        references = [(a, b) for a, b in edges if takes.get(a) != b]
+        pid, other = min(references or edges, key=lambda edge: id_sort_key(edge[0]))
+        waits[pid].discard(other)
+        if len(references) < len(edges):  # the ring holds a hand-over
+            held.setdefault(pid, set()).add(other)
+    return held
+
+
+def _find_ring(waits: Mapping[str, set[str]]) -> list[str] | None:
+    """One cycle of the wait graph (each person → the people they wait for), as the people
+    along it, or ``None``. Depth-first, in id order, so the same plan finds the same ring."""
+    done: set[str] = set()
+    for start in sorted(waits, key=id_sort_key):
+        if start in done:
+            continue
+        path = [start]
+        on_path = {start}
+        stack = [iter(sorted(waits.get(start, ()), key=id_sort_key))]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                finished = path.pop()
+                on_path.discard(finished)
+                done.add(finished)
+            elif nxt in on_path:
+                return path[path.index(nxt) :]
+            elif nxt not in done:
+                path.append(nxt)
+                on_path.add(nxt)
+                stack.append(iter(sorted(waits.get(nxt, ()), key=id_sort_key)))
+    return None
 
 
 #: Leading every change to a user relinked to a rehire (``_relink_rehires``).

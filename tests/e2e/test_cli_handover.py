@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pytest
-
 from reconciler.sandbox.scenario import build_sandbox
 
 if TYPE_CHECKING:
@@ -69,16 +67,6 @@ def test_a_hand_over_is_planned_after_the_rename_and_applied_in_one_run(
     assert again.stdout.splitlines()[0] == "Plan: no changes, 11 unchanged"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason=(
-        "bug: 10 renamed, 12 takes 10's old address, 10's Buddy is 12 — the plan passes safety "
-        "showing 10 'after the changes of 12' and 12 'after the changes of 10'; apply then "
-        "crashes with an unhandled ValueError ('changes depend on each other in a cycle: "
-        "12 → 10 → 12') and writes nothing. Expected: no ring in the plan, apply exits 0."
-    ),
-)
 def test_a_hand_over_to_the_holders_own_buddy_is_planned_without_a_ring_and_applied(
     kit: Kit, serve_sandbox: ServeSandbox
 ) -> None:

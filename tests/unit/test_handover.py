@@ -200,3 +200,68 @@ def test_waits_that_ring_are_a_planner_bug_the_applier_refuses() -> None:
     )
     with pytest.raises(ValueError, match=r"cycle: "):
         compute_batches(ring)
+
+
+BUDDY_OF = CustomAttribute("dynamic_9", "Buddy", "user")
+
+
+def test_a_hand_over_to_a_buddy_holds_the_buddy_for_a_run_instead_of_a_ring() -> None:
+    # 1 gets a new address and 2 takes 1's old one; 1's Buddy is 2, so 1's Buddy becomes
+    # 2's new address, which is 1's own until 1 is renamed: writing it in 1's rename could
+    # name 1 itself. The rename goes first, the take after it, the Buddy on the next run.
+    plan = plan_for(
+        [
+            employee("1", email="new1@example.com", dynamic_9="2"),
+            employee("2", email="p1@example.com"),
+        ],
+        [user("u1", "1", custom_Buddy="p2@example.com"), user("u2", "2")],
+        make_config(custom=(BUDDY_OF,)),
+    )
+
+    assert actions(plan) == [("update", "1", ()), ("update", "2", ("1",))]
+    [rename] = [c for c in plan.changes if c.source_id == "1"]
+    assert [f.name for f in rename.fields] == ["email"]
+    [held] = [w for w in plan.warnings if w.code == "reference_held"]
+    assert held.source_id == "1"
+    assert "employee 2" in held.message
+    assert "next run" in held.message
+    waves = [[c.source_id for c in wave] for wave in compute_batches(plan)]
+    assert waves == [["1"], ["2"]]
+
+
+def test_once_the_hand_over_is_done_the_held_buddy_is_written() -> None:
+    plan = plan_for(
+        [
+            employee("1", email="new1@example.com", dynamic_9="2"),
+            employee("2", email="p1@example.com"),
+        ],
+        [
+            user("u1", "1", email="new1@example.com", custom_Buddy="p2@example.com"),
+            user("u2", "2", email="p1@example.com"),
+        ],
+        make_config(custom=(BUDDY_OF,)),
+    )
+
+    assert actions(plan) == [("update", "1", ())]
+    [change] = plan.changes
+    assert [(f.name, f.after) for f in change.fields] == [("custom:Buddy", "p1@example.com")]
+    assert [w for w in plan.warnings if w.code == "reference_held"] == []
+
+
+def test_a_renamed_persons_buddy_who_is_a_new_hire_taking_their_address_is_held() -> None:
+    # A new hire 7 takes renamed 1's address and 1's Buddy is 7: 7 waits for 1's rename,
+    # and 1's Buddy (7's address, 1's own until the rename) waits for the next run.
+    plan = plan_for(
+        [
+            employee("1", email="new1@example.com", dynamic_9="7"),
+            employee("7", email="p1@example.com"),
+        ],
+        [user("u1", "1")],
+        make_config(custom=(BUDDY_OF,)),
+    )
+
+    assert actions(plan) == [("create", "7", ("1",)), ("update", "1", ())]
+    [rename] = [c for c in plan.changes if c.source_id == "1"]
+    assert [f.name for f in rename.fields] == ["email"]
+    waves = [[c.source_id for c in wave] for wave in compute_batches(plan)]
+    assert waves == [["1"], ["7"]]
