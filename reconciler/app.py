@@ -664,8 +664,10 @@ def verify_checksum(
 
 
 def existing_target_ids(actual: tuple[TargetUser, ...], computed: Plan) -> dict[str, str]:
-    """Source id → target id of every user that exists before apply (linked, or linked now)."""
+    """Source id → target id of every user that exists before apply (linked, linked now, or
+    matched under another id: adopted users and relinked rehires, ``Plan.matched_as``)."""
     ids = {user.external_id: user.target_id for user in actual if user.external_id}
+    ids.update(computed.matched_as)
     for change in computed.changes:
         if change.action is Action.LINK and change.source_id and change.target_id:
             ids[change.source_id] = change.target_id

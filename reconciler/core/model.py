@@ -467,6 +467,11 @@ class Plan:
     #: who the changes concern and whom their manager and ``user`` values name (renderings
     #: only: not in the checksum, not compared)
     people: tuple[Person, ...] = field(default=(), compare=False)
+    #: (Personio id, Lattice id) of the users matched to a person other than their
+    #: ``externalId`` names, which Lattice keeps once set: users adopted from another
+    #: provisioner and relinked rehires. Apply resolves managers through it (not in the
+    #: checksum: it follows from the data the checksum covers).
+    matched_as: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def count(self, action: Action) -> int:
         return sum(1 for change in self.changes if change.action is action)

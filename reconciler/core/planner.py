@@ -117,6 +117,14 @@ def _compute_plan(
     users, relinked = _relink_rehires(
         desired, users, snapshot.employees, leavers, config, words=words
     )
+    matched_as = tuple(
+        sorted(
+            (user.external_id, user.target_id)
+            for user in users
+            if user.external_id
+            and (user.target_id in relinked or user.target_id in foreign.adopted)
+        )
+    )
     matching = _match(desired, users, config.sync.protected, words, leavers=leavers)
     errors += matching.errors
     blocked_ids |= matching.refused
@@ -195,6 +203,7 @@ def _compute_plan(
         source_employees=len(snapshot.employees) + len(snapshot.problems),
         target_users=sum(1 for user in users if user.active),
         people=plan_people((*creates, *changes), mapping.desired, users),
+        matched_as=matched_as,
     )
     return replace(plan, checksum=compute_checksum(plan))
 

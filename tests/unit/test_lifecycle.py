@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from reconciler.app import existing_target_ids
 from reconciler.core.model import Action, AttrValue, Employee, Plan
 from reconciler.core.plan_document import compute_checksum, plan_document
 from tests.unit.test_planner import employee, make_config, plan_for, user
@@ -173,3 +174,22 @@ def test_a_rehire_is_relinked_only_when_the_mapped_birth_dates_agree() -> None:
     assert [c.action.value for c in same.changes] == ["reactivate"]
     assert "and birth date" in (same.changes[0].reason or "")
     assert [e.code for e in other.errors] == ["rehire_unclear"]
+
+
+def test_a_report_of_a_relinked_rehire_is_given_their_old_user_as_manager() -> None:
+    # u628 was relinked to 900 in an earlier run; 7 now reports to 900. Lattice still says
+    # u628 is 628, so apply must learn from the plan that 900 is u628.
+    employees = [*rehire(), employee("7", supervisor="900")]
+    users = [user("u628", "628", first_name="First628"), user("u7", "7")]
+    plan = plan_for(employees, users)
+
+    [change] = plan.changes
+    assert (change.source_id, [(f.name, f.after) for f in change.fields]) == (
+        "7",
+        [("manager", "900")],
+    )
+    assert plan.matched_as == (("900", "u628"),)
+    assert existing_target_ids(tuple(users), plan)["900"] == "u628"
+
+    written = [users[0], user("u7", "7", manager="u628")]
+    assert plan_for(employees, written).changes == ()
