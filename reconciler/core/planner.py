@@ -273,12 +273,19 @@ def _wait_for_others(
                 other = named.get(fold(field_change.after))
                 if other is not None and other != who:
                     waits.setdefault(who, set()).add(other)
-    held = _break_waiting_rings(waits, takes)
+    managers = {
+        c.source_id: c.depends_on
+        for c in everything
+        if c.source_id is not None and c.source_id not in refused and c.depends_on is not None
+    }
+    held, held_managers = _break_waiting_rings(waits, takes, managers)
     named_in = {pid: {new_address[other] for other in others} for pid, others in held.items()}
 
     def waiting(change: Change) -> Change:
         pid = change.source_id or ""
-        if pid in named_in and change.action is not Action.DEACTIVATE:
+        if change.action is Action.DEACTIVATE:
+            return change
+        if pid in named_in:
             # Everyone in a ring changes their address, so the change keeps that field.
             change = _without_references(change, user_fields, named_in[pid])
             for other in sorted(held[pid], key=id_sort_key):
@@ -292,8 +299,24 @@ def _wait_for_others(
                         "person who holds that address now",
                     )
                 )
+        if pid in held_managers:
+            change = replace(
+                change,
+                fields=tuple(fc for fc in change.fields if fc.name != "manager"),
+                depends_on=None,
+            )
+            warnings.append(
+                Problem(
+                    pid,
+                    "reference_held",
+                    f"employee {pid}: manager {held_managers[pid]} is created in this plan "
+                    f"only after employee {pid}'s own change (a hand-over) — "
+                    + ("left empty" if change.action is Action.CREATE else "left as it is")
+                    + f" in {words.target} until the next run",
+                )
+            )
         found = waits.get(pid)
-        if not found or change.action is Action.DEACTIVATE:
+        if not found:
             return change
         return replace(change, waits_for=tuple(sorted(found, key=id_sort_key)))
 
@@ -318,28 +341,41 @@ def _without_references(
 
 
 def _break_waiting_rings(
-    waits: dict[str, set[str]], takes: Mapping[str, str]
-) -> dict[str, set[str]]:
-    """Drop waits until none ring; returns, per person, the people whose reference waits
-    were dropped from a ring that holds a hand-over.
+    waits: dict[str, set[str]], takes: Mapping[str, str], managers: dict[str, str]
+) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """Drop waits until none ring, together with ``managers`` (person → their manager
+    created in this plan, whose create the applier runs first); returns, per person, the
+    people whose reference waits were dropped from a ring that holds a hand-over, and the
+    managers whose write is held for the next run.
 
-    A ring always holds a wait on a named person: hand-overs alone never ring (swaps are
-    refused while matching). The smallest id's such wait in the ring is dropped. In a ring of
-    renamed people whose ``user`` attributes name each other, the dropped reference is still
-    written in this run and names an address nobody holds yet, so the target resolves it to
-    nobody until the next run writes it again. In a ring that holds a hand-over, the address
-    it names is still someone else's while the ring is being applied, so the reference is
-    held for the next run instead (docs/decisions.md, hand-overs).
+    A ring always holds a wait on a named person or a manager's create: hand-overs alone
+    never ring (swaps are refused while matching). The smallest id's such edge in the ring is
+    dropped. In a ring of renamed people whose ``user`` attributes name each other, the
+    dropped reference is still written in this run and names an address nobody holds yet, so
+    the target resolves it to nobody until the next run writes it again. In a ring that holds
+    a hand-over, the address it names is still someone else's while the ring is being
+    applied, so the reference is held for the next run instead; a manager whose create waits
+    for a hand-over is likewise written by the next run (docs/decisions.md, hand-overs).
     """
     held: dict[str, set[str]] = {}
-    while (ring := _find_ring(waits)) is not None:
+    held_managers: dict[str, str] = {}
+    while True:
+        graph = {pid: set(found) for pid, found in waits.items()}
+        for pid, manager in managers.items():
+            graph.setdefault(pid, set()).add(manager)
+        ring = _find_ring(graph)
+        if ring is None:
+            return held, held_managers
         edges = list(zip(ring, [*ring[1:], ring[0]], strict=True))
-        references = [(a, b) for a, b in edges if takes.get(a) != b]
-        pid, other = min(references or edges, key=lambda edge: id_sort_key(edge[0]))
-        waits[pid].discard(other)
-        if len(references) < len(edges):  # the ring holds a hand-over
-            held.setdefault(pid, set()).add(other)
-    return held
+        droppable = [(a, b) for a, b in edges if takes.get(a) != b]
+        pid, other = min(droppable or edges, key=lambda edge: id_sort_key(edge[0]))
+        if managers.get(pid) == other:
+            del managers[pid]
+            held_managers[pid] = other
+        if other in waits.get(pid, ()):
+            waits[pid].discard(other)
+            if len(droppable) < len(edges):  # the ring holds a hand-over
+                held.setdefault(pid, set()).add(other)
 
 
 def _find_ring(waits: Mapping[str, set[str]]) -> list[str] | None:

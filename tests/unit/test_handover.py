@@ -265,3 +265,26 @@ def test_a_renamed_persons_buddy_who_is_a_new_hire_taking_their_address_is_held(
     assert [f.name for f in rename.fields] == ["email"]
     waves = [[c.source_id for c in wave] for wave in compute_batches(plan)]
     assert waves == [["1"], ["7"]]
+
+
+def test_a_new_hire_taking_the_address_of_the_person_they_will_manage_is_created_first() -> None:
+    # 1 is renamed, new hire 7 takes 1's old address and becomes 1's manager: 7's create
+    # waits for 1's rename, so 1's manager is written by the next run, once 7 exists.
+    employees = [
+        employee("1", email="new1@example.com", supervisor="7"),
+        employee("7", email="p1@example.com"),
+    ]
+    plan = plan_for(employees, [user("u1", "1")])
+
+    assert actions(plan) == [("create", "7", ("1",)), ("update", "1", ())]
+    [rename] = [c for c in plan.changes if c.source_id == "1"]
+    assert ([f.name for f in rename.fields], rename.depends_on) == (["email"], None)
+    [held] = [w for w in plan.warnings if w.code == "reference_held"]
+    assert held.source_id == "1"
+    assert "manager 7" in held.message
+    waves = [[c.source_id for c in wave] for wave in compute_batches(plan)]
+    assert waves == [["1"], ["7"]]
+
+    after = [user("u1", "1", email="new1@example.com"), user("u7", "7", email="p1@example.com")]
+    [change] = plan_for(employees, after).changes
+    assert [(f.name, f.after) for f in change.fields] == [("manager", "7")]
