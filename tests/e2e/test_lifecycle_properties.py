@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from reconciler import app
 from reconciler.config import load_config
-from reconciler.core.model import Change, Plan
+from reconciler.core.model import Action, Plan
 from reconciler.sandbox import sample_config_path
 from reconciler.sandbox.company import generate_company
 from reconciler.sandbox.lattice_emulator import LatticeEmulator
@@ -239,9 +239,26 @@ def in_scope(world: World, source_id: str) -> bool:
     )
 
 
-def explained(plan: Plan, source_id: str) -> bool:
-    """The plan says something about ``source_id`` (a warning or an error)."""
-    return any(p.source_id == source_id for p in (*plan.warnings, *plan.errors))
+#: The warnings that explain a manager left as it is (or unmanaged) in Lattice.
+MANAGER_WARNINGS = frozenset(
+    {
+        "reference_held",
+        "manager_cycle",
+        "manager_not_found",
+        "manager_out_of_scope",
+        "became_contractor",
+    }
+)
+#: The warnings that explain a ``user`` attribute left as it is in Lattice.
+REFERENCE_WARNINGS = frozenset({"reference_held"})
+
+
+def explained(plan: Plan, source_id: str, warnings: frozenset[str] = frozenset()) -> bool:
+    """The plan refuses ``source_id``'s change (an error about them), or warns about them with
+    one of ``warnings``."""
+    return any(p.source_id == source_id for p in plan.errors) or any(
+        p.source_id == source_id and p.code in warnings for p in plan.warnings
+    )
 
 
 def supervisor_id(world: World, source_id: str) -> str | None:
@@ -284,14 +301,16 @@ def check_invariants(world: World, second: Plan) -> None:
             manager = supervisor_id(world, person)
             manager_user = user_of(world, manager) if manager in ids else None
             assert (manager_user is not None and manager_user["id"] == target) or explained(
-                second, person
+                second, person, MANAGER_WARNINGS
             ), f"{person}'s manager in Lattice is {target}, Personio says {manager}"
         buddy_email = (mine.get(LATTICE_URN) or {}).get(BUDDY)
         if buddy_email:
             buddy = str(world.attr(person, BUDDY_KEY) or "")
             assert (
                 buddy in ids and world.email(buddy).casefold() == str(buddy_email).casefold()
-            ) or explained(second, person), f"{person}'s buddy in Lattice is not {buddy}"
+            ) or explained(second, person, REFERENCE_WARNINGS), (
+                f"{person}'s buddy in Lattice is not {buddy}"
+            )
 
     # (c) nothing left to do; every remaining error is about one person
     assert second.changes == ()
@@ -301,29 +320,47 @@ def check_invariants(world: World, second: Plan) -> None:
     assert duplicates(lattice) == {}
 
 
-def buddy_ring(plan: Plan) -> tuple[str, str] | None:
-    """The known bug's shape (test_a_hand_over_to_the_givers_buddy_is_written_in_one_apply): a
-    taker T waits for the giver G whose address they take, and G's Buddy, which names T, waits
-    for T's new address; the applier then refuses the whole plan as a cycle. ``(G, T)`` or
-    ``None``."""
-    by_person: dict[str, Change] = {c.source_id: c for c in plan.changes if c.source_id}
-    for taker, change in by_person.items():
-        email = change.field("email")
-        if email is None or email.after is None:
+def waits_ring(plan: Plan) -> list[str] | None:
+    """The first known bug's shape (test_a_hand_over_to_the_givers_buddy_is_written_in_one_apply):
+    people whose changes wait for each other in a ring, which the applier refuses whole. Swaps
+    are refused while matching, so such a ring always mixes takes with ``user`` attribute
+    waits, e.g. a taker T waits for the giver G and G's Buddy, naming T, waits for T's new
+    address; or longer, through a chain of hand-overs. The ring's people, or ``None``."""
+    waits = {c.source_id: set(c.waits_for) for c in plan.changes if c.source_id}
+    done: set[str] = set()
+
+    def walk(path: list[str]) -> list[str] | None:
+        for step in sorted(waits.get(path[-1], set()) & waits.keys()):
+            if step in path:
+                return path[path.index(step) :]
+            if step not in done:
+                found = walk([*path, step])
+                if found is not None:
+                    return found
+        done.add(path[-1])
+        return None
+
+    for start in sorted(waits):
+        ring = walk([start]) if start not in done else None
+        if ring is not None:
+            return ring
+    return None
+
+
+def manager_without_user(world: World, plan: Plan) -> str | None:
+    """The second known bug's shape (test_a_report_of_a_rehire_with_a_new_id_gets_that_manager):
+    a change sets a manager whose Lattice user carries another externalId (a rehire relinked
+    under a new Personio id) and who is not created in this plan either; the applier then fails
+    that change. The manager's Personio id, or ``None``."""
+    linked = users_by_external_id(world.box.lattice)
+    created = {c.source_id for c in plan.changes if c.action is Action.CREATE}
+    for change in plan.changes:
+        manager = change.field("manager")
+        if manager is None or manager.after is None:
             continue
-        for giver in change.waits_for:
-            other = by_person.get(giver)
-            if other is None or taker not in other.waits_for:
-                continue
-            given_away = other.field("email")
-            buddy = other.field(f"custom:{BUDDY}")
-            if (
-                given_away is not None
-                and buddy is not None
-                and str(given_away.before).casefold() == str(email.after).casefold()
-                and str(buddy.after).casefold() == str(email.after).casefold()
-            ):
-                return giver, taker
+        wanted = str(manager.after)
+        if wanted not in linked and wanted not in created:
+            return wanted
     return None
 
 
@@ -352,11 +389,13 @@ def test_any_sequence_of_hr_events_keeps_lattice_sound_after_each_apply(
         event(apply_event(world, kind, a, b))
         note(repr(world))
         first = app.plan(BASE_CONFIG, conn)
-        ring = buddy_ring(first.plan)
-        if ring is not None:
-            # The known bug below: the applier refuses this plan whole. Stop this sequence
-            # here (every step before it was checked) rather than draw around it.
-            event("stopped: the buddy ring bug")
+        # The known bugs below (strict xfails): stop this sequence there (every step before
+        # it was checked) rather than draw around them.
+        if waits_ring(first.plan) is not None:
+            event("stopped: known bug, waits ring")
+            return
+        if manager_without_user(world, first.plan) is not None:
+            event("stopped: known bug, manager relinked under a new id")
             return
         app.execute(first, conn)  # whatever the safety verdict, as with --force
         second = app.plan(BASE_CONFIG, conn)
@@ -390,7 +429,7 @@ def test_a_hand_over_to_the_givers_buddy_is_written_in_one_apply() -> None:
     world.box.personio.update_employee(giver, "email", "renamed-giver@example.com")
     world.box.personio.update_employee(taker, "email", old)
     first = app.plan(BASE_CONFIG, conn)
-    assert buddy_ring(first.plan) == (giver, taker)
+    assert sorted(waits_ring(first.plan) or ()) == sorted((giver, taker))
     app.execute(first, conn)
     second = app.plan(BASE_CONFIG, conn)
     assert second.plan.changes == ()
@@ -398,3 +437,41 @@ def test_a_hand_over_to_the_givers_buddy_is_written_in_one_apply() -> None:
         world.box.lattice.users[users_by_external_id(world.box.lattice)[taker]["id"]]["userName"]
         == old
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug: a report of a rehire relinked under a new Personio id never gets that manager: "
+        "app.existing_target_ids maps Lattice's externalId (the old id, which Lattice keeps) "
+        "and not the relinked new id, so the applier fails the update with 'manager <new id> "
+        "has no Lattice user', and every run plans it again"
+    ),
+)
+def test_a_report_of_a_rehire_with_a_new_id_gets_that_manager() -> None:
+    """Minimal example: generate_company(5, 0); L leaves (apply), comes back as a new Personio
+    profile N with the same name, address and birth date (apply: L's user is reactivated and
+    relinked to N); then R is made to report to N. Expected: one apply sets R's manager to
+    L's old user, and the next plan is empty."""
+    world = make_world(5, 0)
+    conn = world.box.connections()
+    personio = world.box.personio
+    leaver, report = world.active()[-1], world.active()[1]  # 5 and 2, both reporting to 1
+    personio.update_employee(leaver, "status", "inactive")
+    app.execute(app.plan(BASE_CONFIG, conn), conn)
+    rehire = copy.deepcopy(personio.employee(leaver))
+    rehire["attributes"]["id"]["value"] = 900
+    rehire["attributes"]["status"]["value"] = "active"
+    personio.add_employee(rehire)
+    world.ids.append("900")
+    app.execute(app.plan(BASE_CONFIG, conn), conn)
+    old_user = users_by_external_id(world.box.lattice)[leaver]
+    assert old_user["active"]
+    assert app.plan(BASE_CONFIG, conn).plan.changes == ()
+    personio.update_employee(report, "supervisor", supervisor_value(personio, "900"))
+    first = app.plan(BASE_CONFIG, conn)
+    assert manager_without_user(world, first.plan) == "900"
+    app.execute(first, conn)
+    assert app.plan(BASE_CONFIG, conn).plan.changes == ()
+    reports_user = users_by_external_id(world.box.lattice)[report]
+    assert reports_user[ENTERPRISE_URN]["manager"]["value"] == old_user["id"]
