@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, Phase, event, given, note, settings
 from hypothesis import strategies as st
 
@@ -154,10 +153,9 @@ def apply_event(world: World, kind: str, a: int, b: int) -> str:
         return kind
     if kind == "hand-over" and len(active) >= 2:
         giver = active[a % len(active)]
-        # A taker the giver names as Buddy makes the planner's waits ring (a known bug, see
-        # test_a_hand_over_to_the_givers_buddy_is_written_in_one_apply): not drawn here.
-        buddy = str(world.attr(giver, BUDDY_KEY) or "")
-        takers = [p for p in active if p not in (giver, buddy)]
+        # The giver's own Buddy may be the taker: a ring of waits the planner breaks
+        # (test_a_hand_over_to_the_givers_buddy_is_written_by_the_next_run).
+        takers = [p for p in active if p != giver]
         if not takers:
             world.story.append(f"({kind}: nothing to do)")
             return "skipped"
@@ -400,12 +398,12 @@ def prerequisites(plan: Plan) -> dict[str, set[str]]:
 
 
 def waits_ring(plan: Plan) -> list[str] | None:
-    """The shape of two known bugs (test_a_hand_over_to_the_givers_buddy_is_written_in_one_apply
-    and test_a_hand_over_to_the_givers_new_manager_is_written_in_one_apply): people whose changes
-    wait for each other in a ring, which the applier refuses whole. Swaps are refused while
-    matching, so such a ring always mixes takes with a ``user`` attribute wait (a taker T
-    waits for the giver G, and G's Buddy, naming T, waits for T's new address) or with a
-    manager's create (G's new manager is the new hire H who takes G's address); or longer,
+    """People whose changes wait for each other in a ring, which the applier refuses whole
+    (the planner must break every ring: test_a_hand_over_to_the_givers_buddy_is_written_by_the_
+    next_run, test_a_hand_over_to_the_givers_new_manager_is_written_by_the_next_run). Swaps are
+    refused while matching, so such a ring would mix takes with a ``user`` attribute wait (a
+    taker T waits for the giver G, and G's Buddy, naming T, waits for T's new address) or with
+    a manager's create (G's new manager is the new hire H who takes G's address); or be longer,
     through a chain of hand-overs. The ring's people, or ``None``."""
     waits = prerequisites(plan)
     done: set[str] = set()
@@ -429,10 +427,10 @@ def waits_ring(plan: Plan) -> list[str] | None:
 
 
 def manager_without_user(world: World, plan: Plan) -> str | None:
-    """The second known bug's shape (test_a_report_of_a_rehire_with_a_new_id_gets_that_manager):
-    a change sets a manager whose Lattice user carries another externalId (a rehire relinked
-    under a new Personio id) and who is not created in this plan either; the applier then fails
-    that change. The manager's Personio id, or ``None``."""
+    """A change that sets a manager whose Lattice user carries another externalId (a rehire
+    relinked under a new Personio id) and who is not created in this plan either: apply must
+    resolve it through the plan's match (test_a_report_of_a_rehire_with_a_new_id_gets_that_
+    manager). The manager's Personio id, or ``None``."""
     linked = users_by_external_id(world.box.lattice)
     created = {c.source_id for c in plan.changes if c.action is Action.CREATE}
     for change in plan.changes:
@@ -443,6 +441,16 @@ def manager_without_user(world: World, plan: Plan) -> str | None:
         if wanted not in linked and wanted not in created:
             return wanted
     return None
+
+
+def held_for_next_run(plan: Plan) -> set[str]:
+    """People whose reference (a manager or ``user`` attribute) the plan holds back for the
+    next run because it sits in a ring of waits with a hand-over."""
+    return {
+        p.source_id
+        for p in plan.warnings
+        if p.code == "reference_held" and p.source_id and "until the next run" in p.message
+    }
 
 
 PROPERTIES = settings(
@@ -472,36 +480,27 @@ def test_any_sequence_of_hr_events_keeps_lattice_sound_after_each_apply(
         event(apply_event(world, kind, a, b))
         note(repr(world))
         first = app.plan(BASE_CONFIG, conn)
-        # The known bugs below (strict xfails): stop this sequence there (every step before
-        # it was checked) rather than draw around them.
-        ring = waits_ring(first.plan)
-        if ring is not None:
-            creates = {c.source_id for c in first.plan.changes if c.action is Action.CREATE}
-            through = "a create" if creates & set(ring) else "a user attribute"
-            event(f"stopped: known bug, waits ring through {through}")
-            return
-        if manager_without_user(world, first.plan) is not None:
-            event("stopped: known bug, manager relinked under a new id")
-            return
+        # The applier refuses a plan whose changes wait for each other in a ring: the planner
+        # must have broken every ring (docs/decisions.md, hand-overs).
+        assert waits_ring(first.plan) is None, f"waits ring: {waits_ring(first.plan)}"
         app.execute(first, conn)  # whatever the safety verdict, as with --force
         second = app.plan(BASE_CONFIG, conn)
+        # A reference held back by a ring is written by the next run, and only that.
+        held = held_for_next_run(first.plan)
+        if second.plan.changes:
+            left = {c.source_id for c in second.plan.changes}
+            assert left <= held, f"left to do after one apply: {second.plan.changes}"
+            event("a reference held for the next run")
+            app.execute(second, conn)
+            second = app.plan(BASE_CONFIG, conn)
         check_invariants(world, second.plan)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason=(
-        "bug: a hand-over from G to T where G's Buddy is T makes the waits ring: T waits for G "
-        "(the take) and G's Buddy waits for T's new address; _break_waiting_rings skips take "
-        "edges so it never sees the ring, and app.execute raises ValueError 'changes depend on "
-        "each other in a cycle: G → T → G' — nothing is written, and every run does the same"
-    ),
-)
-def test_a_hand_over_to_the_givers_buddy_is_written_in_one_apply() -> None:
-    """Minimal example: generate_company(5, 0); G is someone whose Buddy T is another active
-    person. G gets a new address, T is given G's old one. Expected: one apply renames G, then
-    gives T the address and G's Buddy the address T now holds; the next plan is empty."""
+def test_a_hand_over_to_the_givers_buddy_is_written_by_the_next_run() -> None:
+    """generate_company(5, 0); G is someone whose Buddy T is another active person. G gets a
+    new address, T is given G's old one. T's take waits for G's rename, and G's Buddy (T's new
+    address, G's own until the rename) would wait for T: a ring. One apply renames G and gives
+    T the address; G's Buddy is held (reference_held) and written by the next apply."""
     world = make_world(5, 0)
     conn = world.box.connections()
     assert app.plan(BASE_CONFIG, conn).plan.changes == ()
@@ -515,30 +514,25 @@ def test_a_hand_over_to_the_givers_buddy_is_written_in_one_apply() -> None:
     world.box.personio.update_employee(giver, "email", "renamed-giver@example.com")
     world.box.personio.update_employee(taker, "email", old)
     first = app.plan(BASE_CONFIG, conn)
-    assert sorted(waits_ring(first.plan) or ()) == sorted((giver, taker))
+    assert waits_ring(first.plan) is None
+    assert held_for_next_run(first.plan) == {giver}
     app.execute(first, conn)
+    assert users_by_external_id(world.box.lattice)[taker]["userName"] == old
     second = app.plan(BASE_CONFIG, conn)
-    assert second.plan.changes == ()
-    assert (
-        world.box.lattice.users[users_by_external_id(world.box.lattice)[taker]["id"]]["userName"]
-        == old
-    )
+    assert [(c.source_id, [f.name for f in c.fields]) for c in second.plan.changes] == [
+        (giver, ["custom:Buddy"])
+    ]
+    app.execute(second, conn)
+    assert app.plan(BASE_CONFIG, conn).plan.changes == ()
+    assert users_by_external_id(world.box.lattice)[giver][LATTICE_URN][BUDDY] == old
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: a report of a rehire relinked under a new Personio id never gets that manager: "
-        "app.existing_target_ids maps Lattice's externalId (the old id, which Lattice keeps) "
-        "and not the relinked new id, so the applier fails the update with 'manager <new id> "
-        "has no Lattice user', and every run plans it again"
-    ),
-)
 def test_a_report_of_a_rehire_with_a_new_id_gets_that_manager() -> None:
     """Minimal example: generate_company(5, 0); L leaves (apply), comes back as a new Personio
     profile N with the same name, address and birth date (apply: L's user is reactivated and
-    relinked to N); then R is made to report to N. Expected: one apply sets R's manager to
-    L's old user, and the next plan is empty."""
+    relinked to N); then R is made to report to N. Lattice still says L's user is L, so apply
+    learns from the plan (``Plan.matched_as``) that N is that user: one apply sets R's manager
+    to L's old user, and the next plan is empty."""
     world = make_world(5, 0)
     conn = world.box.connections()
     personio = world.box.personio
@@ -563,21 +557,11 @@ def test_a_report_of_a_rehire_with_a_new_id_gets_that_manager() -> None:
     assert reports_user[ENTERPRISE_URN]["manager"]["value"] == old_user["id"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason=(
-        "bug: a hand-over from G to a new hire H who also becomes G's manager makes a ring: H's "
-        "create waits for G (the take) and G's update, which sets manager H, waits for H's "
-        "create (applier._dependency); app.execute raises ValueError 'changes depend on each "
-        "other in a cycle: H → G → H' — nothing is written, and every run does the same"
-    ),
-)
-def test_a_hand_over_to_the_givers_new_manager_is_written_in_one_apply() -> None:
-    """Minimal example: generate_company(5, 0); G = employee 2 (reports to 1) gets a new
-    address and a new manager H, a new hire given G's old address. Expected: one apply renames
-    G, creates H with the address, then sets G's manager to H (or a run later, with a warning);
-    the next plan is empty."""
+def test_a_hand_over_to_the_givers_new_manager_is_written_by_the_next_run() -> None:
+    """generate_company(5, 0); G = employee 2 (reports to 1) gets a new address and a new
+    manager H, a new hire given G's old address. H's create waits for G's rename, and G's new
+    manager needs H's create: a ring. One apply renames G and creates H with the address; G's
+    manager is held (reference_held) and set to H by the next apply."""
     world = make_world(5, 0)
     conn = world.box.connections()
     personio = world.box.personio
@@ -593,7 +577,16 @@ def test_a_hand_over_to_the_givers_new_manager_is_written_in_one_apply() -> None
     personio.update_employee(giver, "email", "renamed-giver@example.com")
     personio.update_employee(giver, "supervisor", supervisor_value(personio, "900"))
     first = app.plan(BASE_CONFIG, conn)
-    assert sorted(waits_ring(first.plan) or ()) == sorted((giver, "900"))
+    assert waits_ring(first.plan) is None
+    assert held_for_next_run(first.plan) == {giver}
     app.execute(first, conn)
+    linked = users_by_external_id(world.box.lattice)
+    assert linked["900"]["userName"] == old
+    second = app.plan(BASE_CONFIG, conn)
+    assert [(c.source_id, [f.name for f in c.fields]) for c in second.plan.changes] == [
+        (giver, ["manager"])
+    ]
+    app.execute(second, conn)
     assert app.plan(BASE_CONFIG, conn).plan.changes == ()
-    assert users_by_external_id(world.box.lattice)["900"]["userName"] == old
+    linked = users_by_external_id(world.box.lattice)
+    assert linked[giver][ENTERPRISE_URN]["manager"]["value"] == linked["900"]["id"]
