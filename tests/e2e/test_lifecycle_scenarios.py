@@ -1,9 +1,10 @@
-"""Lifecycle scenarios end to end (docs/decisions.md, "2026-12-03: hand-overs"; rehires): a
-leaver whose address went to a colleague, a hand-over, a swap, a rehire with a new id (same and
-different name), a manager in a swap. Each is planned and applied through ``app.plan`` /
-``app.execute`` with our real httpx clients against the default Lattice emulator, its strict
-mode, and stock scim2-server (in-process over WSGI), and the stored users are then read back
-with plain SCIM requests, not with our reader.
+"""Lifecycle scenarios end to end (docs/decisions.md, "2026-12-03: hand-overs"; rehires; policies):
+a leaver whose address went to a colleague, to two of them, or to a new profile; a hand-over, a
+swap, a rehire with a new id (same and different name) and their reports, a manager in a swap, a
+user deactivated by hand, another provisioner's user. Each is planned and applied through
+``app.plan`` / ``app.execute`` with our real httpx clients against the default Lattice emulator,
+its strict mode, and stock scim2-server (in-process over WSGI), and the stored users are then
+read back with plain SCIM requests, not with our reader.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def summary(plan: Plan) -> list[tuple[str, str | None, tuple[str, ...]]]:
 
 
 def codes(problems: tuple[Any, ...], code: str | None = None) -> list[tuple[str | None, str]]:
-    return sorted((p.source_id, p.code) for p in problems if code is None or p.code == code)
+    return sorted((p.source_id or "", p.code) for p in problems if code is None or p.code == code)
 
 
 def user_name(user: dict[str, Any]) -> str:
@@ -515,7 +516,7 @@ def test_a_manager_in_a_swap_is_never_written_as_anyones_manager(world: World) -
 
 
 # ---------------------------------------------------------------------------------------------
-# Known bug: a hand-over and a ``user`` attribute that wait on each other
+# A hand-over and a ``user`` attribute that wait on each other: a ring the planner breaks
 # ---------------------------------------------------------------------------------------------
 
 
@@ -545,3 +546,186 @@ def test_a_hand_over_to_the_holders_own_buddy_converges(backend: str) -> None:
     assert user_name(after["10"]) == "renamed-10@example.com"
     assert user_name(after["12"]) == handed.casefold()
     assert after["10"][LATTICE_URN]["Buddy"] == handed  # 12's address: 12's user
+
+
+# ---------------------------------------------------------------------------------------------
+# More leavers: an address reused by a new profile, an ambiguity
+# ---------------------------------------------------------------------------------------------
+
+
+def new_profile(world: World, pid: int, email: str, first_name: str) -> None:
+    """A new Personio profile ``pid``: a copy of 12's record with another name and address."""
+    raw = copy.deepcopy(world.box.personio.employee(12))
+    attributes = raw["attributes"]
+    attributes["id"]["value"] = pid
+    attributes["first_name"]["value"] = first_name
+    attributes["last_name"]["value"] = "Newcomer"
+    attributes["email"]["value"] = email
+    world.box.personio.add_employee(raw)
+
+
+def test_a_leaver_whose_address_a_new_profile_reuses_is_deactivated_and_nobody_created(
+    world: World,
+) -> None:
+    # 11 leaves; a new profile (another name) is given 11's address: not 11 rehired.
+    world.box.personio.update_employee(11, "status", "inactive")
+    new_profile(world, 901, address(world, 11), "Other")
+    before = world.stored()
+
+    first, report = world.apply()
+    second = world.plan()
+    after = world.stored()
+
+    assert summary(first.plan) == [("deactivate", "11", ())]
+    assert codes(first.plan.errors) == [("901", "rehire_unclear")]
+    assert_all_applied(report)
+    assert after["11"]["active"] is False
+    assert after["11"]["id"] == before["11"]["id"]
+    assert "901" not in after
+    assert second.plan.changes == ()
+    assert codes(second.plan.errors) == [("901", "rehire_unclear")]
+
+
+def test_a_leaver_whose_address_two_colleagues_claim_is_deactivated(world: World) -> None:
+    # 11 leaves, and both 10 and 12 are given 11's address: an ambiguity around a leaver.
+    handed = address(world, 11)
+    world.box.personio.update_employee(11, "status", "inactive")
+    world.box.personio.update_employee(10, "email", handed)
+    world.box.personio.update_employee(12, "email", handed)
+    before = world.stored()
+
+    first, report = world.apply()
+    second = world.plan()
+    after = world.stored()
+
+    assert ("deactivate", "11", ()) in summary(first.plan)
+    assert {pid for pid, _ in codes(first.plan.errors)} == {"10", "12"}
+    assert_all_applied(report)
+    assert after["11"]["active"] is False
+    for pid in ("10", "12"):  # neither is given the address, nor anything else
+        assert user_name(after[pid]) == user_name(before[pid])
+    assert second.plan.changes == ()
+
+
+# ---------------------------------------------------------------------------------------------
+# A rehire's reports, a user deactivated by hand, another provisioner's user
+# ---------------------------------------------------------------------------------------------
+
+
+def scim(world: World) -> httpx.Client:
+    """Plain SCIM requests to the service, as someone editing Lattice by hand would send."""
+    return httpx.Client(
+        base_url=world.base_url,
+        transport=world.transport.inner,
+        headers={"Authorization": f"Bearer {LATTICE_TOKEN}"},
+    )
+
+
+def test_a_report_of_a_relinked_rehire_gets_the_old_user_as_manager(world: World) -> None:
+    old_user = leave_and_come_back(world)
+    relinked, report = world.apply()
+    assert_all_applied(report)
+    assert summary(relinked.plan) == [("reactivate", str(REHIRE_ID), ())]
+    # 12 now reports to the rehire, whose user still carries the old external id 11.
+    world.box.personio.update_employee(12, "supervisor", supervisor(REHIRE_ID))
+
+    first, report = world.apply()
+    second = world.plan()
+
+    assert [(c.source_id, [f.name for f in c.fields]) for c in first.plan.changes] == [
+        ("12", ["manager"])
+    ]
+    assert_all_applied(report)
+    assert manager_of(world.stored()["12"]) == old_user
+    assert second.plan.changes == ()
+
+
+@pytest.mark.parametrize("reactivate", ["always", "never"])
+def test_a_user_deactivated_by_hand_is_reactivated_unless_the_config_says_never(
+    world: World, reactivate: str
+) -> None:
+    target = world.stored()["10"]["id"]
+    with scim(world) as http:
+        answer = http.patch(
+            f"/Users/{target}",
+            json={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "value": {"active": False}}],
+            },
+        )
+    assert answer.status_code in (200, 204), answer.text
+    sync = dataclasses.replace(world.config.sync, reactivate=reactivate)
+    world.config = dataclasses.replace(world.config, sync=sync)
+
+    first, report = world.apply()
+    second = world.plan()
+    after = world.stored()
+
+    assert_all_applied(report)
+    if reactivate == "always":
+        [change] = first.plan.changes
+        assert (change.action, change.source_id) == (Action.REACTIVATE, "10")
+        assert change.reason == (
+            "active in Personio, deactivated in Lattice (rehired, or deactivated by hand)"
+        )
+        assert after["10"]["active"] is True
+    else:
+        assert first.plan.changes == ()
+        assert ("10", "reactivation_skipped") in codes(first.plan.warnings)
+        assert after["10"]["active"] is False
+        assert ("10", "reactivation_skipped") in codes(second.plan.warnings)
+    assert second.plan.changes == ()
+
+
+OKTA_ID = "00u1a2b3c4OKTA"
+
+
+@pytest.mark.parametrize("policy", ["leave", "adopt"])
+def test_another_provisioners_user_is_left_alone_or_adopted_by_email(
+    world: World, policy: str
+) -> None:
+    # A new hire, 901, already has a user that another provisioner (Okta) created.
+    email = "ngozi.newcomer@example.com"
+    new_profile(world, 901, email, "Ngozi")
+    with scim(world) as http:
+        answer = http.post(
+            "/Users",
+            json={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": email,
+                "externalId": OKTA_ID,
+                "name": {"givenName": "Ngozi", "familyName": "Newcomer"},
+                "emails": [{"value": email, "primary": True, "type": "work"}],
+                "title": "Set by Okta",
+                "active": True,
+            },
+        )
+    assert answer.status_code == 201, answer.text
+    foreign = str(answer.json()["id"])
+    sync = dataclasses.replace(world.config.sync, foreign_users=policy)
+    world.config = dataclasses.replace(world.config, sync=sync)
+    world.transport.requests.clear()
+
+    first, report = world.apply()
+    second = world.plan()
+    after = world.stored()
+
+    assert_all_applied(report)
+    assert not [c for c in first.plan.changes if c.action is Action.CREATE]
+    assert after[OKTA_ID]["id"] == foreign  # Lattice keeps the other provisioner's id
+    assert "901" not in after  # never a second user for the same address
+    if policy == "leave":
+        assert first.plan.changes == ()
+        assert world.writes() == []
+        assert ("901", "email_held_by_foreign_user") in codes(first.plan.warnings)
+        assert after[OKTA_ID]["title"] == "Set by Okta"
+    else:
+        [change] = first.plan.changes
+        assert (change.source_id, change.target_id) == ("901", foreign)
+        assert change.reason is not None
+        assert change.reason.startswith("adopted")
+        assert (
+            after[OKTA_ID]["title"]
+            == world.box.personio.employee(12)["attributes"]["position"]["value"]
+        )
+    assert second.plan.changes == ()
