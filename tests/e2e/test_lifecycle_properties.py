@@ -126,30 +126,22 @@ def apply_event(world: World, kind: str, a: int, b: int) -> str:
         personio.update_employee(who, "status", "active")
         world.story.append(f"{who} rehired")
         return kind
-    if kind == "rehire new id" and leavers:
+    if kind in ("rehire new id", "rehire new id, other name") and leavers:
         old = leavers[a % len(leavers)]
         new_id = str(world.next_id)
         world.next_id += 1
         raw = copy.deepcopy(personio.employee(old))
         raw["attributes"]["id"]["value"] = int(new_id)
         raw["attributes"]["status"]["value"] = "active"
+        if kind == "rehire new id":
+            world.rehired[new_id] = old
+            world.story.append(f"{old} rehired as {new_id}")
+        else:
+            raw["attributes"]["first_name"]["value"] = f"Other{new_id}"
+            world.unclear.add(new_id)
+            world.story.append(f"{new_id} takes leaver {old}'s address under another name")
         personio.add_employee(raw)
         world.ids.append(new_id)
-        world.rehired[new_id] = old
-        world.story.append(f"{old} rehired as {new_id}")
-        return kind
-    if kind == "rehire new id, other name" and leavers:
-        old = leavers[a % len(leavers)]
-        new_id = str(world.next_id)
-        world.next_id += 1
-        raw = copy.deepcopy(personio.employee(old))
-        raw["attributes"]["id"]["value"] = int(new_id)
-        raw["attributes"]["status"]["value"] = "active"
-        raw["attributes"]["first_name"]["value"] = f"Other{new_id}"
-        personio.add_employee(raw)
-        world.ids.append(new_id)
-        world.unclear.add(new_id)
-        world.story.append(f"{new_id} takes leaver {old}'s address under another name")
         return kind
     if kind == "hand-over" and len(active) >= 2:
         giver = active[a % len(active)]
