@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -202,6 +203,23 @@ class _ReconcileGroup(click.Group):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(EXIT_ERROR)
+        except Exception as error:  # a bug of ours: one plain line, never a traceback
+            _internal_error(error)
+
+
+def _internal_error(error: Exception) -> NoReturn:
+    """One line for a failure the tool did not expect. Only the exception's type and where it
+    was raised: its message may carry values read from Personio or Lattice. The traceback
+    goes to the debug log (``-vv``)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    logging.getLogger("reconciler").debug("internal error", exc_info=error)
+    _say(
+        f"error: internal error ({type(error).__name__}{where}): the run stopped here — "
+        "run again with -vv for the traceback and report it (re-running is safe: every run "
+        "plans from the current state)"
+    )
+    sys.exit(EXIT_ERROR)
 
 
 @click.group(
