@@ -233,14 +233,18 @@ def cli(verbose: int) -> None:
     """Keep Lattice users in step with Personio, the GitOps way.
 
     \b
-    reconcile validate        check the config file offline
-    reconcile plan            show what would change (read-only)
-    reconcile apply           make exactly those changes
-    reconcile doctor          check credentials and Personio attribute access
-    reconcile init            write a starter config from the Personio attribute list
-    reconcile sandbox serve   run both emulators on localhost
+    reconcile validate         check the config file offline
+    reconcile plan             show what would change (read-only)
+    reconcile apply            make exactly those changes
+    reconcile explain PERSON   one person's whole story: scope, match, fields (read-only)
+    reconcile doctor           check credentials and Personio attribute access
+    reconcile init             write a starter config from the Personio attribute list
+    reconcile comment          post the plan as one pull-request comment (CI)
+    reconcile reviewed         print the checksum a pull request's plan comment recorded (CI)
+    reconcile sandbox config   print the sample company's config to copy and edit
+    reconcile sandbox serve    run both emulators on localhost
 
-    Add --sandbox to plan, apply, doctor or init to try it on a built-in sample company.
+    Add --sandbox to plan, apply, explain, doctor or init: a built-in sample company.
     """
     _configure_logging(verbose)
 

@@ -65,3 +65,11 @@ def test_every_option_has_help(name: str, option: str) -> None:
     param = next(p for p in COMMANDS[name].params if p.opts and p.opts[0] == option)
     assert isinstance(param, click.Option)
     assert param.help, f"'reconcile {name} {option}' has no help text"
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_top_level_help_names_the_command(name: str) -> None:
+    # `reconcile --help` opens with a summary of what to run; a command missing from it is one a
+    # newcomer never finds without the README.
+    summary = cli.help or ""
+    assert f"reconcile {name} " in summary, f"`reconcile --help` does not list 'reconcile {name}'"
