@@ -244,7 +244,7 @@ def cli(verbose: int) -> None:
     reconcile sandbox config   print the sample company's config to copy and edit
     reconcile sandbox serve    run both emulators on localhost
 
-    Add --sandbox to plan, apply, explain, doctor or init: a built-in sample company.
+    No credentials yet? Add --sandbox for a built-in sample company.
     """
     _configure_logging(verbose)
 
