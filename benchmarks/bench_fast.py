@@ -171,22 +171,23 @@ def change_five(box: Sandbox) -> list[str]:
     personio.update_employee(first, "position", "Principal Tea Taster")
     personio.update_employee(second, "position", "Head of Biscuits")
     top = max(int(pid) for pid in linked if pid.isdigit()) + 1000
-    boss = candidates[0]
-    for pid, manager, position in ((top, boss, "Engineering Manager"), (top + 1, top, "Engineer")):
+    boss = int(candidates[0])
+    hires = ((top, boss, "Engineering Manager"), (top + 1, top, "Engineer"))
+    for new_id, manager, position in hires:
         personio.add_employee(
             build_wire_employee(
                 {
-                    "id": pid,
+                    "id": new_id,
                     "first_name": "Robin",
-                    "last_name": f"Newhire{pid}",
-                    "email": f"robin.newhire{pid}@example.com",
+                    "last_name": f"Newhire{new_id}",
+                    "email": f"robin.newhire{new_id}@example.com",
                     "status": "onboarding",
                     "employment_type": "internal",
                     "position": position,
                     "hire_date": "2026-01-05T00:00:00+01:00",
                     "supervisor": {
                         "type": "Employee",
-                        "attributes": {"id": {"label": "Employee ID", "value": int(manager)}},
+                        "attributes": {"id": {"label": "Employee ID", "value": manager}},
                     },
                 }
             )

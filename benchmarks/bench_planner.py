@@ -8,6 +8,8 @@ links, reactivations, title updates, leavers; plus the manager updates of their 
 attributes) resolved against the sandbox's attribute catalogue, on the sandbox's records parsed
 exactly as the clients parse them (JSON round trip, ``parse_employee``, ``parse_user``) — what
 ``reconcile plan --sandbox`` plans; up to 10,000 its checksum is checked against ``app.plan``'s.
+The sample config is also planned into an empty Lattice ("initial load"): everyone is a create,
+and every report's create waits for their manager's.
 Prints wall and CPU time (untraced, best of ``--repeat``) and peak Python memory of planning
 alone (tracemalloc, a separate run), as a Markdown table.
 """
@@ -39,6 +41,7 @@ from reconciler.core.model import (
     SourceSnapshot,
     TargetUser,
 )
+from reconciler.core.plan_document import seal_plan
 from reconciler.core.planner import compute_plan
 from reconciler.sandbox import sample_config_path
 from reconciler.sandbox.scenario import build_sandbox
@@ -168,10 +171,13 @@ def _iso(value: AttrValue) -> str:
     return value.isoformat()
 
 
-def sandbox_inputs(size: int) -> tuple[SourceSnapshot, list[TargetUser], Config, str | None]:
+def sandbox_inputs(
+    size: int,
+) -> tuple[SourceSnapshot, list[TargetUser], Config, tuple[str, bytes] | None]:
     """The sample company at ``size``: its records parsed as the clients parse them, the
     Lattice tenant's users, the sample config resolved against the sandbox catalogue, and
-    (up to ``MAX_CHECKED_EMPLOYEES``) the checksum of ``app.plan``'s plan of the same."""
+    (up to ``MAX_CHECKED_EMPLOYEES``) the checksum of ``app.plan``'s plan of the same with the
+    key it was sealed with (the checksum is keyed, docs/decisions.md)."""
     box = build_sandbox(employees=size, seed=7, drift=size <= MAX_DRIFT_EMPLOYEES)
     catalogue = parse_attribute_catalogue({"success": True, "data": list(box.company.attributes)})
     config = load_config(sample_config_path())
@@ -181,10 +187,12 @@ def sandbox_inputs(size: int) -> tuple[SourceSnapshot, list[TargetUser], Config,
     snapshot = compute_snapshot(parse_employee(raw) for raw in records)
     resources = json.loads(json.dumps(list(box.lattice.users.values())))
     users = [parse_user(resource, LATTICE_SCIM) for resource in resources]
-    checksum = None
+    expected = None
     if size <= MAX_CHECKED_EMPLOYEES:
-        checksum = app.plan(config, box.connections()).plan.checksum
-    return snapshot, users, resolved, checksum
+        connections = box.connections()
+        checksum = app.plan(config, connections).plan.checksum
+        expected = (checksum, app.derive_plan_key(connections))
+    return snapshot, users, resolved, expected
 
 
 def measure(
@@ -253,13 +261,25 @@ def collect(sizes: Sequence[int], repeat: int) -> Iterator[Result]:
         yield result
         del employees, users, changed_employees, changed_users, snapshot, plan
 
-        snapshot, sample_users, sample_config, checksum = sandbox_inputs(size)
+        snapshot, sample_users, sample_config, sealed = sandbox_inputs(size)
         drift = size <= MAX_DRIFT_EMPLOYEES
         case = "sandbox (drift)" if drift else "sandbox (converged)"
         result, plan = measure("sample", sample_config, case, snapshot, sample_users, repeat=repeat)
-        assert checksum is None or plan.checksum == checksum, "differs from app.plan's plan"
+        if sealed is not None:
+            checksum, key = sealed
+            assert seal_plan(plan, key).checksum == checksum, "differs from app.plan's plan"
         if not drift:
             assert plan.is_empty, plan.summary
+        yield result
+
+        # The first run into an empty Lattice: everyone is created, and every manager is a
+        # create the reports' creates wait for (the planner's search for rings of waits and
+        # manager creates covers all of them).
+        result, plan = measure(
+            "sample", sample_config, "initial load (empty Lattice)", snapshot, [], repeat=repeat
+        )
+        assert {kind for kind, count in plan.summary.items() if count} <= {"create"}, plan.summary
+        assert plan.summary["create"] > 0.9 * size, plan.summary
         yield result
         del snapshot, sample_users, plan
 
